@@ -3,6 +3,23 @@
 //! telemetry and the one place where errors become HTTP answers.
 
 pub mod adapters;
+pub mod auth;
+pub mod channels;
 pub mod chat;
+pub mod config;
+pub mod connections;
+pub mod deps;
+pub mod error;
 pub mod events;
+pub mod fanout;
+pub mod frames;
+pub mod http;
+pub mod keys;
+pub mod lambda;
+pub mod log;
 pub mod ports;
+pub mod telemetry;
+pub mod ws;
+
+pub use deps::Deps;
+pub use error::ApiError;

@@ -43,3 +43,22 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// Waits until `url` answers an HTTP GET with a success status, and fails early when
+/// `child` (the server that should answer) has exited.
+pub async fn wait_for_http(url: &str, timeout: Duration, child: &mut Child) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("the server exited ({status}) before {url} answered");
+        }
+        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("{url} did not answer within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,1170 @@
+//! The model of `template.yaml` that the local stack serves: its functions (with the binary
+//! each one builds), the WebSocket routes, the HTTP API routes, the EventBridge rules and the
+//! schedules. The local stack serves exactly what the template declares, so local and cloud
+//! cannot drift; `tests/tests/parity.rs` checks the template against the function crates.
+//!
+//! CloudFormation intrinsic functions arrive in two spellings: the short-form YAML tags
+//! (`!Ref X`, `!Sub "..."`, `!GetAtt X.Arn`, `!Join [...]`, which `serde_yaml` hands over as
+//! [`Value::Tagged`]) and the long form (`{Ref: X}`, `{"Fn::Sub": ...}`, ...). Both are first
+//! rewritten to the long form; the few values the model needs (a route's target, an
+//! integration's URI) are then rendered to a string in which every reference reads `${Name}`
+//! or `${Name.Attribute}`, the way `Fn::Sub` writes them.
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+/// What the local stack needs to know about `template.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// Every `AWS::Serverless::Function`, in template order.
+    pub functions: Vec<FunctionDef>,
+    /// Every route of the WebSocket API (`$connect`, `$disconnect`, `$default`, actions).
+    pub ws_routes: Vec<WsRoute>,
+    /// Every `HttpApi` event of a function.
+    pub http_routes: Vec<HttpRoute>,
+    /// Every `EventBridgeRule` (or `CloudWatchEvent`) event of a function.
+    pub rules: Vec<Rule>,
+    /// Every enabled `Schedule` or `ScheduleV2` event of a function.
+    pub schedules: Vec<Schedule>,
+}
+
+/// A function of the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionDef {
+    /// Its logical id, e.g. `WsConnectFunction`.
+    pub logical_id: String,
+    /// The binary it runs (`Metadata.BuildProperties.Binary`), e.g. `ws-connect`; also the
+    /// name of its crate under `functions/`.
+    pub binary: String,
+}
+
+/// A route of the WebSocket API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsRoute {
+    /// The route key: `$connect`, `$disconnect`, `$default` or an `action` value.
+    pub route_key: String,
+    /// The logical id of the function the route's integration invokes.
+    pub function: String,
+}
+
+/// A route of the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoute {
+    /// The method, upper case (`POST`, or `ANY`).
+    pub method: String,
+    /// The path template, e.g. `/api/chat/{chatId}/messages`.
+    pub path: String,
+    /// The logical id of the function.
+    pub function: String,
+}
+
+/// An EventBridge rule that invokes a function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// `FunctionLogicalId.EventName`, e.g. `FanoutFunction.RealtimeEvents`.
+    pub name: String,
+    /// The event pattern, as EventBridge reads it.
+    pub pattern: serde_json::Value,
+    /// The logical id of the target function.
+    pub function: String,
+}
+
+/// A schedule that invokes a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// `FunctionLogicalId.EventName`.
+    pub name: String,
+    /// The schedule expression, e.g. `rate(1 minute)`.
+    pub expression: String,
+    /// The logical id of the target function.
+    pub function: String,
+}
+
+/// Why `template.yaml` could not be read into a [`Template`].
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The file could not be read.
+    #[error("cannot read template {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not YAML.
+    #[error("template is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    /// The template has no `Resources` mapping.
+    #[error("template has no Resources mapping")]
+    NoResources,
+    /// A property the model needs is missing or has the wrong shape.
+    #[error("resource {resource}: {property} is missing or malformed ({expected})")]
+    Property {
+        resource: String,
+        property: String,
+        expected: &'static str,
+    },
+    /// A reference points at a resource that is missing or of the wrong type.
+    #[error("resource {resource}: {property} refers to {target}, which is not {expected}")]
+    Reference {
+        resource: String,
+        property: String,
+        target: String,
+        expected: &'static str,
+    },
+    /// The template uses a construct the local stack cannot serve.
+    #[error("resource {resource}: {message}")]
+    Unsupported { resource: String, message: String },
+}
+
+const FUNCTION_TYPE: &str = "AWS::Serverless::Function";
+const WS_API_TYPE: &str = "AWS::ApiGatewayV2::Api";
+const WS_ROUTE_TYPE: &str = "AWS::ApiGatewayV2::Route";
+const WS_INTEGRATION_TYPE: &str = "AWS::ApiGatewayV2::Integration";
+
+impl Template {
+    /// Reads the model out of the text of a SAM template.
+    pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
+        let doc: Value = serde_yaml::from_str(yaml)?;
+        let doc = long_form(doc);
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .ok_or(TemplateError::NoResources)?;
+        let resources: Vec<(&str, &Mapping)> = resources
+            .iter()
+            .filter_map(|(id, body)| Some((id.as_str()?, body.as_mapping()?)))
+            .collect();
+
+        let mut template = Template {
+            functions: Vec::new(),
+            ws_routes: Vec::new(),
+            http_routes: Vec::new(),
+            rules: Vec::new(),
+            schedules: Vec::new(),
+        };
+        for &(id, body) in &resources {
+            if resource_type(body) == Some(FUNCTION_TYPE) {
+                template.read_function(id, body)?;
+            }
+        }
+        for &(id, body) in &resources {
+            if resource_type(body) == Some(WS_ROUTE_TYPE) {
+                let route = template.read_ws_route(id, body, &resources)?;
+                template.ws_routes.push(route);
+            }
+        }
+        Ok(template)
+    }
+
+    /// Reads and parses the template at `path`.
+    pub fn load(path: &Path) -> Result<Template, TemplateError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Template::parse(&text)
+    }
+
+    /// The function with this logical id.
+    pub fn function(&self, logical_id: &str) -> Option<&FunctionDef> {
+        self.functions.iter().find(|f| f.logical_id == logical_id)
+    }
+
+    /// The binary of the function with this logical id.
+    pub fn binary_of(&self, logical_id: &str) -> Option<&str> {
+        self.function(logical_id).map(|f| f.binary.as_str())
+    }
+
+    /// The WebSocket route with exactly this key (no fallback to `$default`).
+    pub fn ws_route(&self, route_key: &str) -> Option<&WsRoute> {
+        self.ws_routes.iter().find(|r| r.route_key == route_key)
+    }
+
+    /// The route API Gateway WebSocket would pick for a message whose `action` is `action`
+    /// (`None` when the message has no usable action): that action's route, else `$default`.
+    pub fn ws_route_for_action(&self, action: Option<&str>) -> Option<&WsRoute> {
+        action
+            .filter(|a| !a.starts_with('$'))
+            .and_then(|a| self.ws_route(a))
+            .or_else(|| self.ws_route("$default"))
+    }
+
+    /// The HTTP route that serves `method` and `path`, with its path parameters. Like API
+    /// Gateway, the most specific route wins: literal segments over `{param}` over
+    /// `{proxy+}`, and an exact method over `ANY`.
+    pub fn match_http(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> Option<(&HttpRoute, Vec<(String, String)>)> {
+        let method = method.to_ascii_uppercase();
+        self.http_routes
+            .iter()
+            .filter(|r| r.method == method || r.method == "ANY")
+            .filter_map(|r| match_path(&r.path, path).map(|params| (r, params)))
+            .max_by_key(|(r, _)| (specificity(&r.path), r.method != "ANY"))
+    }
+
+    /// The rules whose target is this function.
+    pub fn rules_of(&self, logical_id: &str) -> impl Iterator<Item = &Rule> {
+        let logical_id = logical_id.to_owned();
+        self.rules.iter().filter(move |r| r.function == logical_id)
+    }
+
+    fn read_function(&mut self, id: &str, body: &Mapping) -> Result<(), TemplateError> {
+        let binary = body
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|p| p.get("Binary"))
+            .and_then(Value::as_str)
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| property(id, "Metadata.BuildProperties.Binary", "a binary name"))?;
+        self.functions.push(FunctionDef {
+            logical_id: id.to_owned(),
+            binary: binary.to_owned(),
+        });
+
+        let Some(events) = body.get("Properties").and_then(|p| p.get("Events")) else {
+            return Ok(());
+        };
+        let events = events
+            .as_mapping()
+            .ok_or_else(|| property(id, "Properties.Events", "a mapping"))?;
+        for (name, event) in events {
+            let name = name
+                .as_str()
+                .ok_or_else(|| property(id, "Properties.Events", "string event names"))?;
+            let what = format!("Properties.Events.{name}");
+            let kind = event
+                .get("Type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| property(id, &format!("{what}.Type"), "a string"))?;
+            let empty = Value::Mapping(Mapping::new());
+            let props = event.get("Properties").unwrap_or(&empty);
+            let full_name = format!("{id}.{name}");
+            match kind {
+                "HttpApi" => {
+                    let path = props
+                        .get("Path")
+                        .and_then(Value::as_str)
+                        .filter(|p| p.starts_with('/'))
+                        .ok_or_else(|| {
+                            property(
+                                id,
+                                &format!("{what}.Properties.Path"),
+                                "a path starting with /",
+                            )
+                        })?;
+                    let method = props
+                        .get("Method")
+                        .and_then(Value::as_str)
+                        .filter(|m| !m.is_empty())
+                        .ok_or_else(|| {
+                            property(id, &format!("{what}.Properties.Method"), "an HTTP method")
+                        })?;
+                    let method = method.to_ascii_uppercase();
+                    self.http_routes.push(HttpRoute {
+                        method: if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" {
+                            "ANY".into()
+                        } else {
+                            method
+                        },
+                        path: path.to_owned(),
+                        function: id.to_owned(),
+                    });
+                }
+                "EventBridgeRule" | "CloudWatchEvent" => {
+                    if is_disabled(props) {
+                        continue;
+                    }
+                    let pattern = props.get("Pattern").ok_or_else(|| {
+                        property(
+                            id,
+                            &format!("{what}.Properties.Pattern"),
+                            "an event pattern",
+                        )
+                    })?;
+                    let pattern = to_json(pattern).map_err(|expected| TemplateError::Property {
+                        resource: id.to_owned(),
+                        property: format!("{what}.Properties.Pattern"),
+                        expected,
+                    })?;
+                    if !pattern.is_object() {
+                        return Err(property(
+                            id,
+                            &format!("{what}.Properties.Pattern"),
+                            "a mapping",
+                        ));
+                    }
+                    self.rules.push(Rule {
+                        name: full_name,
+                        pattern,
+                        function: id.to_owned(),
+                    });
+                }
+                "Schedule" | "ScheduleV2" => {
+                    if is_disabled(props) {
+                        continue;
+                    }
+                    let key = if kind == "Schedule" {
+                        "Schedule"
+                    } else {
+                        "ScheduleExpression"
+                    };
+                    let expression = props.get(key).and_then(Value::as_str).ok_or_else(|| {
+                        property(
+                            id,
+                            &format!("{what}.Properties.{key}"),
+                            "a schedule expression",
+                        )
+                    })?;
+                    self.schedules.push(Schedule {
+                        name: full_name,
+                        expression: expression.to_owned(),
+                        function: id.to_owned(),
+                    });
+                }
+                other => {
+                    return Err(TemplateError::Unsupported {
+                        resource: id.to_owned(),
+                        message: format!(
+                            "event {name} has type {other}, which the local stack cannot serve"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Route → its `Target` (`integrations/${Integration}`) → the integration's
+    /// `IntegrationUri` (`.../functions/${Function.Arn}/invocations`) → the function.
+    fn read_ws_route(
+        &self,
+        id: &str,
+        body: &Mapping,
+        resources: &[(&str, &Mapping)],
+    ) -> Result<WsRoute, TemplateError> {
+        let props = body
+            .get("Properties")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| property(id, "Properties", "a mapping"))?;
+
+        let api = props
+            .get("ApiId")
+            .and_then(render)
+            .and_then(|s| single_reference(&s))
+            .ok_or_else(|| property(id, "Properties.ApiId", "a reference to an API"))?;
+        let api_protocol = find(resources, &api, WS_API_TYPE)
+            .and_then(|b| b.get("Properties"))
+            .and_then(|p| p.get("ProtocolType"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| reference(id, "Properties.ApiId", &api, "an AWS::ApiGatewayV2::Api"))?;
+        if api_protocol != "WEBSOCKET" {
+            return Err(TemplateError::Unsupported {
+                resource: id.to_owned(),
+                message: format!(
+                    "routes of the {api_protocol} API {api} are not served; declare HTTP routes as HttpApi events of a function"
+                ),
+            });
+        }
+
+        let route_key = props
+            .get("RouteKey")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| property(id, "Properties.RouteKey", "a route key"))?;
+
+        let integration = props
+            .get("Target")
+            .and_then(render)
+            .and_then(|t| t.strip_prefix("integrations/").and_then(single_reference))
+            .ok_or_else(|| {
+                property(
+                    id,
+                    "Properties.Target",
+                    "integrations/<a reference to an integration>",
+                )
+            })?;
+        let integration_body =
+            find(resources, &integration, WS_INTEGRATION_TYPE).ok_or_else(|| {
+                reference(
+                    id,
+                    "Properties.Target",
+                    &integration,
+                    "an AWS::ApiGatewayV2::Integration",
+                )
+            })?;
+
+        let function = integration_body
+            .get("Properties")
+            .and_then(|p| p.get("IntegrationUri"))
+            .and_then(render)
+            .and_then(|uri| function_of_uri(&uri))
+            .ok_or_else(|| {
+                property(
+                    &integration,
+                    "Properties.IntegrationUri",
+                    "arn:...:lambda:path/2015-03-31/functions/${Function.Arn}/invocations",
+                )
+            })?;
+        if self.function(&function).is_none() {
+            return Err(reference(
+                &integration,
+                "Properties.IntegrationUri",
+                &function,
+                "an AWS::Serverless::Function",
+            ));
+        }
+        Ok(WsRoute {
+            route_key: route_key.to_owned(),
+            function,
+        })
+    }
+}
+
+/// Matches an HTTP route path template against a request path: `Some(path params)` or `None`.
+///
+/// `{name}` matches one non-empty segment, `{name+}` (last only) the non-empty rest of the
+/// path. Literal segments match exactly (case-sensitive, as in API Gateway). A query string
+/// on `path` is ignored. Parameter values are percent-decoded, as API Gateway passes them.
+pub fn match_path(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let template_segments: Vec<&str> = template.strip_prefix('/')?.split('/').collect();
+    let path = path.strip_prefix('/')?;
+    let mut path_segments = path.split('/');
+    let mut params = Vec::new();
+    let last = template_segments.len() - 1;
+    for (i, segment) in template_segments.iter().enumerate() {
+        let param = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
+        match param {
+            Some(name) if i == last && name.ends_with('+') => {
+                let rest: Vec<&str> = path_segments.by_ref().collect();
+                let rest = rest.join("/");
+                if rest.is_empty() {
+                    return None;
+                }
+                params.push((name.trim_end_matches('+').to_owned(), percent_decode(&rest)));
+                return Some(params);
+            }
+            Some(name) => {
+                let value = path_segments.next().filter(|v| !v.is_empty())?;
+                params.push((name.to_owned(), percent_decode(value)));
+            }
+            None => {
+                if path_segments.next()? != *segment {
+                    return None;
+                }
+            }
+        }
+    }
+    path_segments.next().is_none().then_some(params)
+}
+
+/// Seconds between runs of a `rate(N unit)` schedule expression (`minute(s)`, `hour(s)`,
+/// `day(s)`); `None` for anything else, `cron(...)` included.
+pub fn rate_seconds(expression: &str) -> Option<u64> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let mut words = inner.split_whitespace();
+    let count: u64 = words.next()?.parse().ok()?;
+    let unit = words.next()?;
+    if words.next().is_some() || count == 0 {
+        return None;
+    }
+    let per_unit = match unit {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3_600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    count.checked_mul(per_unit)
+}
+
+/// How specific a route path is, for picking among matching routes.
+fn specificity(path: &str) -> (usize, usize) {
+    let segments = path.split('/').filter(|s| !s.is_empty());
+    let (mut literal, mut single) = (0, 0);
+    for segment in segments {
+        if segment.ends_with("+}") {
+            continue;
+        } else if segment.starts_with('{') {
+            single += 1;
+        } else {
+            literal += 1;
+        }
+    }
+    (literal, single)
+}
+
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| raw.to_owned())
+}
+
+fn resource_type(body: &Mapping) -> Option<&str> {
+    body.get("Type").and_then(Value::as_str)
+}
+
+fn find<'a>(resources: &[(&str, &'a Mapping)], id: &str, kind: &str) -> Option<&'a Mapping> {
+    resources
+        .iter()
+        .find(|(rid, body)| *rid == id && resource_type(body) == Some(kind))
+        .map(|(_, body)| *body)
+}
+
+fn is_disabled(props: &Value) -> bool {
+    props.get("Enabled").and_then(Value::as_bool) == Some(false)
+        || props.get("State").and_then(Value::as_str) == Some("DISABLED")
+}
+
+fn property(resource: &str, property: &str, expected: &'static str) -> TemplateError {
+    TemplateError::Property {
+        resource: resource.to_owned(),
+        property: property.to_owned(),
+        expected,
+    }
+}
+
+fn reference(
+    resource: &str,
+    property: &str,
+    target: &str,
+    expected: &'static str,
+) -> TemplateError {
+    TemplateError::Reference {
+        resource: resource.to_owned(),
+        property: property.to_owned(),
+        target: target.to_owned(),
+        expected,
+    }
+}
+
+/// Rewrites the short-form intrinsic tags into the long form: `!Ref X` → `{Ref: X}`,
+/// `!GetAtt X.Y` → `{"Fn::GetAtt": [X, Y]}`, `!Condition C` → `{Condition: C}`,
+/// `!Sub`/`!Join`/... → `{"Fn::Sub": ...}`/`{"Fn::Join": ...}`/...
+fn long_form(value: Value) -> Value {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let inner = long_form(tagged.value);
+            let (key, inner) = match name {
+                "Ref" | "Condition" => (name.to_owned(), inner),
+                "GetAtt" => {
+                    let inner = match inner {
+                        Value::String(s) => match s.split_once('.') {
+                            Some((resource, attribute)) => {
+                                Value::Sequence(vec![resource.into(), attribute.into()])
+                            }
+                            None => Value::String(s),
+                        },
+                        other => other,
+                    };
+                    ("Fn::GetAtt".to_owned(), inner)
+                }
+                other => (format!("Fn::{other}"), inner),
+            };
+            let mut map = Mapping::new();
+            map.insert(Value::String(key), inner);
+            Value::Mapping(map)
+        }
+        Value::Sequence(items) => Value::Sequence(items.into_iter().map(long_form).collect()),
+        Value::Mapping(map) => {
+            Value::Mapping(map.into_iter().map(|(k, v)| (k, long_form(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// The single intrinsic function a mapping stands for, if it is one: `(name, argument)`.
+fn intrinsic(value: &Value) -> Option<(&str, &Value)> {
+    let map = value.as_mapping()?;
+    if map.len() != 1 {
+        return None;
+    }
+    let (key, argument) = map.iter().next()?;
+    let key = key.as_str()?;
+    (key == "Ref" || key.starts_with("Fn::")).then_some((key, argument))
+}
+
+/// Renders a string-valued expression with every reference written `${Name}` or
+/// `${Name.Attribute}`. `None` for what cannot be rendered (conditions, lookups, ...).
+fn render(value: &Value) -> Option<String> {
+    if let Some(s) = value.as_str() {
+        return Some(s.to_owned());
+    }
+    let (name, argument) = intrinsic(value)?;
+    match name {
+        "Ref" => Some(format!("${{{}}}", argument.as_str()?)),
+        "Fn::GetAtt" => match argument {
+            Value::String(s) => Some(format!("${{{s}}}")),
+            Value::Sequence(parts) if parts.len() == 2 => Some(format!(
+                "${{{}.{}}}",
+                parts[0].as_str()?,
+                parts[1].as_str()?
+            )),
+            _ => None,
+        },
+        "Fn::Sub" => match argument {
+            Value::String(s) => Some(s.clone()),
+            Value::Sequence(parts) if parts.len() == 2 => {
+                let mut text = parts[0].as_str()?.to_owned();
+                for (var, replacement) in parts[1].as_mapping()? {
+                    let placeholder = format!("${{{}}}", var.as_str()?);
+                    text = text.replace(&placeholder, &render(replacement)?);
+                }
+                Some(text)
+            }
+            _ => None,
+        },
+        "Fn::Join" => {
+            let parts = argument.as_sequence()?;
+            let [delimiter, items] = parts.as_slice() else {
+                return None;
+            };
+            let rendered: Option<Vec<String>> = items.as_sequence()?.iter().map(render).collect();
+            Some(rendered?.join(delimiter.as_str()?))
+        }
+        _ => None,
+    }
+}
+
+/// `Name` when `text` is exactly one `${Name}` reference.
+fn single_reference(text: &str) -> Option<String> {
+    let name = text.strip_prefix("${")?.strip_suffix('}')?;
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric());
+    valid.then(|| name.to_owned())
+}
+
+/// The function whose `${Function.Arn}` a Lambda integration URI invokes.
+fn function_of_uri(uri: &str) -> Option<String> {
+    let rest = uri.split_once(":lambda:path/")?.1;
+    let rest = rest.split_once("/functions/")?.1;
+    let arn = rest.strip_suffix("/invocations")?;
+    let name = arn.strip_prefix("${")?.strip_suffix(".Arn}")?;
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric());
+    valid.then(|| name.to_owned())
+}
+
+/// Converts plain YAML data (no intrinsic functions) to JSON.
+fn to_json(value: &Value) -> Result<serde_json::Value, &'static str> {
+    if intrinsic(value).is_some() {
+        return Err("plain data without intrinsic functions");
+    }
+    Ok(match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into()
+            } else if let Some(u) = n.as_u64() {
+                u.into()
+            } else {
+                let f = n.as_f64().ok_or("finite numbers")?;
+                serde_json::Number::from_f64(f)
+                    .map(serde_json::Value::Number)
+                    .ok_or("finite numbers")?
+            }
+        }
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Sequence(items) => {
+            serde_json::Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?)
+        }
+        Value::Mapping(map) => {
+            let mut object = serde_json::Map::new();
+            for (k, v) in map {
+                let key = k.as_str().ok_or("string keys")?;
+                object.insert(key.to_owned(), to_json(v)?);
+            }
+            serde_json::Value::Object(object)
+        }
+        Value::Tagged(_) => return Err("plain data without YAML tags"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const REAL: &str = include_str!("../../../template.yaml");
+
+    fn real() -> Template {
+        Template::parse(REAL).expect("template.yaml parses")
+    }
+
+    #[test]
+    fn real_template_functions_and_binaries() {
+        let t = real();
+        let pairs: Vec<(&str, &str)> = t
+            .functions
+            .iter()
+            .map(|f| (f.logical_id.as_str(), f.binary.as_str()))
+            .collect();
+        for expected in [
+            ("WsConnectFunction", "ws-connect"),
+            ("WsDisconnectFunction", "ws-disconnect"),
+            ("WsSubscribeFunction", "ws-subscribe"),
+            ("WsUnsubscribeFunction", "ws-unsubscribe"),
+            ("WsPingFunction", "ws-ping"),
+            ("WsDefaultFunction", "ws-default"),
+            ("ChatCreateFunction", "chat-create"),
+            ("ChatJoinFunction", "chat-join"),
+            ("ChatSendMessageFunction", "chat-send-message"),
+            ("FanoutFunction", "fanout"),
+        ] {
+            assert!(
+                pairs.contains(&expected),
+                "{expected:?} missing from {pairs:?}"
+            );
+        }
+        assert_eq!(t.binary_of("FanoutFunction"), Some("fanout"));
+        assert_eq!(
+            t.function("ChatJoinFunction").map(|f| f.binary.as_str()),
+            Some("chat-join")
+        );
+        assert!(t.function("NoSuchFunction").is_none());
+        assert!(t.binary_of("EventsTable").is_none());
+    }
+
+    #[test]
+    fn real_template_ws_routes() {
+        let t = real();
+        let mut routes: Vec<(&str, &str)> = t
+            .ws_routes
+            .iter()
+            .map(|r| (r.route_key.as_str(), r.function.as_str()))
+            .collect();
+        routes.sort();
+        assert_eq!(
+            routes,
+            vec![
+                ("$connect", "WsConnectFunction"),
+                ("$default", "WsDefaultFunction"),
+                ("$disconnect", "WsDisconnectFunction"),
+                ("ping", "WsPingFunction"),
+                ("subscribe", "WsSubscribeFunction"),
+                ("unsubscribe", "WsUnsubscribeFunction"),
+            ]
+        );
+        assert_eq!(
+            t.ws_route_for_action(Some("ping"))
+                .map(|r| r.function.as_str()),
+            Some("WsPingFunction")
+        );
+        assert_eq!(
+            t.ws_route_for_action(Some("dance"))
+                .map(|r| r.function.as_str()),
+            Some("WsDefaultFunction")
+        );
+        assert_eq!(
+            t.ws_route_for_action(None).map(|r| r.function.as_str()),
+            Some("WsDefaultFunction")
+        );
+        // A client cannot reach $connect by sending {"action":"$connect"}.
+        assert_eq!(
+            t.ws_route_for_action(Some("$connect"))
+                .map(|r| r.function.as_str()),
+            Some("WsDefaultFunction")
+        );
+    }
+
+    #[test]
+    fn real_template_http_routes() {
+        let t = real();
+        let mut routes: Vec<(&str, &str, &str)> = t
+            .http_routes
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.as_str(), r.function.as_str()))
+            .collect();
+        routes.sort();
+        assert_eq!(
+            routes,
+            vec![
+                ("POST", "/api/chat", "ChatCreateFunction"),
+                (
+                    "POST",
+                    "/api/chat/{chatId}/messages",
+                    "ChatSendMessageFunction"
+                ),
+                (
+                    "POST",
+                    "/api/chat/{chatId}/participants",
+                    "ChatJoinFunction"
+                ),
+            ]
+        );
+        let (route, params) = t
+            .match_http("post", "/api/chat/C1/messages")
+            .expect("route");
+        assert_eq!(route.function, "ChatSendMessageFunction");
+        assert_eq!(params, vec![("chatId".to_owned(), "C1".to_owned())]);
+        assert!(t.match_http("GET", "/api/chat").is_none());
+        assert!(t.match_http("POST", "/api/chat/C1").is_none());
+    }
+
+    #[test]
+    fn real_template_fanout_rule() {
+        let t = real();
+        assert_eq!(t.rules.len(), 1, "{:?}", t.rules);
+        let rule = &t.rules[0];
+        assert_eq!(rule.name, "FanoutFunction.RealtimeEvents");
+        assert_eq!(rule.function, "FanoutFunction");
+        assert_eq!(rule.pattern, json!({"source": [{"prefix": "realtime."}]}));
+        assert_eq!(t.rules_of("FanoutFunction").count(), 1);
+        assert_eq!(t.rules_of("ChatCreateFunction").count(), 0);
+        assert!(t.schedules.is_empty());
+    }
+
+    const SMALL: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
+  HelloFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: hello}}
+    Properties:
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: "/api/hello/{name}", Method: get}
+        Any:
+          Type: HttpApi
+          Properties: {Path: "/api/files/{proxy+}", Method: any}
+  SweepFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: sweep
+    Properties:
+      Events:
+        Tick:
+          Type: Schedule
+          Properties: {Schedule: rate(1 minute)}
+        Tock:
+          Type: ScheduleV2
+          Properties: {ScheduleExpression: rate(5 minutes)}
+        Off:
+          Type: Schedule
+          Properties: {Schedule: rate(1 day), Enabled: false}
+        Orders:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [shop.orders]
+              detail-type: [order.placed]
+              detail: {amount: [{numeric: [">", 10.5]}], gift: [true], note: [null]}
+  LongIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: {Ref: Api}
+      IntegrationType: AWS_PROXY
+      IntegrationUri:
+        Fn::Join:
+          - ""
+          - - "arn:aws:apigateway:"
+            - {Ref: "AWS::Region"}
+            - ":lambda:path/2015-03-31/functions/"
+            - {"Fn::GetAtt": [HelloFunction, Arn]}
+            - /invocations
+  ShortIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Api
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Sub
+        - arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn}/invocations
+        - Fn: !GetAtt SweepFunction.Arn
+  ConnectRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Api
+      RouteKey: $connect
+      Target: !Sub integrations/${LongIntegration}
+  SweepRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: {Ref: Api}
+      RouteKey: sweep
+      Target: {"Fn::Join": ["/", [integrations, {Ref: ShortIntegration}]]}
+"#;
+
+    #[test]
+    fn small_template_all_forms() {
+        let t = Template::parse(SMALL).expect("parses");
+        assert_eq!(
+            t.functions,
+            vec![
+                FunctionDef {
+                    logical_id: "HelloFunction".into(),
+                    binary: "hello".into()
+                },
+                FunctionDef {
+                    logical_id: "SweepFunction".into(),
+                    binary: "sweep".into()
+                },
+            ]
+        );
+        assert_eq!(
+            t.ws_routes,
+            vec![
+                WsRoute {
+                    route_key: "$connect".into(),
+                    function: "HelloFunction".into()
+                },
+                WsRoute {
+                    route_key: "sweep".into(),
+                    function: "SweepFunction".into()
+                },
+            ]
+        );
+        assert_eq!(
+            t.http_routes,
+            vec![
+                HttpRoute {
+                    method: "GET".into(),
+                    path: "/api/hello/{name}".into(),
+                    function: "HelloFunction".into()
+                },
+                HttpRoute {
+                    method: "ANY".into(),
+                    path: "/api/files/{proxy+}".into(),
+                    function: "HelloFunction".into()
+                },
+            ]
+        );
+        assert_eq!(
+            t.schedules,
+            vec![
+                Schedule {
+                    name: "SweepFunction.Tick".into(),
+                    expression: "rate(1 minute)".into(),
+                    function: "SweepFunction".into()
+                },
+                Schedule {
+                    name: "SweepFunction.Tock".into(),
+                    expression: "rate(5 minutes)".into(),
+                    function: "SweepFunction".into()
+                },
+            ]
+        );
+        assert_eq!(t.rules.len(), 1);
+        assert_eq!(t.rules[0].name, "SweepFunction.Orders");
+        assert_eq!(
+            t.rules[0].pattern,
+            json!({
+                "source": ["shop.orders"],
+                "detail-type": ["order.placed"],
+                "detail": {"amount": [{"numeric": [">", 10.5]}], "gift": [true], "note": [null]}
+            })
+        );
+        let (route, params) = t
+            .match_http("DELETE", "/api/files/a/b%20c.txt")
+            .expect("ANY route");
+        assert_eq!(route.method, "ANY");
+        assert_eq!(params, vec![("proxy".to_owned(), "a/b c.txt".to_owned())]);
+    }
+
+    #[test]
+    fn errors_name_the_offender() {
+        let missing_binary =
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {}\n";
+        let err = Template::parse(missing_binary).unwrap_err();
+        assert!(
+            matches!(err, TemplateError::Property { ref resource, .. } if resource == "F"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("Metadata.BuildProperties.Binary"),
+            "{err}"
+        );
+
+        let dangling = r#"
+Resources:
+  Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}
+  R:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Join [/, [integrations, !Ref Nope]]}
+"#;
+        let err = Template::parse(dangling).unwrap_err();
+        assert!(
+            matches!(err, TemplateError::Reference { ref target, .. } if target == "Nope"),
+            "{err}"
+        );
+
+        let unknown_function = r#"
+Resources:
+  Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}
+  I:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Api, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Ghost.Arn}/invocations"}
+  R:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Sub "integrations/${I}"}
+"#;
+        let err = Template::parse(unknown_function).unwrap_err();
+        assert!(
+            matches!(err, TemplateError::Reference { ref target, .. } if target == "Ghost"),
+            "{err}"
+        );
+
+        let bad_event = r#"
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: f}}
+    Properties: {Events: {Q: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}}}
+"#;
+        let err = Template::parse(bad_event).unwrap_err();
+        assert!(matches!(err, TemplateError::Unsupported { .. }), "{err}");
+        assert!(err.to_string().contains("SQS"), "{err}");
+
+        let intrinsic_pattern = r#"
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: f}}
+    Properties: {Events: {E: {Type: EventBridgeRule, Properties: {Pattern: {source: [!Ref Src]}}}}}
+"#;
+        let err = Template::parse(intrinsic_pattern).unwrap_err();
+        assert!(
+            err.to_string().contains("F.E") || err.to_string().contains("Events.E"),
+            "{err}"
+        );
+
+        assert!(matches!(
+            Template::parse("Foo: 1").unwrap_err(),
+            TemplateError::NoResources
+        ));
+        assert!(matches!(
+            Template::parse(": : :\n\t- [").unwrap_err(),
+            TemplateError::Yaml(_)
+        ));
+        let err = Template::load(Path::new("/definitely/not/here/template.yaml")).unwrap_err();
+        assert!(matches!(err, TemplateError::Io { .. }), "{err}");
+    }
+
+    #[test]
+    fn http_api_routes_are_not_taken_for_ws_routes() {
+        let yaml = r#"
+Resources:
+  H: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: HTTP}}
+  R: {Type: AWS::ApiGatewayV2::Route, Properties: {ApiId: !Ref H, RouteKey: GET /x, Target: integrations/abc}}
+"#;
+        let err = Template::parse(yaml).unwrap_err();
+        assert!(
+            matches!(err, TemplateError::Unsupported { ref resource, .. } if resource == "R"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn match_path_cases() {
+        let p = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(match_path("/api/chat", "/api/chat"), Some(vec![]));
+        assert_eq!(match_path("/api/chat", "/api/chat?x=1"), Some(vec![]));
+        assert_eq!(match_path("/api/chat", "/api/chat/"), None);
+        assert_eq!(match_path("/api/chat", "/api/chats"), None);
+        assert_eq!(match_path("/api/chat", "/api"), None);
+        assert_eq!(match_path("/api/chat", "/API/chat"), None);
+        assert_eq!(match_path("/api/chat", "api/chat"), None);
+        assert_eq!(
+            match_path("/api/chat/{chatId}/messages", "/api/chat/C1/messages"),
+            Some(vec![p("chatId", "C1")])
+        );
+        assert_eq!(
+            match_path("/api/chat/{chatId}/messages", "/api/chat//messages"),
+            None
+        );
+        assert_eq!(
+            match_path("/api/chat/{chatId}/messages", "/api/chat/C1/messages/x"),
+            None
+        );
+        assert_eq!(
+            match_path("/a/{x}/b/{y}", "/a/1/b/two%2F2"),
+            Some(vec![p("x", "1"), p("y", "two/2")])
+        );
+        assert_eq!(match_path("/a/{x}", "/a/%zz"), Some(vec![p("x", "%zz")]));
+        assert_eq!(match_path("/a/{x}", "/a/100%"), Some(vec![p("x", "100%")]));
+        assert_eq!(
+            match_path("/files/{proxy+}", "/files/a/b/c"),
+            Some(vec![p("proxy", "a/b/c")])
+        );
+        assert_eq!(match_path("/files/{proxy+}", "/files/"), None);
+        assert_eq!(match_path("/files/{proxy+}", "/files"), None);
+        assert_eq!(match_path("/", "/"), Some(vec![]));
+    }
+
+    #[test]
+    fn most_specific_route_wins() {
+        let t = Template {
+            functions: vec![],
+            ws_routes: vec![],
+            http_routes: vec![
+                HttpRoute {
+                    method: "ANY".into(),
+                    path: "/api/{proxy+}".into(),
+                    function: "Catch".into(),
+                },
+                HttpRoute {
+                    method: "GET".into(),
+                    path: "/api/chat/{chatId}".into(),
+                    function: "Param".into(),
+                },
+                HttpRoute {
+                    method: "GET".into(),
+                    path: "/api/chat/stats".into(),
+                    function: "Literal".into(),
+                },
+                HttpRoute {
+                    method: "ANY".into(),
+                    path: "/api/chat/stats".into(),
+                    function: "AnyLiteral".into(),
+                },
+            ],
+            rules: vec![],
+            schedules: vec![],
+        };
+        let pick = |m: &str, p: &str| t.match_http(m, p).map(|(r, _)| r.function.clone());
+        assert_eq!(pick("GET", "/api/chat/stats").as_deref(), Some("Literal"));
+        assert_eq!(
+            pick("POST", "/api/chat/stats").as_deref(),
+            Some("AnyLiteral")
+        );
+        assert_eq!(pick("GET", "/api/chat/C1").as_deref(), Some("Param"));
+        assert_eq!(pick("GET", "/api/trips/T1").as_deref(), Some("Catch"));
+        assert_eq!(pick("GET", "/other"), None);
+    }
+
+    #[test]
+    fn rate_seconds_cases() {
+        assert_eq!(rate_seconds("rate(1 minute)"), Some(60));
+        assert_eq!(rate_seconds("rate(5 minutes)"), Some(300));
+        assert_eq!(rate_seconds(" rate(2 hours) "), Some(7_200));
+        assert_eq!(rate_seconds("rate(1 day)"), Some(86_400));
+        assert_eq!(rate_seconds("rate(0 minutes)"), None);
+        assert_eq!(rate_seconds("rate(10 seconds)"), None);
+        assert_eq!(rate_seconds("rate(-1 minutes)"), None);
+        assert_eq!(rate_seconds("rate(1 minute extra)"), None);
+        assert_eq!(rate_seconds("rate(minute)"), None);
+        assert_eq!(rate_seconds("cron(0/5 * * * ? *)"), None);
+        assert_eq!(rate_seconds(&format!("rate({} days)", u64::MAX)), None);
+    }
+}

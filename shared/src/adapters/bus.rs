@@ -1,0 +1,171 @@
+//! The embedded `EventPublisher`: an in-process event bus that matches each event
+//! against the rules of `template.yaml` (EventBridge pattern semantics, by quamina)
+//! and invokes the rules' target functions, as EventBridge does, asynchronously
+//! and with retries.
+
+use crate::events::Envelope;
+use crate::ports::{EventPublisher, PublishError};
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use quamina::Quamina;
+use serde_json::{json, Value};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// One rule: events matching `pattern` go to the function `target`.
+#[derive(Debug, Clone)]
+pub struct BusRule {
+    pub name: String,
+    pub pattern: Value,
+    pub target: String,
+}
+
+/// Invokes a target function with an EventBridge event; Err means "retry may help".
+pub type Dispatch = Arc<dyn Fn(String, Value) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// How often a failing target is invoked before the event is given up (EventBridge
+/// retries for hours; locally a few quick attempts keep tests honest and fast).
+const ATTEMPTS: u32 = 3;
+
+pub struct EmbeddedBus {
+    matcher: Quamina<String>,
+    rules: Vec<BusRule>,
+    dispatch: OnceLock<Dispatch>,
+    tap: broadcast::Sender<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("rule {rule}: invalid event pattern: {reason}")]
+pub struct RuleError {
+    pub rule: String,
+    pub reason: String,
+}
+
+impl EmbeddedBus {
+    pub fn new(rules: Vec<BusRule>) -> Result<Self, RuleError> {
+        let mut matcher = Quamina::new();
+        for r in &rules {
+            matcher
+                .add_pattern(r.name.clone(), &r.pattern.to_string())
+                .map_err(|e| RuleError { rule: r.name.clone(), reason: e.to_string() })?;
+        }
+        Ok(Self { matcher, rules, dispatch: OnceLock::new(), tap: broadcast::channel(4096).0 })
+    }
+
+    /// Sets how targets are invoked (once; the local stack wires its functions here,
+    /// after the dependencies that the functions themselves need exist).
+    pub fn set_dispatch(&self, d: Dispatch) {
+        let _ = self.dispatch.set(d);
+    }
+
+    /// Every event put on the bus, matched or not (for the admin view and tests).
+    pub fn tap(&self) -> broadcast::Receiver<Value> {
+        self.tap.subscribe()
+    }
+
+    /// Puts one event on the bus (what `PutEvents` does for one entry); returns its id.
+    pub fn put(&self, source: &str, detail_type: &str, detail: Value, time: Option<String>) -> String {
+        let id = ulid::Ulid::new().to_string();
+        let event = json!({
+            "version": "0",
+            "id": id,
+            "detail-type": detail_type,
+            "source": source,
+            "account": "000000000000",
+            "time": time.unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        });
+        let _ = self.tap.send(event.clone());
+        let targets = self.targets_for(&event);
+        if let Some(dispatch) = self.dispatch.get() {
+            for target in targets {
+                let (dispatch, event) = (dispatch.clone(), event.clone());
+                tokio::spawn(async move { invoke_with_retries(dispatch, target, event).await });
+            }
+        }
+        id
+    }
+
+    /// The target functions of the rules that match an EventBridge event.
+    pub fn targets_for(&self, event: &Value) -> Vec<String> {
+        let names = self.matcher.matches_for_event(event.to_string().as_bytes()).unwrap_or_default();
+        self.rules.iter().filter(|r| names.contains(&r.name)).map(|r| r.target.clone()).collect()
+    }
+}
+
+async fn invoke_with_retries(dispatch: Dispatch, target: String, event: Value) {
+    for attempt in 1..=ATTEMPTS {
+        match dispatch(target.clone(), event.clone()).await {
+            Ok(()) => return,
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(%target, attempt, error = %e, "target failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt))).await;
+            }
+            Err(e) => tracing::error!(%target, error = %e, "target failed; event given up"),
+        }
+    }
+}
+
+#[async_trait]
+impl EventPublisher for EmbeddedBus {
+    async fn publish(&self, events: &[Envelope]) -> Result<(), PublishError> {
+        for e in events {
+            let detail = serde_json::to_value(e).map_err(|err| PublishError::Invalid(err.to_string()))?;
+            let time = e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            self.put(&e.source, &e.event_type, detail, Some(time));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bus() -> EmbeddedBus {
+        EmbeddedBus::new(vec![
+            BusRule { name: "all".into(), pattern: json!({"source": [{"prefix": "realtime."}]}), target: "fanout".into() },
+            BusRule { name: "msgs".into(), pattern: json!({"detail-type": ["chat.message.stored"]}), target: "analytics".into() },
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn rules_match_with_eventbridge_semantics() {
+        let b = bus();
+        let ev = |s: &str, t: &str| json!({"source": s, "detail-type": t, "detail": {}});
+        assert_eq!(b.targets_for(&ev("realtime.chat", "chat.created")), vec!["fanout"]);
+        let mut both = b.targets_for(&ev("realtime.chat", "chat.message.stored"));
+        both.sort();
+        assert_eq!(both, vec!["analytics", "fanout"]);
+        assert!(b.targets_for(&ev("other", "x")).is_empty());
+    }
+
+    #[tokio::test]
+    async fn targets_are_invoked_and_retried() {
+        let b = bus();
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let c = calls.clone();
+        b.set_dispatch(Arc::new(move |target, ev| {
+            let c = c.clone();
+            Box::pin(async move {
+                let mut v = c.lock().unwrap();
+                v.push((target, ev["detail-type"].as_str().unwrap_or_default().to_string()));
+                // The first call fails: the bus must retry it.
+                if v.len() == 1 { Err("transient".into()) } else { Ok(()) }
+            })
+        }));
+        b.put("realtime.chat", "chat.created", json!({}), None);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(calls.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_invalid_pattern_is_refused() {
+        let r = EmbeddedBus::new(vec![BusRule { name: "bad".into(), pattern: json!({"source": "not-a-list"}), target: "x".into() }]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! `POST /api/chat/{chatId}/participants`: the caller joins the chat.
+
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::{chat, Deps};
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let chat_id = http::path_param(&req, "chatId")?;
+    let body = http::json_body(&req)?;
+    let p = chat::join(&deps, &user, chat_id, body, &http::cause(&req, &user)).await?;
+    Ok(http::json(200, &p))
+}

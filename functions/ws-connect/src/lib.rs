@@ -1,0 +1,31 @@
+//! WebSocket `$connect`: authenticates the JWT (subprotocol `bearer.<jwt>` or `?token=`) and stores the connection.
+
+use realtime_shared::auth;
+use realtime_shared::events::{Cause, ConnectionChanged, Envelope, Event, Priority};
+use realtime_shared::ws::{self, WsRequest, WsResult};
+use realtime_shared::{connections, ApiError, Deps};
+
+/// The subprotocol the server speaks; API Gateway requires it echoed on `$connect`.
+pub const SUBPROTOCOL: &str = "realtime.v1";
+
+pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
+    let conn_id = ws::connection_id(&req)?;
+    let protocols = ws::header(&req, "sec-websocket-protocol");
+    let token = protocols
+        .and_then(auth::token_from_protocols)
+        .or_else(|| req.query_string_parameters.first("token"))
+        .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?;
+    let user = auth::verify(deps.config.jwt_secret.expose(), token, realtime_shared::ports::table::now_epoch())
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    connections::open(&deps, conn_id, &user).await?;
+    let opened = Event::ConnectionOpened(ConnectionChanged { connection_id: conn_id.into(), user_id: user.sub.clone() });
+    let cause = Cause { correlation_id: req.request_context.request_id.clone().unwrap_or_default(), ..Cause::default() };
+    if let Err(e) = deps.publisher.publish(&[Envelope::new(opened, &cause).with_priority(Priority::Low)]).await {
+        tracing::warn!(error = %e, "connection.opened not published");
+    }
+    let mut resp = ws::ok();
+    if protocols.is_some_and(|p| p.split(',').any(|p| p.trim() == SUBPROTOCOL)) {
+        resp.headers.insert("sec-websocket-protocol", http::HeaderValue::from_static(SUBPROTOCOL));
+    }
+    Ok(resp)
+}

@@ -1,0 +1,52 @@
+//! WebSocket `subscribe`: validates the frame, authorizes the channel against state, stores the subscription and answers `subscribed` with the channel's epoch and seq.
+
+use realtime_shared::channels::Channel;
+use realtime_shared::frames::{ServerFrame, Subscribe};
+use realtime_shared::ws::{self, WsRequest, WsResult};
+use realtime_shared::{connections, fanout, log, ApiError, Deps};
+
+/// Bounds on what one subscription may ask for.
+const MAX_PATTERNS: usize = 20;
+const MAX_PATTERN_LEN: usize = 128;
+
+fn validate_patterns(events: &[String]) -> Result<(), ApiError> {
+    if events.len() > MAX_PATTERNS {
+        return Err(ApiError::BadRequest(format!("at most {MAX_PATTERNS} event patterns")));
+    }
+    let bad = |p: &String| p.len() > MAX_PATTERN_LEN || p.split('.').any(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'*'));
+    match events.iter().find(|p| bad(p)) {
+        Some(p) => Err(ApiError::BadRequest(format!("invalid event pattern {:?}", p.chars().take(40).collect::<String>()))),
+        None => Ok(()),
+    }
+}
+
+pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
+    let conn_id = ws::connection_id(&req)?;
+    let f: Subscribe = ws::frame(&req)?;
+    let channel: Channel = f.channel.parse().map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+    validate_patterns(&f.events)?;
+    if let Some(filter) = &f.filter {
+        fanout::validate_filter(filter).map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))?;
+    }
+    let table = deps.table.as_ref();
+    let conn = connections::get(table, conn_id).await?.ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    connections::authorize(table, &conn, &channel).await?;
+    connections::subscribe(table, &conn, &channel, &f.events, f.filter.as_ref()).await?;
+    let head = log::head(table, &channel).await?;
+    let ack = ServerFrame::Subscribed { id: f.id, channel: channel.to_string(), epoch: head.epoch, seq: head.seq };
+    ws::reply(&deps, conn_id, &ack).await?;
+    Ok(ws::ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_are_bounded_and_plain() {
+        assert!(validate_patterns(&["chat.*".into(), "trip.**".into()]).is_ok());
+        assert!(validate_patterns(&["chat..x".into()]).is_err());
+        assert!(validate_patterns(&["Chat.*".into()]).is_err());
+        assert!(validate_patterns(&vec!["a".to_string(); 21]).is_err());
+    }
+}

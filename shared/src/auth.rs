@@ -1,0 +1,135 @@
+//! JWT (HS256) as API.md describes: claims `sub`, `roles`, `name`, `exp`.
+//! Written on `hmac`/`sha2` directly: a few lines, and small Lambda binaries.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Passenger,
+    Driver,
+    Organizer,
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub exp: i64,
+}
+
+impl Claims {
+    pub fn has_role(&self, r: Role) -> bool {
+        self.roles.contains(&r)
+    }
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.sub)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing token")]
+    Missing,
+    #[error("malformed token")]
+    Malformed,
+    #[error("invalid token signature")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+}
+
+const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+fn mac(secret: &str) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length: this cannot fail.
+    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!())
+}
+
+/// Signs claims into a compact JWT.
+pub fn mint(secret: &str, claims: &Claims) -> String {
+    let payload = serde_json::to_vec(claims).unwrap_or_default();
+    let signing_input = format!("{}.{}", B64.encode(HEADER), B64.encode(payload));
+    let mut m = mac(secret);
+    m.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", B64.encode(m.finalize().into_bytes()))
+}
+
+/// Verifies signature (constant time), algorithm and expiry; returns the claims.
+pub fn verify(secret: &str, token: &str, now_epoch_secs: i64) -> Result<Claims, AuthError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(AuthError::Malformed);
+    };
+    let header: serde_json::Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(AuthError::Malformed)?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+        return Err(AuthError::Malformed);
+    }
+    let sig = B64.decode(s).map_err(|_| AuthError::Malformed)?;
+    let mut m = mac(secret);
+    m.update(h.as_bytes());
+    m.update(b".");
+    m.update(p.as_bytes());
+    m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)?;
+    let claims: Claims = B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(AuthError::Malformed)?;
+    if claims.sub.is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    if claims.exp <= now_epoch_secs {
+        return Err(AuthError::Expired);
+    }
+    Ok(claims)
+}
+
+/// The token in a `Sec-WebSocket-Protocol` header: `realtime.v1, bearer.<jwt>`.
+pub fn token_from_protocols(header: &str) -> Option<&str> {
+    header.split(',').map(str::trim).find_map(|p| p.strip_prefix("bearer."))
+}
+
+/// The token in an `Authorization: Bearer <jwt>` header.
+pub fn token_from_authorization(header: &str) -> Option<&str> {
+    header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Claims {
+        Claims { sub: "u1".into(), roles: vec![Role::Driver], name: Some("Ann".into()), exp }
+    }
+
+    #[test]
+    fn minted_tokens_verify_and_bad_ones_are_refused() {
+        let t = mint("secret-secret-secret", &claims(2_000));
+        assert_eq!(verify("secret-secret-secret", &t, 1_000), Ok(claims(2_000)));
+        assert_eq!(verify("other-secret-secret!", &t, 1_000), Err(AuthError::BadSignature));
+        assert_eq!(verify("secret-secret-secret", &t, 2_000), Err(AuthError::Expired));
+        assert_eq!(verify("secret-secret-secret", "a.b", 0), Err(AuthError::Malformed));
+        assert_eq!(verify("secret-secret-secret", "", 0), Err(AuthError::Malformed));
+        // A forged payload with the original signature.
+        let mut parts: Vec<&str> = t.split('.').collect();
+        let forged = B64.encode(r#"{"sub":"admin","roles":["admin"],"exp":9999999999}"#);
+        parts[1] = &forged;
+        assert_eq!(verify("secret-secret-secret", &parts.join("."), 1_000), Err(AuthError::BadSignature));
+        // alg=none is refused.
+        let none = format!("{}.{}.", B64.encode(r#"{"alg":"none"}"#), B64.encode(r#"{"sub":"x","exp":9999999999}"#));
+        assert_eq!(verify("secret-secret-secret", &none, 1_000), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn tokens_are_found_in_protocols_and_authorization() {
+        assert_eq!(token_from_protocols("realtime.v1, bearer.abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(token_from_protocols("realtime.v1"), None);
+        assert_eq!(token_from_authorization("Bearer xyz"), Some("xyz"));
+        assert_eq!(token_from_authorization("Basic xyz"), None);
+    }
+}

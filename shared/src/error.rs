@@ -1,0 +1,98 @@
+//! The errors a client can see, and the one place they become HTTP statuses.
+
+use crate::ports::TableError;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    UnknownAction(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A state conflict with a specific code (`not_your_turn`, `not_enough_seats`, ...).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("too many requests")]
+    RateLimited,
+    /// A dependency is briefly unavailable (throttled, conflicting); retrying may help.
+    #[error("service busy, retry: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) | ApiError::InvalidJson(_) | ApiError::UnknownAction(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict { .. } => 409,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::RateLimited => 429,
+            ApiError::Internal(_) => 500,
+            ApiError::Unavailable(_) => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::UnknownAction(_) => "unknown_action",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RateLimited => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// `{"error": {"code", "message"}}`; internal details stay in the logs.
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": {"code": self.code(), "message": self.to_string()}})
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict { code, message: message.into() }
+    }
+}
+
+impl From<TableError> for ApiError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::Transient(m) => ApiError::Unavailable(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_status_and_code_in_one_place() {
+        let e = ApiError::conflict("not_your_turn", "wait for u2");
+        assert_eq!((e.status(), e.code()), (409, "not_your_turn"));
+        assert_eq!(e.body()["error"]["message"], "wait for u2");
+        let e: ApiError = TableError::Transient("throttled".into()).into();
+        assert_eq!(e.status(), 503);
+        let e = ApiError::Internal("db password wrong".into());
+        assert_eq!(e.body()["error"]["message"], "internal error");
+    }
+}

@@ -1,0 +1,89 @@
+//! The Lambda side of every function: build the dependencies once per cold start,
+//! then serve invocations with the crate's handler. Each `main.rs` is one call here.
+
+use crate::deps::Deps;
+use crate::http::{HttpRequest, HttpResult};
+use crate::ws::{WsRequest, WsResult};
+pub use lambda_runtime::Error;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use std::future::Future;
+
+/// An event handler's failure: retryable ones are returned to Lambda (which retries
+/// the asynchronous invocation, then sends it to the dead-letter queue).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct EventError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl EventError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self { retryable: true, message: message.into() }
+    }
+    pub fn drop(message: impl Into<String>) -> Self {
+        Self { retryable: false, message: message.into() }
+    }
+}
+
+async fn deps() -> Result<Deps, Error> {
+    crate::telemetry::init();
+    Ok(Deps::aws_from_env_pending()?)
+}
+
+pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, HttpRequest) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = HttpResult> + Send,
+{
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<HttpRequest>| {
+        let deps = deps.clone();
+        async move { Ok::<_, Error>(crate::http::serve(handler, deps, ev.payload).await) }
+    }))
+    .await
+}
+
+pub async fn run_ws<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, WsRequest) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = WsResult> + Send,
+{
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<WsRequest>| {
+        let deps = deps.clone();
+        async move { Ok::<_, Error>(crate::ws::serve(handler, deps, ev.payload).await) }
+    }))
+    .await
+}
+
+pub async fn run_event<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, Value) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), EventError>> + Send,
+{
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move { serve_event(handler, deps, ev.payload).await.map_err(Error::from) }
+    }))
+    .await
+}
+
+/// Runs an event handler: errors that a retry cannot fix are logged and swallowed.
+pub async fn serve_event<F, Fut>(handler: F, deps: Deps, event: Value) -> Result<(), EventError>
+where
+    F: Fn(Deps, Value) -> Fut,
+    Fut: Future<Output = Result<(), EventError>>,
+{
+    let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let span = tracing::info_span!("event", event_id = %id);
+    match tracing::Instrument::instrument(handler(deps, event), span.clone()).await {
+        Err(e) if !e.retryable => {
+            span.in_scope(|| tracing::error!(error = %e, "event dropped"));
+            Ok(())
+        }
+        other => other,
+    }
+}
