@@ -18,10 +18,17 @@ impl Deps {
         Self { table, publisher, pusher, config: Arc::new(config) }
     }
 
-    // AWS_FROM_ENV_PENDING
-}
-impl Deps {
-    pub fn aws_from_env_pending() -> Result<Self, crate::config::ConfigError> {
-        Err(crate::config::ConfigError::Missing("AWS adapters pending"))
+    /// The AWS adapters, configured from the environment (`TABLE_NAME`,
+    /// `EVENT_BUS_NAME`, `WS_MANAGEMENT_ENDPOINT`, the SDK's own variables).
+    pub async fn aws_from_env() -> Result<Self, crate::config::ConfigError> {
+        use crate::adapters::{apigw, dynamo::DynamoTable, eventbridge::EventBridgePublisher};
+        let config = Config::from_env()?;
+        let sdk = crate::adapters::aws::sdk_config().await;
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone());
+        let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), config.event_bus_name.clone());
+        // Functions that never push have no endpoint; a push from them fails clearly.
+        let endpoint = config.ws_management_endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:1".into());
+        let pusher = apigw::ApiGatewayPusher::new(apigw::client_for(&sdk, &endpoint));
+        Ok(Self::new(Arc::new(table), Arc::new(publisher), Arc::new(pusher), config))
     }
 }

@@ -29,7 +29,7 @@ impl EventError {
 
 async fn deps() -> Result<Deps, Error> {
     crate::telemetry::init();
-    Ok(Deps::aws_from_env_pending()?)
+    Ok(Deps::aws_from_env().await?)
 }
 
 pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>

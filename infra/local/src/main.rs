@@ -1,1 +1,40 @@
-fn main(){}
+//! `realtime-local`: the whole system on one address (API.md "The local stack").
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(version, about = "Runs the realtime event system locally on the embedded adapters")]
+struct Args {
+    /// The address to serve everything on (loopback by default).
+    #[arg(long, env = "REALTIME_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// Where the table and the JWT secret are kept (data survives a restart).
+    #[arg(long, env = "REALTIME_DATA_DIR", default_value = ".realtime")]
+    data_dir: PathBuf,
+    /// A template to serve instead of the built-in copy of template.yaml.
+    #[arg(long, env = "REALTIME_TEMPLATE")]
+    template: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    realtime_shared::telemetry::init();
+    let args = Args::parse();
+    let opts = realtime_local::stack::Options { data_dir: args.data_dir.clone(), template: args.template, jwt_secret: std::env::var("JWT_SECRET").ok() };
+    let running = realtime_local::start(args.addr, &opts).await?;
+    let a = running.addr;
+    println!("realtime-local is up on http://{a}");
+    println!("  page           http://{a}/");
+    println!("  HTTP API       http://{a}/api   (dev tokens: POST /api/dev/token)");
+    println!("  WebSocket API  ws://{a}/ws");
+    println!("  @connections   http://{a}/@connections/{{id}}");
+    println!("  EventBridge    http://{a}/      (X-Amz-Target: AWSEvents.PutEvents)");
+    println!("  data           {}", args.data_dir.display());
+    println!("Ctrl-C stops it.");
+    tokio::signal::ctrl_c().await?;
+    println!("stopping…");
+    running.stop().await;
+    Ok(())
+}

@@ -77,15 +77,16 @@ impl ApiGatewayPusher {
                 Err(e) => classify(&e),
             };
             attempt += 1;
-            let (retryable, give_up) = match failure {
+            // What to answer if this was the last attempt (Gone and Other answer now).
+            let give_up = match failure {
                 Failure::Gone => return Err(PushError::Gone),
                 Failure::Other(reason) => {
                     return Err(PushError::Other(format!("{what}: {reason}")))
                 }
-                Failure::Throttled(_) => (true, PushError::Throttled),
-                Failure::Transient(reason) => (true, PushError::Other(format!("{what}: {reason}"))),
+                Failure::Throttled(_) => PushError::Throttled,
+                Failure::Transient(reason) => PushError::Other(format!("{what}: {reason}")),
             };
-            if !retryable || attempt >= attempts {
+            if attempt >= attempts {
                 tracing::warn!(what, connection_id, attempt, error = %give_up, "management API: giving up");
                 return Err(give_up);
             }
@@ -139,6 +140,7 @@ impl ConnectionPusher for ApiGatewayPusher {
                 .ok_or_else(|| PushError::Other(format!("GetConnection: no {name} in the answer")))
         };
         let connected_at = time(out.connected_at(), "connectedAt")?;
+        // API Gateway always sends both; a missing `lastActiveAt` reads as "never since".
         let last_active_at = time(out.last_active_at(), "lastActiveAt").unwrap_or(connected_at);
         let source_ip = out
             .identity()

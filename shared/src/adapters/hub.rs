@@ -57,6 +57,14 @@ impl Hub {
         }
     }
 
+    /// Closes every socket (the server is shutting down).
+    pub fn close_all(&self) {
+        let conns = std::mem::take(&mut *self.conns.write().unwrap_or_else(|e| e.into_inner()));
+        for c in conns.into_values() {
+            let _ = c.tx.try_send(Outbound::Close);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.conns.read().unwrap_or_else(|e| e.into_inner()).len()
     }

@@ -1,0 +1,333 @@
+//! The one address of the local stack: `/ws` (WebSocket API), `/api/*` (HTTP API),
+//! `/@connections/{id}` (management API), `POST /` (EventBridge `PutEvents`), `/`.
+
+use crate::registry::Handler;
+use crate::stack::Stack;
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use base64::Engine;
+use futures::{SinkExt, StreamExt};
+use realtime_shared::adapters::hub::Outbound;
+use realtime_shared::auth::{self, Claims, Role};
+use realtime_shared::frames::MAX_FRAME_BYTES;
+use realtime_shared::http::MAX_BODY_BYTES;
+use realtime_shared::ports::{ConnectionPusher, PushError};
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+type Shared = State<Arc<Stack>>;
+
+pub fn router(stack: Arc<Stack>) -> Router {
+    Router::new()
+        .route("/", get(page).post(put_events))
+        .route("/ws", get(ws_upgrade))
+        .route("/api/dev/token", post(dev_token))
+        .route("/api/{*rest}", any(http_api))
+        .route("/@connections/{id}", post(conn_post).get(conn_get).delete(conn_delete))
+        .with_state(stack)
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
+    let mut out = Map::new();
+    for name in headers.keys() {
+        let joined = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+        out.insert(name.as_str().to_string(), Value::String(joined));
+    }
+    out
+}
+
+fn query_json(query: Option<&str>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(decode(k), Value::String(decode(v)));
+    }
+    out
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+// ---------- HTTP API ----------
+
+async fn http_api(State(stack): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path();
+    let Some((route, params)) = stack.template.match_http(method.as_str(), path) else {
+        return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {method} {path}"));
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "body larger than 128 KB");
+    }
+    let Some(Handler::Http(f)) = stack.handler(&route.function) else {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "route has no HTTP handler");
+    };
+    let (body, b64) = match std::str::from_utf8(&body) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&body), true),
+    };
+    let route_key = format!("{} {}", route.method, route.path);
+    let event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": uri.query().unwrap_or_default(),
+        "headers": headers_json(&headers),
+        "queryStringParameters": query_json(uri.query()),
+        "pathParameters": params.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<String, Value>>(),
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "local", "domainName": headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
+            "http": {"method": method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": peer.ip().to_string(),
+                     "userAgent": headers.get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or_default()},
+            "requestId": ulid::Ulid::new().to_string(), "routeKey": route_key, "stage": "$default",
+            "time": chrono::Utc::now().to_rfc2822(), "timeEpoch": now_ms()
+        },
+        "body": body,
+        "isBase64Encoded": b64,
+    });
+    let req = match serde_json::from_value(event) {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+    };
+    let resp = f(stack.deps.clone(), req).await;
+    let mut out = Response::builder().status(StatusCode::from_u16(resp.status_code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    for (k, v) in resp.headers.iter() {
+        out = out.header(k, v);
+    }
+    let body = match resp.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) => Body::from(t),
+        Some(aws_lambda_events::encodings::Body::Binary(b)) => Body::from(b),
+        _ => Body::empty(),
+    };
+    out.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Local only: mints a token so a newcomer can try the API (API.md "Auth").
+async fn dev_token(State(stack): Shared, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Req {
+        sub: String,
+        #[serde(default)]
+        roles: Vec<Role>,
+        #[serde(default)]
+        name: Option<String>,
+    }
+    let req: Req = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, "invalid_json", &e.to_string()),
+    };
+    if !realtime_shared::channels::valid_id(&req.sub) {
+        return json_error(StatusCode::BAD_REQUEST, "bad_request", "sub must be 1-64 letters, digits, - or _");
+    }
+    let claims = Claims { sub: req.sub, roles: req.roles, name: req.name, exp: chrono::Utc::now().timestamp() + 24 * 3600 };
+    let token = auth::mint(stack.deps.config.jwt_secret.expose(), &claims);
+    axum::Json(json!({"token": token, "claims": claims})).into_response()
+}
+
+// ---------- WebSocket API ----------
+
+fn ws_event(route_key: &str, event_type: &str, conn_id: &str, peer: &SocketAddr, connected_at: i64, headers: Option<&HeaderMap>, query: Option<&str>, body: Option<&str>) -> Value {
+    let mut event = json!({
+        "requestContext": {
+            "routeKey": route_key, "eventType": event_type, "connectionId": conn_id, "messageDirection": "IN",
+            "requestId": ulid::Ulid::new().to_string(), "domainName": "localhost", "stage": "local", "apiId": "local",
+            "connectedAt": connected_at, "requestTimeEpoch": now_ms(), "identity": {"sourceIp": peer.ip().to_string()}
+        },
+        "isBase64Encoded": false
+    });
+    if let Some(h) = headers {
+        event["headers"] = Value::Object(headers_json(h));
+    }
+    if let Some(q) = query {
+        event["queryStringParameters"] = Value::Object(query_json(Some(q)));
+    }
+    if let Some(b) = body {
+        event["body"] = Value::String(b.to_string());
+    }
+    event
+}
+
+async fn invoke_ws(stack: &Stack, route_key: &str, event: Value) -> Option<u16> {
+    let route = stack.template.ws_route(route_key)?;
+    let Some(Handler::Ws(f)) = stack.handler(&route.function) else { return None };
+    let req = serde_json::from_value(event).ok()?;
+    Some(f(stack.deps.clone(), req).await.status_code as u16)
+}
+
+async fn ws_upgrade(State(stack): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, uri: Uri, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    let conn_id = ulid::Ulid::new().to_string();
+    let connected_at = now_ms();
+    // Registered before `$connect` runs, as API Gateway accepts posts during it.
+    let outbound = stack.hub.register(&conn_id, Some(peer.ip().to_string()));
+    let event = ws_event("$connect", "CONNECT", &conn_id, &peer, connected_at, Some(&headers), uri.query(), None);
+    match invoke_ws(&stack, "$connect", event).await {
+        Some(200..=299) => {}
+        status => {
+            stack.hub.unregister(&conn_id);
+            let code = StatusCode::from_u16(status.unwrap_or(500)).unwrap_or(StatusCode::FORBIDDEN);
+            return json_error(code, "connect_refused", "the $connect route refused the connection");
+        }
+    }
+    upgrade
+        .protocols(["realtime.v1"])
+        .max_message_size(128 * 1024)
+        .on_upgrade(move |socket| run_socket(stack, socket, conn_id, peer, connected_at, outbound))
+}
+
+async fn run_socket(stack: Arc<Stack>, socket: WebSocket, conn_id: String, peer: SocketAddr, connected_at: i64, mut outbound: tokio::sync::mpsc::Receiver<Outbound>) {
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = outbound.recv().await {
+            let msg = match msg {
+                Outbound::Text(t) => Message::Text(t.into()),
+                Outbound::Binary(b) => Message::Binary(b.into()),
+                Outbound::Close => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            };
+            if sink.send(msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(Ok(msg)) = stream.next().await {
+        let text = match msg {
+            Message::Text(t) => t.to_string(),
+            Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        stack.hub.touch(&conn_id);
+        if text.len() > MAX_FRAME_BYTES {
+            let frame = realtime_shared::frames::ServerFrame::Error { id: None, code: "payload_too_large".into(), message: "frames are at most 32 KB".into() };
+            let _ = stack.hub.post(&conn_id, frame.to_json().as_bytes()).await;
+            continue;
+        }
+        // Route selection: `$request.body.action`, else `$default`.
+        let action = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_string));
+        let Some(route) = stack.template.ws_route_for_action(action.as_deref()) else { continue };
+        let route_key = route.route_key.clone();
+        let event = ws_event(&route_key, "MESSAGE", &conn_id, &peer, connected_at, None, None, Some(&text));
+        invoke_ws(&stack, &route_key, event).await;
+    }
+    stack.hub.unregister(&conn_id);
+    writer.abort();
+    let event = ws_event("$disconnect", "DISCONNECT", &conn_id, &peer, connected_at, None, None, None);
+    invoke_ws(&stack, "$disconnect", event).await;
+}
+
+// ---------- @connections (API Gateway management API) ----------
+
+fn gone() -> Response {
+    (StatusCode::GONE, [("x-amzn-errortype", "GoneException")], axum::Json(json!({"message": "Gone"}))).into_response()
+}
+
+fn push_error(e: PushError) -> Response {
+    match e {
+        PushError::Gone => gone(),
+        PushError::Throttled => (StatusCode::TOO_MANY_REQUESTS, [("x-amzn-errortype", "LimitExceededException")], axum::Json(json!({"message": "Limit exceeded"}))).into_response(),
+        PushError::Other(m) => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"message": m}))).into_response(),
+    }
+}
+
+async fn conn_post(State(stack): Shared, Path(id): Path<String>, body: Bytes) -> Response {
+    if body.len() > MAX_BODY_BYTES {
+        return (StatusCode::PAYLOAD_TOO_LARGE, [("x-amzn-errortype", "PayloadTooLargeException")], axum::Json(json!({"message": "payload too large"}))).into_response();
+    }
+    match stack.hub.post(&id, &body).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => push_error(e),
+    }
+}
+
+async fn conn_get(State(stack): Shared, Path(id): Path<String>) -> Response {
+    match stack.hub.info(&id).await {
+        Ok(info) => axum::Json(json!({
+            "ConnectedAt": info.connected_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "LastActiveAt": info.last_active_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "Identity": {"SourceIp": info.source_ip.unwrap_or_default(), "UserAgent": ""}
+        }))
+        .into_response(),
+        Err(e) => push_error(e),
+    }
+}
+
+async fn conn_delete(State(stack): Shared, Path(id): Path<String>) -> Response {
+    match stack.hub.close(&id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => push_error(e),
+    }
+}
+
+// ---------- EventBridge PutEvents ----------
+
+async fn put_events(State(stack): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let amz_json = |status: StatusCode, v: Value| (status, [("content-type", HeaderValue::from_static("application/x-amz-json-1.1"))], v.to_string()).into_response();
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if target != "AWSEvents.PutEvents" {
+        return amz_json(StatusCode::BAD_REQUEST, json!({"__type": "UnknownOperationException", "message": format!("unsupported operation {target:?}")}));
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return amz_json(StatusCode::BAD_REQUEST, json!({"__type": "SerializationException", "message": "body is not JSON"}));
+    };
+    let entries = req.get("Entries").and_then(Value::as_array).cloned().unwrap_or_default();
+    if entries.is_empty() || entries.len() > 10 {
+        return amz_json(StatusCode::BAD_REQUEST, json!({"__type": "ValidationException", "message": "Entries must hold 1 to 10 entries"}));
+    }
+    let mut failed = 0;
+    let results: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let field = |k: &str| e.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+            let detail = field("Detail").and_then(|d| serde_json::from_str::<Value>(d).ok()).filter(Value::is_object);
+            match (field("Source"), field("DetailType"), detail) {
+                (Some(source), Some(detail_type), Some(detail)) => json!({"EventId": stack.bus.put(source, detail_type, detail, field("Time").map(str::to_string))}),
+                (_, _, None) if field("Detail").is_some() => {
+                    failed += 1;
+                    json!({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
+                }
+                _ => {
+                    failed += 1;
+                    json!({"ErrorCode": "InvalidArgument", "ErrorMessage": "Parameter(s) Source, DetailType and Detail must be specified."})
+                }
+            }
+        })
+        .collect();
+    amz_json(StatusCode::OK, json!({"FailedEntryCount": failed, "Entries": results}))
+}
+
+// ---------- the page ----------
+
+async fn page(State(stack): Shared) -> Html<String> {
+    Html(crate::page::render(stack.hub.len()))
+}

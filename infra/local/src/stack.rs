@@ -1,0 +1,126 @@
+//! The local stack: the embedded adapters, every function of `template.yaml`, and
+//! the wiring between them (bus rules → event functions, schedules → timers).
+
+use crate::registry::{self, Handler};
+use crate::template::Template;
+use anyhow::Context;
+use realtime_shared::adapters::bus::{BusRule, EmbeddedBus};
+use realtime_shared::adapters::hub::Hub;
+use realtime_shared::adapters::sqlite::SqliteTable;
+use realtime_shared::config::Config;
+use realtime_shared::ports::Table;
+use realtime_shared::Deps;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Stack {
+    pub deps: Deps,
+    pub hub: Arc<Hub>,
+    pub bus: Arc<EmbeddedBus>,
+    pub template: Template,
+    /// Handlers by the template's logical function id.
+    handlers: HashMap<String, Handler>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    /// `template.yaml`; the one embedded at build time when None.
+    pub template: Option<PathBuf>,
+    pub jwt_secret: Option<String>,
+}
+
+/// The template this binary was built with (the local stack serves what it declares).
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+/// The JWT secret: the configured one, else one kept in the data dir so tokens
+/// survive a restart.
+fn jwt_secret(opts: &Options) -> anyhow::Result<String> {
+    if let Some(s) = &opts.jwt_secret {
+        return Ok(s.clone());
+    }
+    let path = opts.data_dir.join("jwt-secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        if s.trim().len() >= 16 {
+            return Ok(s.trim().to_string());
+        }
+    }
+    let s = format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new());
+    std::fs::write(&path, &s).with_context(|| format!("writing {}", path.display()))?;
+    Ok(s)
+}
+
+impl Stack {
+    pub fn new(opts: &Options) -> anyhow::Result<Arc<Self>> {
+        std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("creating {}", opts.data_dir.display()))?;
+        let template = match &opts.template {
+            Some(p) => Template::load(p)?,
+            None => Template::parse(TEMPLATE)?,
+        };
+        let table: Arc<dyn Table> = Arc::new(SqliteTable::open(&opts.data_dir.join("table.db"))?);
+        let mut handlers = HashMap::new();
+        for f in &template.functions {
+            let h = registry::handler(&f.binary).with_context(|| format!("template function {} ({}) has no handler in the local stack", f.logical_id, f.binary))?;
+            handlers.insert(f.logical_id.clone(), h);
+        }
+        let rules = template.rules.iter().map(|r| BusRule { name: r.name.clone(), pattern: r.pattern.clone(), target: r.function.clone() }).collect();
+        let bus = Arc::new(EmbeddedBus::new(rules)?);
+        let hub = Arc::new(Hub::new());
+        let deps = Deps::new(table, bus.clone(), hub.clone(), Config::local(&jwt_secret(opts)?));
+        let stack = Arc::new(Self { deps, hub, bus, template, handlers });
+        // The bus invokes functions that need the stack's deps: wire it afterwards,
+        // holding the stack weakly so that dropping it frees everything.
+        let weak = Arc::downgrade(&stack);
+        stack.bus.set_dispatch(Arc::new(move |target, event| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                let stack = weak.upgrade().ok_or("the stack is shutting down")?;
+                stack.invoke_event(&target, event).await
+            })
+        }));
+        Ok(stack)
+    }
+
+    pub fn handler(&self, logical_id: &str) -> Option<Handler> {
+        self.handlers.get(logical_id).copied()
+    }
+
+    /// Invokes an event function as EventBridge would; Err means a retry may help.
+    pub async fn invoke_event(&self, logical_id: &str, event: Value) -> Result<(), String> {
+        match self.handler(logical_id) {
+            Some(Handler::Event(f)) => f(self.deps.clone(), event).await.map_err(|e| e.message),
+            _ => Err(format!("{logical_id} is not an event function")),
+        }
+    }
+
+    /// Runs each schedule of the template on a timer until the stack is dropped.
+    pub fn start_schedules(self: &Arc<Self>) {
+        for s in &self.template.schedules {
+            let Some(secs) = crate::template::rate_seconds(&s.expression) else {
+                tracing::warn!(schedule = %s.name, expression = %s.expression, "only rate() schedules run locally");
+                continue;
+            };
+            let (weak, name, function) = (Arc::downgrade(self), s.name.clone(), s.function.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(secs.max(1)));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(stack) = weak.upgrade() else { return };
+                    let event = json!({"version": "0", "id": ulid::Ulid::new().to_string(), "detail-type": "Scheduled Event", "source": "aws.events",
+                        "time": chrono::Utc::now().to_rfc3339(), "resources": [format!("local:rule/{name}")], "detail": {}});
+                    if let Err(e) = stack.invoke_event(&function, event).await {
+                        tracing::warn!(schedule = %name, error = %e, "scheduled run failed");
+                    }
+                }
+            });
+        }
+    }
+
+    pub fn data_file(dir: &Path) -> PathBuf {
+        dir.join("table.db")
+    }
+}
