@@ -1,7 +1,7 @@
 //! WebSocket `subscribe`: validates the frame, authorizes the channel against state, stores the subscription and answers `subscribed` with the channel's epoch and seq.
 
 use realtime_shared::channels::Channel;
-use realtime_shared::frames::{ServerFrame, Subscribe};
+use realtime_shared::frames::{ClientFrame, ServerFrame};
 use realtime_shared::ws::{self, WsRequest, WsResult};
 use realtime_shared::{connections, fanout, log, ApiError, Deps};
 
@@ -22,7 +22,9 @@ fn validate_patterns(events: &[String]) -> Result<(), ApiError> {
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;
-    let f: Subscribe = ws::frame(&req)?;
+    let ClientFrame::Subscribe(f) = ws::frame(&req)? else {
+        return Err(ApiError::BadRequest("expected a subscribe frame".into()));
+    };
     let channel: Channel = f.channel.parse().map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
     validate_patterns(&f.events)?;
     if let Some(filter) = &f.filter {

@@ -226,19 +226,8 @@ impl Table for DynamoTable {
             Index::Gsi1 => (Some(GSI1.to_string()), GSI1PK, GSI1SK),
         };
         let mut x = Expr::default();
-        let (pk, sk) = (x.name(pk_name), x.name(sk_name));
-        let mut key_cond = format!("{pk} = {}", x.value(AttributeValue::S(q.pk.clone())));
-        let mut s = |v: &String| x.value(AttributeValue::S(v.clone()));
-        let sk_cond = match &q.sk {
-            SkCond::All => None,
-            SkCond::BeginsWith(p) => Some(format!("begins_with({sk}, {})", s(p))),
-            SkCond::Between(a, b) => Some(format!("{sk} BETWEEN {} AND {}", s(a), s(b))),
-            SkCond::Lt(v) => Some(format!("{sk} < {}", s(v))),
-            SkCond::Le(v) => Some(format!("{sk} <= {}", s(v))),
-            SkCond::Gt(v) => Some(format!("{sk} > {}", s(v))),
-            SkCond::Ge(v) => Some(format!("{sk} >= {}", s(v))),
-        };
-        if let Some(c) = sk_cond {
+        let mut key_cond = format!("{} = {}", x.name(pk_name), x.s(&q.pk));
+        if let Some(c) = x.sk_cond(sk_name, &q.sk) {
             key_cond = format!("{key_cond} AND {c}");
         }
         // DynamoDB deletes expired items late; hide them (after the limit, so pages may be short).
@@ -397,6 +386,32 @@ impl Expr {
         let p = format!(":v{}", self.values.len());
         self.values.insert(p.clone(), v);
         p
+    }
+
+    fn s(&mut self, v: &str) -> String {
+        self.value(AttributeValue::S(v.to_string()))
+    }
+
+    fn sk_cond(&mut self, name: &str, c: &SkCond) -> Option<String> {
+        let (op, v) = match c {
+            SkCond::All => return None,
+            SkCond::BeginsWith(p) => {
+                return Some(format!("begins_with({}, {})", self.name(name), self.s(p)))
+            }
+            SkCond::Between(a, b) => {
+                return Some(format!(
+                    "{} BETWEEN {} AND {}",
+                    self.name(name),
+                    self.s(a),
+                    self.s(b)
+                ))
+            }
+            SkCond::Lt(v) => ("<", v),
+            SkCond::Le(v) => ("<=", v),
+            SkCond::Gt(v) => (">", v),
+            SkCond::Ge(v) => (">=", v),
+        };
+        Some(format!("{} {op} {}", self.name(name), self.s(v)))
     }
 
     fn cmp(&mut self, name: &str, op: &str, x: f64) -> String {
