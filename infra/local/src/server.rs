@@ -273,9 +273,10 @@ async fn conn_post(State(stack): Shared, Path(id): Path<String>, body: Bytes) ->
 async fn conn_get(State(stack): Shared, Path(id): Path<String>) -> Response {
     match stack.hub.info(&id).await {
         Ok(info) => axum::Json(json!({
-            "ConnectedAt": info.connected_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "LastActiveAt": info.last_active_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "Identity": {"SourceIp": info.source_ip.unwrap_or_default(), "UserAgent": ""}
+            // The wire names of the management API (its model's jsonName), ISO 8601 times.
+            "connectedAt": info.connected_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "lastActiveAt": info.last_active_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "identity": {"sourceIp": info.source_ip.unwrap_or_default(), "userAgent": ""}
         }))
         .into_response(),
         Err(e) => push_error(e),

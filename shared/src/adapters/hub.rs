@@ -65,6 +65,11 @@ impl Hub {
         }
     }
 
+    /// The ids of the open sockets.
+    pub fn ids(&self) -> Vec<String> {
+        self.conns.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.conns.read().unwrap_or_else(|e| e.into_inner()).len()
     }
