@@ -19,6 +19,7 @@ pub mod lambda;
 pub mod log;
 pub mod ports;
 pub mod telemetry;
+pub mod testing;
 pub mod ws;
 
 pub use deps::Deps;

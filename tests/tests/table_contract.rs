@@ -73,12 +73,7 @@ where
             )
         }
     });
-    let failed: Vec<&str> = join_all(runs)
-        .await
-        .into_iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| n)
-        .collect();
+    let failed: Vec<&str> = join_all(runs).await.into_iter().filter(|(_, ok)| !ok).map(|(n, _)| n).collect();
     assert!(
         failed.is_empty(),
         "{adapter}: {} of {} cases failed: {failed:?}",
@@ -119,10 +114,7 @@ async fn sqlite_file_survives_reopen() {
     }
     let t = SqliteTable::open(&path).unwrap();
     assert_eq!(t.get("TRIP#1", "META").await.unwrap(), Some(item.clone()));
-    assert_eq!(
-        t.query(Query::gsi1("ORG#1")).await.unwrap().items,
-        vec![item]
-    );
+    assert_eq!(t.query(Query::gsi1("ORG#1")).await.unwrap().items, vec![item]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,17 +135,10 @@ async fn dynamodb_local() {
     // The known difference: DynamoDB evaluates conditions on an expired item that is still
     // stored (SQLite treats it as missing; see sqlite.rs). Domain code must not rely on either.
     let t = make("expired_conditions").await;
-    t.put(Item::new("IDEM#a", "META").with_ttl(now_epoch() - 60), None)
-        .await
-        .unwrap();
+    t.put(Item::new("IDEM#a", "META").with_ttl(now_epoch() - 60), None).await.unwrap();
     assert_eq!(t.get("IDEM#a", "META").await.unwrap(), None);
-    let again = t
-        .put(Item::new("IDEM#a", "META"), Some(Condition::NotExists))
-        .await;
-    assert!(
-        matches!(again, Err(TableError::ConditionFailed)),
-        "{again:?}"
-    );
+    let again = t.put(Item::new("IDEM#a", "META"), Some(Condition::NotExists)).await;
+    assert!(matches!(again, Err(TableError::ConditionFailed)), "{again:?}");
 }
 
 /// A folder under the system temp dir, removed on drop.
@@ -161,8 +146,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(label: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("table-contract-{label}-{}", ulid::Ulid::new()));
+        let dir = std::env::temp_dir().join(format!("table-contract-{label}-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
@@ -177,17 +161,11 @@ impl Drop for TempDir {
 // --- helpers ---
 
 fn cond_failed<T: std::fmt::Debug>(r: Result<T, TableError>) {
-    assert!(
-        matches!(r, Err(TableError::ConditionFailed)),
-        "expected ConditionFailed, got {r:?}"
-    );
+    assert!(matches!(r, Err(TableError::ConditionFailed)), "expected ConditionFailed, got {r:?}");
 }
 
 fn invalid<T: std::fmt::Debug>(what: &str, r: Result<T, TableError>) {
-    assert!(
-        matches!(r, Err(TableError::Invalid(_))),
-        "{what}: expected Invalid, got {r:?}"
-    );
+    assert!(matches!(r, Err(TableError::Invalid(_))), "{what}: expected Invalid, got {r:?}");
 }
 
 fn sks(items: &[Item]) -> Vec<&str> {
@@ -202,9 +180,7 @@ fn add(name: &str, n: i64) -> Update {
 
 async fn put_get_overwrite(t: Arc<dyn Table>) {
     assert_eq!(t.get("CHAT#1", "META").await.unwrap(), None);
-    let first = Item::new("CHAT#1", "META")
-        .with("title", "hello")
-        .with("members", 2);
+    let first = Item::new("CHAT#1", "META").with("title", "hello").with("members", 2);
     t.put(first.clone(), None).await.unwrap();
     assert_eq!(t.get("CHAT#1", "META").await.unwrap(), Some(first));
     // A put replaces the whole item: `members` is gone.
@@ -217,114 +193,57 @@ async fn put_get_overwrite(t: Arc<dyn Table>) {
 async fn key_attributes_are_not_attributes(t: Arc<dyn Table>) {
     t.put(Item::new("A", "1").with("x", 1), None).await.unwrap();
     let got = t.get("A", "1").await.unwrap().unwrap();
-    assert!(
-        got.get("pk").is_none() && got.get("sk").is_none(),
-        "{got:?}"
-    );
+    assert!(got.get("pk").is_none() && got.get("sk").is_none(), "{got:?}");
     let updated = t.update("A", "1", vec![add("x", 1)], None).await.unwrap();
     assert_eq!(updated, Item::new("A", "1").with("x", 2));
     // Conditions can name the key attributes.
-    t.put(
-        Item::new("A", "1"),
-        Some(Condition::Eq("pk".into(), json!("A"))),
-    )
-    .await
-    .unwrap();
+    t.put(Item::new("A", "1"), Some(Condition::Eq("pk".into(), json!("A"))))
+        .await
+        .unwrap();
 }
 
 async fn conditional_put(t: Arc<dyn Table>) {
     let item = Item::new("IDEM#k", "META").with("answer", "first");
-    t.put(item.clone(), Some(Condition::NotExists))
-        .await
-        .unwrap();
+    t.put(item.clone(), Some(Condition::NotExists)).await.unwrap();
     cond_failed(
-        t.put(
-            Item::new("IDEM#k", "META").with("answer", "second"),
-            Some(Condition::NotExists),
-        )
-        .await,
-    );
-    assert_eq!(t.get("IDEM#k", "META").await.unwrap(), Some(item));
-    cond_failed(
-        t.put(Item::new("IDEM#other", "META"), Some(Condition::Exists))
+        t.put(Item::new("IDEM#k", "META").with("answer", "second"), Some(Condition::NotExists))
             .await,
     );
+    assert_eq!(t.get("IDEM#k", "META").await.unwrap(), Some(item));
+    cond_failed(t.put(Item::new("IDEM#other", "META"), Some(Condition::Exists)).await);
     assert_eq!(t.get("IDEM#other", "META").await.unwrap(), None);
-    t.put(
-        Item::new("IDEM#k", "META").with("answer", "third"),
-        Some(Condition::Exists),
-    )
-    .await
-    .unwrap();
+    t.put(Item::new("IDEM#k", "META").with("answer", "third"), Some(Condition::Exists))
+        .await
+        .unwrap();
 }
 
 async fn conditional_update_keeps_seats_non_negative(t: Arc<dyn Table>) {
-    t.put(
-        Item::new("TRIP#1", "META")
-            .with("seats", 3)
-            .with("name", "tour"),
-        None,
-    )
-    .await
-    .unwrap();
-    let book = || {
-        t.update(
-            "TRIP#1",
-            "META",
-            vec![add("seats", -1)],
-            Some(Condition::Ge("seats".into(), 1.0)),
-        )
-    };
+    t.put(Item::new("TRIP#1", "META").with("seats", 3).with("name", "tour"), None)
+        .await
+        .unwrap();
+    let book = || t.update("TRIP#1", "META", vec![add("seats", -1)], Some(Condition::Ge("seats".into(), 1.0)));
     for left in [2, 1, 0] {
         let item = book().await.unwrap();
-        assert_eq!(
-            item,
-            Item::new("TRIP#1", "META")
-                .with("seats", left)
-                .with("name", "tour")
-        );
+        assert_eq!(item, Item::new("TRIP#1", "META").with("seats", left).with("name", "tour"));
     }
     cond_failed(book().await);
-    assert_eq!(
-        t.get("TRIP#1", "META").await.unwrap().unwrap().i64("seats"),
-        Some(0)
-    );
+    assert_eq!(t.get("TRIP#1", "META").await.unwrap().unwrap().i64("seats"), Some(0));
 }
 
 async fn concurrent_seat_bookings(t: Arc<dyn Table>) {
-    t.put(Item::new("TRIP#2", "META").with("seats", 3), None)
-        .await
-        .unwrap();
-    let attempts = (0..50).map(|_| {
-        t.update(
-            "TRIP#2",
-            "META",
-            vec![add("seats", -1)],
-            Some(Condition::Ge("seats".into(), 1.0)),
-        )
-    });
+    t.put(Item::new("TRIP#2", "META").with("seats", 3), None).await.unwrap();
+    let attempts = (0..50).map(|_| t.update("TRIP#2", "META", vec![add("seats", -1)], Some(Condition::Ge("seats".into(), 1.0))));
     let results = join_all(attempts).await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    let refused = results
-        .iter()
-        .filter(|r| matches!(r, Err(TableError::ConditionFailed)))
-        .count();
+    let refused = results.iter().filter(|r| matches!(r, Err(TableError::ConditionFailed))).count();
     assert_eq!((ok, refused), (3, 47), "{results:?}");
-    assert_eq!(
-        t.get("TRIP#2", "META").await.unwrap().unwrap().i64("seats"),
-        Some(0)
-    );
+    assert_eq!(t.get("TRIP#2", "META").await.unwrap().unwrap().i64("seats"), Some(0));
 }
 
 async fn add_set_if_missing_remove(t: Arc<dyn Table>) {
-    t.put(
-        Item::new("LOG#c", "HEAD")
-            .with("epoch", "e1")
-            .with("stale", true),
-        None,
-    )
-    .await
-    .unwrap();
+    t.put(Item::new("LOG#c", "HEAD").with("epoch", "e1").with("stale", true), None)
+        .await
+        .unwrap();
     let item = t
         .update(
             "LOG#c",
@@ -339,10 +258,7 @@ async fn add_set_if_missing_remove(t: Arc<dyn Table>) {
         )
         .await
         .unwrap();
-    let expected = Item::new("LOG#c", "HEAD")
-        .with("epoch", "e1")
-        .with("next", 1)
-        .with("created", 7);
+    let expected = Item::new("LOG#c", "HEAD").with("epoch", "e1").with("next", 1).with("created", 7);
     assert_eq!(item, expected);
     assert_eq!(t.get("LOG#c", "HEAD").await.unwrap(), Some(expected));
     let item = t
@@ -354,60 +270,38 @@ async fn add_set_if_missing_remove(t: Arc<dyn Table>) {
         )
         .await
         .unwrap();
-    assert_eq!(
-        (item.i64("next"), item.str("epoch")),
-        (Some(42), Some("e3"))
-    );
+    assert_eq!((item.i64("next"), item.str("epoch")), (Some(42), Some("e3")));
     // Removing a missing attribute is fine.
-    t.update("LOG#c", "HEAD", vec![Update::Remove("never".into())], None)
-        .await
-        .unwrap();
+    t.update("LOG#c", "HEAD", vec![Update::Remove("never".into())], None).await.unwrap();
 }
 
 async fn update_creates_missing_item_unless_condition_fails(t: Arc<dyn Table>) {
-    let item = t
-        .update("CNT#1", "META", vec![add("n", 5)], None)
-        .await
-        .unwrap();
+    let item = t.update("CNT#1", "META", vec![add("n", 5)], None).await.unwrap();
     assert_eq!(item, Item::new("CNT#1", "META").with("n", 5));
     assert_eq!(t.get("CNT#1", "META").await.unwrap(), Some(item));
-    cond_failed(
-        t.update("CNT#2", "META", vec![add("n", 1)], Some(Condition::Exists))
-            .await,
-    );
+    // Even with nothing to change, or only a removal, an update creates the item (as UpdateItem does).
+    assert_eq!(t.update("CNT#3", "META", vec![], None).await.unwrap(), Item::new("CNT#3", "META"));
+    let removed = t.update("CNT#4", "META", vec![Update::Remove("x".into())], None).await.unwrap();
+    assert_eq!(removed, Item::new("CNT#4", "META"));
+    assert_eq!(t.get("CNT#4", "META").await.unwrap(), Some(removed));
+    cond_failed(t.update("CNT#2", "META", vec![add("n", 1)], Some(Condition::Exists)).await);
     assert_eq!(t.get("CNT#2", "META").await.unwrap(), None);
 }
 
 async fn conditional_delete(t: Arc<dyn Table>) {
-    t.put(Item::new("CONN#1", "META").with("user", "u1"), None)
+    t.put(Item::new("CONN#1", "META").with("user", "u1"), None).await.unwrap();
+    cond_failed(t.delete("CONN#1", "META", Some(Condition::Eq("user".into(), json!("u2")))).await);
+    assert!(t.get("CONN#1", "META").await.unwrap().is_some());
+    t.delete("CONN#1", "META", Some(Condition::Eq("user".into(), json!("u1"))))
         .await
         .unwrap();
-    cond_failed(
-        t.delete(
-            "CONN#1",
-            "META",
-            Some(Condition::Eq("user".into(), json!("u2"))),
-        )
-        .await,
-    );
-    assert!(t.get("CONN#1", "META").await.unwrap().is_some());
-    t.delete(
-        "CONN#1",
-        "META",
-        Some(Condition::Eq("user".into(), json!("u1"))),
-    )
-    .await
-    .unwrap();
     assert_eq!(t.get("CONN#1", "META").await.unwrap(), None);
     cond_failed(t.delete("CONN#1", "META", Some(Condition::Exists)).await);
     t.delete("CONN#1", "META", None).await.unwrap(); // deleting a missing item is fine
 }
 
 async fn conditions_compose(t: Arc<dyn Table>) {
-    let item = Item::new("C", "1")
-        .with("n", 2)
-        .with("s", "x")
-        .with("m", json!({"a": [1, true]}));
+    let item = Item::new("C", "1").with("n", 2).with("s", "x").with("m", json!({"a": [1, true]}));
     t.put(item.clone(), None).await.unwrap();
     let holds = |c: Condition| {
         let t = t.clone();
@@ -421,63 +315,34 @@ async fn conditions_compose(t: Arc<dyn Table>) {
         }
     };
     let c = |s: &str| s.to_string();
-    assert!(
-        holds(Condition::Eq(c("n"), json!(2.0))).await,
-        "numbers compare by value"
-    );
-    assert!(
-        holds(Condition::Eq(c("m"), json!({"a": [1, true]}))).await,
-        "maps compare deeply"
-    );
+    assert!(holds(Condition::Eq(c("n"), json!(2.0))).await, "numbers compare by value");
+    assert!(holds(Condition::Eq(c("m"), json!({"a": [1, true]}))).await, "maps compare deeply");
     assert!(!holds(Condition::Eq(c("s"), json!("y"))).await);
-    assert!(
-        !holds(Condition::Eq(c("n"), json!("2"))).await,
-        "a string is not a number"
-    );
+    assert!(!holds(Condition::Eq(c("n"), json!("2"))).await, "a string is not a number");
     assert!(holds(Condition::Ne(c("s"), json!("y"))).await);
     assert!(
         holds(Condition::Ne(c("missing"), json!("y"))).await,
         "<> holds on a missing attribute"
     );
-    assert!(
-        holds(Condition::AttrExists(c("s"))).await
-            && !holds(Condition::AttrExists(c("missing"))).await
-    );
-    assert!(
-        holds(Condition::AttrNotExists(c("missing"))).await
-            && !holds(Condition::AttrNotExists(c("n"))).await
-    );
+    assert!(holds(Condition::AttrExists(c("s"))).await && !holds(Condition::AttrExists(c("missing"))).await);
+    assert!(holds(Condition::AttrNotExists(c("missing"))).await && !holds(Condition::AttrNotExists(c("n"))).await);
     assert!(holds(Condition::Gt(c("n"), 1.5)).await && !holds(Condition::Gt(c("n"), 2.0)).await);
     assert!(holds(Condition::Le(c("n"), 2.0)).await && !holds(Condition::Lt(c("n"), 2.0)).await);
     assert!(
         !holds(Condition::Lt(c("missing"), 10.0)).await,
         "comparisons fail on a missing attribute"
     );
-    assert!(
-        !holds(Condition::Ge(c("s"), 0.0)).await,
-        "comparisons fail on a non-number"
-    );
+    assert!(!holds(Condition::Ge(c("s"), 0.0)).await, "comparisons fail on a non-number");
     let yes = || Condition::Eq(c("s"), json!("x"));
     let no = || Condition::Eq(c("s"), json!("nope"));
-    assert!(
-        holds(Condition::And(vec![
-            yes(),
-            Condition::Or(vec![no(), yes()])
-        ]))
-        .await
-    );
-    assert!(
-        !holds(Condition::And(vec![yes(), no()])).await
-            && !holds(Condition::Or(vec![no(), no()])).await
-    );
+    assert!(holds(Condition::And(vec![yes(), Condition::Or(vec![no(), yes()])])).await);
+    assert!(!holds(Condition::And(vec![yes(), no()])).await && !holds(Condition::Or(vec![no(), no()])).await);
     assert!(holds(Condition::And(vec![])).await && !holds(Condition::Or(vec![])).await);
     assert_eq!(t.get("C", "1").await.unwrap(), Some(item));
 }
 
 async fn transaction_success(t: Arc<dyn Table>) {
-    t.put(Item::new("TRIP#t", "META").with("seats", 2), None)
-        .await
-        .unwrap();
+    t.put(Item::new("TRIP#t", "META").with("seats", 2), None).await.unwrap();
     t.put(Item::new("OUTBOX#0", "old"), None).await.unwrap();
     t.transact(vec![
         TxOp::Update {
@@ -507,10 +372,7 @@ async fn transaction_success(t: Arc<dyn Table>) {
     ])
     .await
     .unwrap();
-    assert_eq!(
-        t.get("TRIP#t", "META").await.unwrap().unwrap().i64("seats"),
-        Some(1)
-    );
+    assert_eq!(t.get("TRIP#t", "META").await.unwrap().unwrap().i64("seats"), Some(1));
     assert_eq!(
         t.get("TRIP#t", "BOOKING#b1").await.unwrap(),
         Some(Item::new("TRIP#t", "BOOKING#b1").with("user", "u1"))
@@ -520,20 +382,12 @@ async fn transaction_success(t: Arc<dyn Table>) {
         Some(Item::new("OUTBOX#0", "new").with("sent", false))
     );
     assert_eq!(t.get("OUTBOX#0", "old").await.unwrap(), None);
-    assert_eq!(
-        t.get("USER#u1", "META").await.unwrap(),
-        None,
-        "a check writes nothing"
-    );
+    assert_eq!(t.get("USER#u1", "META").await.unwrap(), None, "a check writes nothing");
 }
 
 async fn transaction_failed_condition_writes_nothing(t: Arc<dyn Table>) {
-    t.put(Item::new("TRIP#f", "META").with("seats", 0), None)
-        .await
-        .unwrap();
-    t.put(Item::new("TRIP#f", "BOOKING#old"), None)
-        .await
-        .unwrap();
+    t.put(Item::new("TRIP#f", "META").with("seats", 0), None).await.unwrap();
+    t.put(Item::new("TRIP#f", "BOOKING#old"), None).await.unwrap();
     let r = t
         .transact(vec![
             TxOp::Put {
@@ -563,10 +417,7 @@ async fn transaction_failed_condition_writes_nothing(t: Arc<dyn Table>) {
         "{r:?}"
     );
     assert_eq!(t.get("OUTBOX#0", "e1").await.unwrap(), None);
-    assert_eq!(
-        t.get("TRIP#f", "META").await.unwrap().unwrap().i64("seats"),
-        Some(0)
-    );
+    assert_eq!(t.get("TRIP#f", "META").await.unwrap().unwrap().i64("seats"), Some(0));
     assert!(t.get("TRIP#f", "BOOKING#old").await.unwrap().is_some());
 
     let r = t
@@ -605,20 +456,18 @@ async fn invalid_transactions(t: Arc<dyn Table>) {
         ])
         .await,
     );
-    invalid(
-        "101 ops",
-        t.transact((0..101).map(|i| put(&format!("{i:03}"))).collect())
-            .await,
-    );
+    invalid("101 ops", t.transact((0..101).map(|i| put(&format!("{i:03}"))).collect()).await);
+    let no_change = TxOp::Update {
+        pk: "TX".into(),
+        sk: "2".into(),
+        updates: vec![],
+        cond: None,
+    };
+    invalid("an update without changes", t.transact(vec![no_change]).await);
     invalid("no ops", t.transact(vec![]).await);
     assert_eq!(t.get("TX", "1").await.unwrap(), None);
-    t.transact((0..100).map(|i| put(&format!("{i:03}"))).collect())
-        .await
-        .unwrap();
-    assert_eq!(
-        query_all(t.as_ref(), Query::new("TX")).await.unwrap().len(),
-        100
-    );
+    t.transact((0..100).map(|i| put(&format!("{i:03}"))).collect()).await.unwrap();
+    assert_eq!(query_all(t.as_ref(), Query::new("TX")).await.unwrap().len(), 100);
 }
 
 async fn query_sort_key_conditions_and_order(t: Arc<dyn Table>) {
@@ -633,9 +482,7 @@ async fn query_sort_key_conditions_and_order(t: Arc<dyn Table>) {
     ] {
         t.put(Item::new("CHAT#q", sk), None).await.unwrap();
     }
-    t.put(Item::new("CHAT#other", "MSG#2024-01-01"), None)
-        .await
-        .unwrap();
+    t.put(Item::new("CHAT#other", "MSG#2024-01-01"), None).await.unwrap();
     let q = |q: Query| {
         let t = t.clone();
         async move {
@@ -653,10 +500,7 @@ async fn query_sort_key_conditions_and_order(t: Arc<dyn Table>) {
         q(Query::new("CHAT#q").begins_with("MSG#").backward()).await,
         ["MSG#2024-01-03", "MSG#2024-01-02", "MSG#2024-01-01"]
     );
-    assert_eq!(
-        q(Query::new("CHAT#q").begins_with("MEMBER#")).await,
-        ["MEMBER#al", "MEMBER#bob"]
-    );
+    assert_eq!(q(Query::new("CHAT#q").begins_with("MEMBER#")).await, ["MEMBER#al", "MEMBER#bob"]);
     assert_eq!(
         q(Query::new("CHAT#q")).await,
         [
@@ -676,26 +520,17 @@ async fn query_sort_key_conditions_and_order(t: Arc<dyn Table>) {
         ["MSG#2024-01-02", "MSG#2024-01-03"],
         "inclusive"
     );
-    assert_eq!(
-        q(Query::new("CHAT#q").sk(SkCond::Lt("MEMBER#bob".into()))).await,
-        ["MEMBER#al"]
-    );
+    assert_eq!(q(Query::new("CHAT#q").sk(SkCond::Lt("MEMBER#bob".into()))).await, ["MEMBER#al"]);
     assert_eq!(
         q(Query::new("CHAT#q").sk(SkCond::Le("MEMBER#bob".into()))).await,
         ["MEMBER#al", "MEMBER#bob"]
     );
-    assert_eq!(
-        q(Query::new("CHAT#q").sk(SkCond::Gt("MSG#2024-01-03".into()))).await,
-        ["TYPING#al"]
-    );
+    assert_eq!(q(Query::new("CHAT#q").sk(SkCond::Gt("MSG#2024-01-03".into()))).await, ["TYPING#al"]);
     assert_eq!(
         q(Query::new("CHAT#q").sk(SkCond::Ge("MSG#2024-01-03".into()))).await,
         ["MSG#2024-01-03", "TYPING#al"]
     );
-    assert_eq!(
-        q(Query::new("CHAT#q").begins_with("NOPE")).await,
-        Vec::<String>::new()
-    );
+    assert_eq!(q(Query::new("CHAT#q").begins_with("NOPE")).await, Vec::<String>::new());
     assert_eq!(q(Query::new("CHAT#none")).await, Vec::<String>::new());
     // Byte order, not locale order: "Z" < "a" < "é".
     for sk in ["é", "a", "Z"] {
@@ -707,9 +542,7 @@ async fn query_sort_key_conditions_and_order(t: Arc<dyn Table>) {
 async fn query_pages_with_cursor(t: Arc<dyn Table>) {
     let all: Vec<String> = (0..25).map(|i| format!("SEQ#{i:05}")).collect();
     for sk in &all {
-        t.put(Item::new("LOG#p", sk.as_str()).with("data", "x"), None)
-            .await
-            .unwrap();
+        t.put(Item::new("LOG#p", sk.as_str()).with("data", "x"), None).await.unwrap();
     }
     t.put(Item::new("LOG#p", "HEAD"), None).await.unwrap();
     for forward in [true, false] {
@@ -734,18 +567,10 @@ async fn query_pages_with_cursor(t: Arc<dyn Table>) {
         assert_eq!(pages, 4);
     }
     // A page that ends exactly at the last item still has a cursor; the next page is empty.
-    let page = t
-        .query(Query::new("LOG#p").begins_with("SEQ#").limit(25))
-        .await
-        .unwrap();
+    let page = t.query(Query::new("LOG#p").begins_with("SEQ#").limit(25)).await.unwrap();
     assert_eq!(page.items.len(), 25);
     let next = t
-        .query(
-            Query::new("LOG#p")
-                .begins_with("SEQ#")
-                .limit(25)
-                .cursor(page.cursor),
-        )
+        .query(Query::new("LOG#p").begins_with("SEQ#").limit(25).cursor(page.cursor))
         .await
         .unwrap();
     assert_eq!((next.items.len(), next.cursor), (0, None));
@@ -768,15 +593,9 @@ async fn gsi1_queries(t: Arc<dyn Table>) {
         ("TRIP#e", "BOOKING#5", "2024-04-01"),
     ];
     for (pk, sk, at) in bookings {
-        t.put(
-            Item::new(pk, sk)
-                .with(GSI1PK, "USER#u")
-                .with(GSI1SK, at)
-                .with("n", 1),
-            None,
-        )
-        .await
-        .unwrap();
+        t.put(Item::new(pk, sk).with(GSI1PK, "USER#u").with(GSI1SK, at).with("n", 1), None)
+            .await
+            .unwrap();
     }
     t.put(
         Item::new("TRIP#x", "BOOKING#9")
@@ -786,26 +605,12 @@ async fn gsi1_queries(t: Arc<dyn Table>) {
     )
     .await
     .unwrap();
-    t.put(
-        Item::new("TRIP#y", "BOOKING#8").with(GSI1PK, "USER#u"),
-        None,
-    )
-    .await
-    .unwrap(); // no gsi1sk: not indexed
+    t.put(Item::new("TRIP#y", "BOOKING#8").with(GSI1PK, "USER#u"), None).await.unwrap(); // no gsi1sk: not indexed
     t.put(Item::new("USER#u", "META"), None).await.unwrap(); // the table key is not the index key
 
     let page = t.query(Query::gsi1("USER#u")).await.unwrap();
     let ats: Vec<_> = page.items.iter().map(|i| i.str(GSI1SK).unwrap()).collect();
-    assert_eq!(
-        ats,
-        [
-            "2024-03-01",
-            "2024-04-01",
-            "2024-04-01",
-            "2024-04-01",
-            "2024-05-01"
-        ]
-    );
+    assert_eq!(ats, ["2024-03-01", "2024-04-01", "2024-04-01", "2024-04-01", "2024-05-01"]);
     assert_eq!(
         page.items[0],
         Item::new("TRIP#b", "BOOKING#2")
@@ -821,25 +626,10 @@ async fn gsi1_queries(t: Arc<dyn Table>) {
         .items;
     assert_eq!(april.len(), 3);
     let between = SkCond::Between("2024-03-15".into(), "2024-05-01".into());
-    assert_eq!(
-        t.query(Query::gsi1("USER#u").sk(between))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        4
-    );
+    assert_eq!(t.query(Query::gsi1("USER#u").sk(between)).await.unwrap().items.len(), 4);
     // Paging across equal index keys returns each item exactly once, in both directions.
-    for q in [
-        Query::gsi1("USER#u").limit(2),
-        Query::gsi1("USER#u").limit(2).backward(),
-    ] {
-        let mut got: Vec<String> = query_all(t.as_ref(), q)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|i| i.pk)
-            .collect();
+    for q in [Query::gsi1("USER#u").limit(2), Query::gsi1("USER#u").limit(2).backward()] {
+        let mut got: Vec<String> = query_all(t.as_ref(), q).await.unwrap().into_iter().map(|i| i.pk).collect();
         assert_eq!(got.len(), 5);
         got.sort();
         assert_eq!(got, ["TRIP#a", "TRIP#b", "TRIP#c", "TRIP#d", "TRIP#e"]);
@@ -848,45 +638,25 @@ async fn gsi1_queries(t: Arc<dyn Table>) {
 
 async fn ttl_hides_expired_items(t: Arc<dyn Table>) {
     let now = now_epoch();
-    t.put(Item::new("TYPING", "1").with_ttl(now + 3600), None)
-        .await
-        .unwrap();
-    t.put(Item::new("TYPING", "2").with_ttl(now - 60), None)
-        .await
-        .unwrap();
+    t.put(Item::new("TYPING", "1").with_ttl(now + 3600), None).await.unwrap();
+    t.put(Item::new("TYPING", "2").with_ttl(now - 60), None).await.unwrap();
     t.put(Item::new("TYPING", "3"), None).await.unwrap();
-    t.put(Item::new("TYPING", "4").with_ttl(now - 1), None)
-        .await
-        .unwrap();
+    t.put(Item::new("TYPING", "4").with_ttl(now - 1), None).await.unwrap();
     assert!(t.get("TYPING", "1").await.unwrap().is_some());
     assert_eq!(t.get("TYPING", "2").await.unwrap(), None);
     assert!(t.get("TYPING", "3").await.unwrap().is_some());
-    assert_eq!(
-        sks(&t.query(Query::new("TYPING")).await.unwrap().items),
-        ["1", "3"]
-    );
+    assert_eq!(sks(&t.query(Query::new("TYPING")).await.unwrap().items), ["1", "3"]);
     // The limit counts expired items too (they are filtered after it): the first page is short.
     let first = t.query(Query::new("TYPING").limit(2)).await.unwrap();
     assert_eq!(sks(&first.items), ["1"]);
-    let second = t
-        .query(Query::new("TYPING").limit(2).cursor(first.cursor))
+    let second = t.query(Query::new("TYPING").limit(2).cursor(first.cursor)).await.unwrap();
+    assert_eq!(sks(&second.items), ["3"]);
+    t.put(Item::new("TYPING", "5").with_ttl(now - 1).with(GSI1PK, "G").with(GSI1SK, "5"), None)
         .await
         .unwrap();
-    assert_eq!(sks(&second.items), ["3"]);
-    t.put(
-        Item::new("TYPING", "5")
-            .with_ttl(now - 1)
-            .with(GSI1PK, "G")
-            .with(GSI1SK, "5"),
-        None,
-    )
-    .await
-    .unwrap();
     assert!(t.query(Query::gsi1("G")).await.unwrap().items.is_empty());
     // Writing it again with a later ttl brings it back.
-    t.put(Item::new("TYPING", "2").with_ttl(now + 60), None)
-        .await
-        .unwrap();
+    t.put(Item::new("TYPING", "2").with_ttl(now + 60), None).await.unwrap();
     assert!(t.get("TYPING", "2").await.unwrap().is_some());
 }
 
@@ -905,26 +675,15 @@ async fn values_round_trip(t: Arc<dyn Table>) {
     t.put(item.clone(), None).await.unwrap();
     assert_eq!(t.get("V", "1").await.unwrap(), Some(item.clone()));
     let updated = t
-        .update(
-            "V",
-            "1",
-            vec![Update::Set("more".into(), json!({"x": [1.25, "y"]}))],
-            None,
-        )
+        .update("V", "1", vec![Update::Set("more".into(), json!({"x": [1.25, "y"]}))], None)
         .await
         .unwrap();
-    assert_eq!(
-        updated,
-        item.clone().with("more", json!({"x": [1.25, "y"]}))
-    );
+    assert_eq!(updated, item.clone().with("more", json!({"x": [1.25, "y"]})));
     assert_eq!(t.query(Query::new("V")).await.unwrap().items, vec![updated]);
     // Numbers are numbers: an integral float reads back as an integer (DynamoDB's N).
-    t.put(
-        Item::new("V", "2").with("n", 2.0).with("l", json!([5.0])),
-        None,
-    )
-    .await
-    .unwrap();
+    t.put(Item::new("V", "2").with("n", 2.0).with("l", json!([5.0])), None)
+        .await
+        .unwrap();
     assert_eq!(
         t.get("V", "2").await.unwrap(),
         Some(Item::new("V", "2").with("n", 2).with("l", json!([5])))
@@ -937,49 +696,30 @@ async fn invalid_requests(t: Arc<dyn Table>) {
     invalid("empty query key", t.query(Query::new("")).await);
     invalid(
         "non-string index key",
-        t.put(Item::new("A", "1").with(GSI1PK, 5).with(GSI1SK, "x"), None)
-            .await,
+        t.put(Item::new("A", "1").with(GSI1PK, 5).with(GSI1SK, "x"), None).await,
     );
     invalid(
         "empty index key",
-        t.put(Item::new("A", "1").with(GSI1PK, "").with(GSI1SK, "x"), None)
-            .await,
+        t.put(Item::new("A", "1").with(GSI1PK, "").with(GSI1SK, "x"), None).await,
     );
     invalid(
         "update of the key",
-        t.update("A", "1", vec![Update::Set("pk".into(), json!("B"))], None)
-            .await,
+        t.update("A", "1", vec![Update::Set("pk".into(), json!("B"))], None).await,
     );
     invalid(
         "one attribute twice",
-        t.update(
-            "A",
-            "1",
-            vec![add("n", 1), Update::Remove("n".into())],
-            None,
-        )
-        .await,
+        t.update("A", "1", vec![add("n", 1), Update::Remove("n".into())], None).await,
     );
-    t.put(Item::new("A", "1").with("s", "text"), None)
-        .await
-        .unwrap();
-    invalid(
-        "ADD on a string",
-        t.update("A", "1", vec![add("s", 1)], None).await,
-    );
-    assert_eq!(
-        t.get("A", "1").await.unwrap(),
-        Some(Item::new("A", "1").with("s", "text"))
-    );
+    t.put(Item::new("A", "1").with("s", "text"), None).await.unwrap();
+    invalid("ADD on a string", t.update("A", "1", vec![add("s", 1)], None).await);
+    assert_eq!(t.get("A", "1").await.unwrap(), Some(Item::new("A", "1").with("s", "text")));
     invalid(
         "reversed BETWEEN",
-        t.query(Query::new("A").sk(SkCond::Between("b".into(), "a".into())))
-            .await,
+        t.query(Query::new("A").sk(SkCond::Between("b".into(), "a".into()))).await,
     );
     invalid("limit 0", t.query(Query::new("A").limit(0)).await);
     invalid(
         "garbage cursor",
-        t.query(Query::new("A").cursor(Some("not a cursor!".into())))
-            .await,
+        t.query(Query::new("A").cursor(Some("not a cursor!".into()))).await,
     );
 }

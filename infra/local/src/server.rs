@@ -155,25 +155,35 @@ async fn dev_token(State(stack): Shared, body: Bytes) -> Response {
 
 // ---------- WebSocket API ----------
 
-fn ws_event(route_key: &str, event_type: &str, conn_id: &str, peer: &SocketAddr, connected_at: i64, headers: Option<&HeaderMap>, query: Option<&str>, body: Option<&str>) -> Value {
-    let mut event = json!({
-        "requestContext": {
-            "routeKey": route_key, "eventType": event_type, "connectionId": conn_id, "messageDirection": "IN",
-            "requestId": ulid::Ulid::new().to_string(), "domainName": "localhost", "stage": "local", "apiId": "local",
-            "connectedAt": connected_at, "requestTimeEpoch": now_ms(), "identity": {"sourceIp": peer.ip().to_string()}
-        },
-        "isBase64Encoded": false
-    });
-    if let Some(h) = headers {
-        event["headers"] = Value::Object(headers_json(h));
+/// What API Gateway knows about one socket, for the events of its routes.
+#[derive(Clone)]
+struct Socket {
+    conn_id: String,
+    peer: SocketAddr,
+    connected_at: i64,
+}
+
+impl Socket {
+    fn event(&self, route_key: &str, event_type: &str, headers: Option<&HeaderMap>, query: Option<&str>, body: Option<&str>) -> Value {
+        let mut event = json!({
+            "requestContext": {
+                "routeKey": route_key, "eventType": event_type, "connectionId": self.conn_id, "messageDirection": "IN",
+                "requestId": ulid::Ulid::new().to_string(), "domainName": "localhost", "stage": "local", "apiId": "local",
+                "connectedAt": self.connected_at, "requestTimeEpoch": now_ms(), "identity": {"sourceIp": self.peer.ip().to_string()}
+            },
+            "isBase64Encoded": false
+        });
+        if let Some(h) = headers {
+            event["headers"] = Value::Object(headers_json(h));
+        }
+        if let Some(q) = query {
+            event["queryStringParameters"] = Value::Object(query_json(Some(q)));
+        }
+        if let Some(b) = body {
+            event["body"] = Value::String(b.to_string());
+        }
+        event
     }
-    if let Some(q) = query {
-        event["queryStringParameters"] = Value::Object(query_json(Some(q)));
-    }
-    if let Some(b) = body {
-        event["body"] = Value::String(b.to_string());
-    }
-    event
 }
 
 async fn invoke_ws(stack: &Stack, route_key: &str, event: Value) -> Option<u16> {
@@ -184,15 +194,14 @@ async fn invoke_ws(stack: &Stack, route_key: &str, event: Value) -> Option<u16> 
 }
 
 async fn ws_upgrade(State(stack): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, uri: Uri, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
-    let conn_id = ulid::Ulid::new().to_string();
-    let connected_at = now_ms();
+    let sock = Socket { conn_id: ulid::Ulid::new().to_string(), peer, connected_at: now_ms() };
     // Registered before `$connect` runs, as API Gateway accepts posts during it.
-    let outbound = stack.hub.register(&conn_id, Some(peer.ip().to_string()));
-    let event = ws_event("$connect", "CONNECT", &conn_id, &peer, connected_at, Some(&headers), uri.query(), None);
+    let outbound = stack.hub.register(&sock.conn_id, Some(peer.ip().to_string()));
+    let event = sock.event("$connect", "CONNECT", Some(&headers), uri.query(), None);
     match invoke_ws(&stack, "$connect", event).await {
         Some(200..=299) => {}
         status => {
-            stack.hub.unregister(&conn_id);
+            stack.hub.unregister(&sock.conn_id);
             let code = StatusCode::from_u16(status.unwrap_or(500)).unwrap_or(StatusCode::FORBIDDEN);
             return json_error(code, "connect_refused", "the $connect route refused the connection");
         }
@@ -200,10 +209,11 @@ async fn ws_upgrade(State(stack): Shared, ConnectInfo(peer): ConnectInfo<SocketA
     upgrade
         .protocols(["realtime.v1"])
         .max_message_size(128 * 1024)
-        .on_upgrade(move |socket| run_socket(stack, socket, conn_id, peer, connected_at, outbound))
+        .on_upgrade(move |socket| run_socket(stack, socket, sock, outbound))
 }
 
-async fn run_socket(stack: Arc<Stack>, socket: WebSocket, conn_id: String, peer: SocketAddr, connected_at: i64, mut outbound: tokio::sync::mpsc::Receiver<Outbound>) {
+async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outbound: tokio::sync::mpsc::Receiver<Outbound>) {
+    let conn_id = sock.conn_id.clone();
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(msg) = outbound.recv().await {
@@ -237,12 +247,12 @@ async fn run_socket(stack: Arc<Stack>, socket: WebSocket, conn_id: String, peer:
         let action = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_string));
         let Some(route) = stack.template.ws_route_for_action(action.as_deref()) else { continue };
         let route_key = route.route_key.clone();
-        let event = ws_event(&route_key, "MESSAGE", &conn_id, &peer, connected_at, None, None, Some(&text));
+        let event = sock.event(&route_key, "MESSAGE", None, None, Some(&text));
         invoke_ws(&stack, &route_key, event).await;
     }
     stack.hub.unregister(&conn_id);
     writer.abort();
-    let event = ws_event("$disconnect", "DISCONNECT", &conn_id, &peer, connected_at, None, None, None);
+    let event = sock.event("$disconnect", "DISCONNECT", None, None, None);
     invoke_ws(&stack, "$disconnect", event).await;
 }
 

@@ -12,17 +12,15 @@ use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, Update as TxUpdate,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update as TxUpdate,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::{Map, Number, Value};
 
 use super::sqlite::{decode_cursor, encode_cursor};
 use crate::ports::table::{
-    now_epoch, Condition, Index, Item, Page, Query, SkCond, Table, TableError, TxOp, Update,
-    GSI1PK, GSI1SK, PK, SK, TTL,
+    now_epoch, Condition, Index, Item, Page, Query, SkCond, Table, TableError, TxOp, Update, GSI1PK, GSI1SK, PK, SK, TTL,
 };
 
 /// The name of the global secondary index on (`gsi1pk`, `gsi1sk`), as in template.yaml.
@@ -54,21 +52,12 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
             .attribute_type(ScalarAttributeType::S)
             .build()
     };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-    };
+    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
     let gsi = GlobalSecondaryIndex::builder()
         .index_name(GSI1)
         .key_schema(key(GSI1PK, KeyType::Hash).map_err(build)?)
         .key_schema(key(GSI1SK, KeyType::Range).map_err(build)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
         .build()
         .map_err(build)?;
     let created = client
@@ -96,12 +85,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
         .table_name(name)
         .wait(Duration::from_secs(120))
         .await
-        .map_err(|e| {
-            TableError::Other(format!(
-                "table {name} did not become active: {}",
-                DisplayErrorContext(e)
-            ))
-        })?;
+        .map_err(|e| TableError::Other(format!("table {name} did not become active: {}", DisplayErrorContext(e))))?;
     let ttl = TimeToLiveSpecification::builder()
         .enabled(true)
         .attribute_name(TTL)
@@ -130,11 +114,7 @@ impl Table for DynamoTable {
             .send()
             .await
             .map_err(sdk_err)?;
-        Ok(out
-            .item
-            .map(item_from)
-            .transpose()?
-            .filter(|i| !i.is_expired(now_epoch())))
+        Ok(out.item.map(item_from).transpose()?.filter(|i| !i.is_expired(now_epoch())))
     }
 
     async fn put(&self, item: Item, cond: Option<Condition>) -> Result<(), TableError> {
@@ -153,13 +133,7 @@ impl Table for DynamoTable {
         Ok(())
     }
 
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        updates: Vec<Update>,
-        cond: Option<Condition>,
-    ) -> Result<Item, TableError> {
+    async fn update(&self, pk: &str, sk: &str, updates: Vec<Update>, cond: Option<Condition>) -> Result<Item, TableError> {
         let mut x = Expr::default();
         let update = x.updates(&updates);
         let cond = cond.map(|c| x.cond(&c));
@@ -196,25 +170,13 @@ impl Table for DynamoTable {
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), TableError> {
-        let items = ops
-            .into_iter()
-            .map(|op| self.tx_item(op))
-            .collect::<Result<Vec<_>, _>>()?;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        let items = ops.into_iter().map(|op| self.tx_item(op)).collect::<Result<Vec<_>, _>>()?;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => Err(match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => canceled(
-                    tc.cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None")),
-                    tc.message(),
-                ),
+                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
+                    canceled(tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")), tc.message())
+                }
                 _ => sdk_err(e),
             }),
         }
@@ -255,33 +217,17 @@ impl Table for DynamoTable {
             .set_expression_attribute_values(x.values())
             .scan_index_forward(q.forward)
             .set_limit(limit)
-            .set_exclusive_start_key(start.map(|k| {
-                k.into_iter()
-                    .map(|(n, v)| (n, AttributeValue::S(v)))
-                    .collect()
-            }))
+            .set_exclusive_start_key(start.map(|k| k.into_iter().map(|(n, v)| (n, AttributeValue::S(v))).collect()))
             .send()
             .await
             .map_err(sdk_err)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(item_from)
-            .collect::<Result<_, _>>()?;
+        let items = out.items.unwrap_or_default().into_iter().map(item_from).collect::<Result<_, _>>()?;
         let cursor = match out.last_evaluated_key {
             Some(k) => {
-                let strings = k.iter().map(|(n, v)| {
-                    Ok((
-                        n.as_str(),
-                        v.as_s()
-                            .map_err(|_| other("non-string key in cursor"))?
-                            .as_str(),
-                    ))
-                });
-                Some(encode_cursor(
-                    &strings.collect::<Result<BTreeMap<_, _>, TableError>>()?,
-                ))
+                let strings = k
+                    .iter()
+                    .map(|(n, v)| Ok((n.as_str(), v.as_s().map_err(|_| other("non-string key in cursor"))?.as_str())));
+                Some(encode_cursor(&strings.collect::<Result<BTreeMap<_, _>, TableError>>()?))
             }
             None => None,
         };
@@ -306,22 +252,15 @@ impl DynamoTable {
                         .map_err(build)?,
                 )
             }
-            TxOp::Update {
-                pk,
-                sk,
-                updates,
-                cond,
-            } => {
-                // A transaction's update needs an expression; an empty one only creates the item.
-                let update = x.updates(&updates).unwrap_or_else(|| {
-                    let n = x.name(PK);
-                    format!("SET {n} = {n}")
-                });
+            TxOp::Update { pk, sk, updates, cond } => {
+                // Unlike UpdateItem, a transaction's update needs an expression: the builder
+                // rejects an empty one (Invalid), as the embedded adapter does.
+                let update = x.updates(&updates);
                 let cond = cond.map(|c| x.cond(&c));
                 let up = TxUpdate::builder()
                     .table_name(&self.table)
                     .set_key(Some(key(&pk, &sk)))
-                    .update_expression(update);
+                    .set_update_expression(update);
                 TransactWriteItem::builder().update(
                     up.set_condition_expression(cond)
                         .set_expression_attribute_names(x.names())
@@ -395,17 +334,8 @@ impl Expr {
     fn sk_cond(&mut self, name: &str, c: &SkCond) -> Option<String> {
         let (op, v) = match c {
             SkCond::All => return None,
-            SkCond::BeginsWith(p) => {
-                return Some(format!("begins_with({}, {})", self.name(name), self.s(p)))
-            }
-            SkCond::Between(a, b) => {
-                return Some(format!(
-                    "{} BETWEEN {} AND {}",
-                    self.name(name),
-                    self.s(a),
-                    self.s(b)
-                ))
-            }
+            SkCond::BeginsWith(p) => return Some(format!("begins_with({}, {})", self.name(name), self.s(p))),
+            SkCond::Between(a, b) => return Some(format!("{} BETWEEN {} AND {}", self.name(name), self.s(a), self.s(b))),
             SkCond::Lt(v) => ("<", v),
             SkCond::Le(v) => ("<=", v),
             SkCond::Gt(v) => (">", v),
@@ -415,11 +345,7 @@ impl Expr {
     }
 
     fn cmp(&mut self, name: &str, op: &str, x: f64) -> String {
-        format!(
-            "{} {op} {}",
-            self.name(name),
-            self.value(AttributeValue::N(x.to_string()))
-        )
+        format!("{} {op} {}", self.name(name), self.value(AttributeValue::N(x.to_string())))
     }
 
     fn cond(&mut self, c: &Condition) -> String {
@@ -444,11 +370,7 @@ impl Expr {
         if cs.is_empty() {
             let pk = self.name(PK);
             let tautology = format!("(attribute_exists({pk}) OR attribute_not_exists({pk}))");
-            return if empty {
-                tautology
-            } else {
-                format!("(NOT {tautology})")
-            };
+            return if empty { tautology } else { format!("(NOT {tautology})") };
         }
         let parts: Vec<String> = cs.iter().map(|c| self.cond(c)).collect();
         format!("({})", parts.join(op))
@@ -459,22 +381,13 @@ impl Expr {
         let (mut set, mut add, mut remove) = (Vec::new(), Vec::new(), Vec::new());
         for u in updates {
             match u {
-                Update::Set(n, v) => {
-                    set.push(format!("{} = {}", self.name(n), self.value(to_av(v))))
-                }
+                Update::Set(n, v) => set.push(format!("{} = {}", self.name(n), self.value(to_av(v)))),
                 Update::SetIfMissing(n, v) => {
                     let n = self.name(n);
-                    set.push(format!(
-                        "{n} = if_not_exists({n}, {})",
-                        self.value(to_av(v))
-                    ));
+                    set.push(format!("{n} = if_not_exists({n}, {})", self.value(to_av(v))));
                 }
                 // ADD starts a missing attribute at 0.
-                Update::Add(n, d) => add.push(format!(
-                    "{} {}",
-                    self.name(n),
-                    self.value(AttributeValue::N(d.to_string()))
-                )),
+                Update::Add(n, d) => add.push(format!("{} {}", self.name(n), self.value(AttributeValue::N(d.to_string())))),
                 Update::Remove(n) => remove.push(self.name(n)),
             }
         }
@@ -506,11 +419,7 @@ fn key(pk: &str, sk: &str) -> AttrMap {
 }
 
 fn item_to(item: Item) -> AttrMap {
-    let mut m: AttrMap = item
-        .attrs
-        .iter()
-        .map(|(k, v)| (k.clone(), to_av(v)))
-        .collect();
+    let mut m: AttrMap = item.attrs.iter().map(|(k, v)| (k.clone(), to_av(v))).collect();
     m.extend(key(&item.pk, &item.sk)); // the key wins over stray `pk`/`sk` attributes
     m
 }
@@ -535,9 +444,7 @@ pub fn to_av(v: &Value) -> AttributeValue {
         Value::Number(n) => AttributeValue::N(n.to_string()),
         Value::String(s) => AttributeValue::S(s.clone()),
         Value::Array(a) => AttributeValue::L(a.iter().map(to_av).collect()),
-        Value::Object(o) => {
-            AttributeValue::M(o.iter().map(|(k, v)| (k.clone(), to_av(v))).collect())
-        }
+        Value::Object(o) => AttributeValue::M(o.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()),
     }
 }
 
@@ -545,9 +452,7 @@ pub fn to_av(v: &Value) -> AttributeValue {
 /// binary as base64 strings.
 pub fn from_av(av: AttributeValue) -> Result<Value, TableError> {
     use base64::Engine;
-    let b64 = |b: aws_smithy_types::Blob| {
-        Value::String(base64::engine::general_purpose::STANDARD.encode(b.into_inner()))
-    };
+    let b64 = |b: aws_smithy_types::Blob| Value::String(base64::engine::general_purpose::STANDARD.encode(b.into_inner()));
     Ok(match av {
         AttributeValue::Null(_) => Value::Null,
         AttributeValue::Bool(b) => Value::Bool(b),
@@ -560,9 +465,7 @@ pub fn from_av(av: AttributeValue) -> Result<Value, TableError> {
                 .collect::<Result<_, TableError>>()?,
         ),
         AttributeValue::Ss(ss) => Value::Array(ss.into_iter().map(Value::String).collect()),
-        AttributeValue::Ns(ns) => {
-            Value::Array(ns.iter().map(|n| number(n)).collect::<Result<_, _>>()?)
-        }
+        AttributeValue::Ns(ns) => Value::Array(ns.iter().map(|n| number(n)).collect::<Result<_, _>>()?),
         AttributeValue::B(b) => b64(b),
         AttributeValue::Bs(bs) => Value::Array(bs.into_iter().map(b64).collect()),
         other_type => return Err(other(format!("unsupported attribute value {other_type:?}"))),
@@ -603,14 +506,10 @@ where
 {
     let msg = DisplayErrorContext(&e).to_string();
     match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            TableError::Transient(msg)
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => TableError::Transient(msg),
         SdkError::ServiceError(_) => match e.code().unwrap_or_default() {
             "ConditionalCheckFailedException" => TableError::ConditionFailed,
-            "ValidationException" | "SerializationException" => {
-                TableError::Invalid(e.message().unwrap_or(&msg).to_string())
-            }
+            "ValidationException" | "SerializationException" => TableError::Invalid(e.message().unwrap_or(&msg).to_string()),
             "ProvisionedThroughputExceededException"
             | "ThrottlingException"
             | "RequestLimitExceeded"
@@ -639,12 +538,10 @@ fn canceled<'a>(codes: impl Iterator<Item = &'a str>, message: Option<&str>) -> 
         TableError::TransactionCanceled { failed }
     } else if codes.contains(&"ValidationError") {
         TableError::Invalid(msg)
-    } else if codes.iter().any(|c| {
-        matches!(
-            *c,
-            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
-        )
-    }) {
+    } else if codes
+        .iter()
+        .any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
+    {
         TableError::Transient(msg)
     } else {
         TableError::TransactionCanceled { failed }
@@ -669,15 +566,9 @@ mod tests {
         let mut x = Expr::default();
         let c = x.cond(&Condition::And(vec![
             Condition::Ge("seats) OR (x".into(), 1.0),
-            Condition::Or(vec![
-                Condition::NotExists,
-                Condition::Eq("seats) OR (x".into(), json!("a")),
-            ]),
+            Condition::Or(vec![Condition::NotExists, Condition::Eq("seats) OR (x".into(), json!("a"))]),
         ]));
-        assert_eq!(
-            c,
-            "(#n0 >= :v0 AND (attribute_not_exists(#n1) OR #n0 = :v1))"
-        );
+        assert_eq!(c, "(#n0 >= :v0 AND (attribute_not_exists(#n1) OR #n0 = :v1))");
         let u = x.updates(&[
             Update::Set("a".into(), json!(1)),
             Update::SetIfMissing("b".into(), json!(2)),
@@ -688,26 +579,15 @@ mod tests {
             u.as_deref(),
             Some("SET #n2 = :v2, #n3 = if_not_exists(#n3, :v3) ADD #n4 :v4 REMOVE #n5")
         );
-        assert_eq!(
-            x.names().unwrap().get("#n0").map(String::as_str),
-            Some("seats) OR (x")
-        );
+        assert_eq!(x.names().unwrap().get("#n0").map(String::as_str), Some("seats) OR (x"));
         assert!(Expr::default().updates(&[]).is_none() && Expr::default().names().is_none());
     }
 
     #[test]
     fn cancellation_reasons_map_to_errors() {
         let failed = |codes: &[&str]| canceled(codes.iter().copied(), None);
-        assert!(
-            matches!(failed(&["None", "ConditionalCheckFailed"]), TableError::TransactionCanceled { failed } if failed == [1])
-        );
-        assert!(matches!(
-            failed(&["TransactionConflict", "None"]),
-            TableError::Transient(_)
-        ));
-        assert!(matches!(
-            failed(&["ValidationError"]),
-            TableError::Invalid(_)
-        ));
+        assert!(matches!(failed(&["None", "ConditionalCheckFailed"]), TableError::TransactionCanceled { failed } if failed == [1]));
+        assert!(matches!(failed(&["TransactionConflict", "None"]), TableError::Transient(_)));
+        assert!(matches!(failed(&["ValidationError"]), TableError::Invalid(_)));
     }
 }

@@ -1,8 +1,9 @@
 //! The embedded `Table`: one SQLite database (a file, or memory for tests).
 //!
 //! Rows hold the key columns SQLite must index or order by and the whole attribute
-//! map as JSON. Conditions and updates are evaluated in Rust while the connection's
-//! lock is held, so conditional writes and transactions are atomic. DynamoDB is the
+//! map as JSON. Conditions and updates are evaluated in Rust inside one write
+//! transaction, so conditional writes and transactions are atomic (even between
+//! processes sharing the file). DynamoDB is the
 //! reference; where this adapter differs, the contract tests say so.
 
 use std::collections::{BTreeMap, HashSet};
@@ -13,12 +14,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use serde_json::{Map, Number, Value};
 
 use crate::ports::table::{
-    now_epoch, Condition, Index, Item, Page, Query, SkCond, Table, TableError, TxOp, Update,
-    GSI1PK, GSI1SK, PK, SK,
+    now_epoch, Condition, Index, Item, Page, Query, SkCond, Table, TableError, TxOp, Update, GSI1PK, GSI1SK, PK, SK,
 };
 
 /// DynamoDB's limit on the operations of one transaction.
@@ -42,8 +42,7 @@ impl SqliteTable {
     /// Opens (creating it and its folder if needed) the database file at `path`, in WAL mode.
     pub fn open(path: &Path) -> Result<Self, TableError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| TableError::Other(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| TableError::Other(format!("creating {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path)?;
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
@@ -76,6 +75,22 @@ impl SqliteTable {
             .await
     }
 
+    /// Runs `f` in one write transaction: all of it or (on an error) nothing. IMMEDIATE takes
+    /// the write lock before the first read, so a condition still holds when the write lands,
+    /// even if another process shares the file.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, TableError> + Send + 'static,
+    ) -> Result<T, TableError> {
+        self.run(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?; // an error drops `tx`, which rolls back
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
     /// Runs `f` on the connection on the blocking pool, never on the async runtime.
     async fn run<T: Send + 'static>(
         &self,
@@ -96,9 +111,7 @@ impl SqliteTable {
 impl From<rusqlite::Error> for TableError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-                TableError::Transient(e.to_string())
-            }
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => TableError::Transient(e.to_string()),
             _ => TableError::Other(format!("SQLite: {e}")),
         }
     }
@@ -114,7 +127,7 @@ impl Table for SqliteTable {
 
     async fn put(&self, item: Item, cond: Option<Condition>) -> Result<(), TableError> {
         let item = clean(item)?;
-        self.run(move |c| {
+        self.write(move |c| {
             let current = load(c, &item.pk, &item.sk, now_epoch())?;
             check(cond.as_ref(), current.as_ref())?;
             store(c, &item)
@@ -122,17 +135,11 @@ impl Table for SqliteTable {
         .await
     }
 
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        updates: Vec<Update>,
-        cond: Option<Condition>,
-    ) -> Result<Item, TableError> {
+    async fn update(&self, pk: &str, sk: &str, updates: Vec<Update>, cond: Option<Condition>) -> Result<Item, TableError> {
         validate_key(pk, sk)?;
         validate_updates(&updates)?;
         let (pk, sk) = (pk.to_string(), sk.to_string());
-        self.run(move |c| {
+        self.write(move |c| {
             let current = load(c, &pk, &sk, now_epoch())?;
             check(cond.as_ref(), current.as_ref())?;
             let item = apply(current.unwrap_or_else(|| Item::new(pk, sk)), &updates)?;
@@ -145,7 +152,7 @@ impl Table for SqliteTable {
     async fn delete(&self, pk: &str, sk: &str, cond: Option<Condition>) -> Result<(), TableError> {
         validate_key(pk, sk)?;
         let (pk, sk) = (pk.to_string(), sk.to_string());
-        self.run(move |c| {
+        self.write(move |c| {
             if cond.is_some() {
                 check(cond.as_ref(), load(c, &pk, &sk, now_epoch())?.as_ref())?;
             }
@@ -156,7 +163,7 @@ impl Table for SqliteTable {
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), TableError> {
         let ops = validate_tx(ops)?;
-        self.run(move |c| transact(c, ops, now_epoch())).await
+        self.write(move |c| transact(c, ops, now_epoch())).await
     }
 
     async fn query(&self, q: Query) -> Result<Page, TableError> {
@@ -171,15 +178,11 @@ fn load(c: &Connection, pk: &str, sk: &str, now: i64) -> Result<Option<Item>, Ta
         .prepare_cached("SELECT attrs FROM items WHERE pk = ?1 AND sk = ?2")?
         .query_row(params![pk, sk], |r| r.get(0))
         .optional()?;
-    Ok(attrs
-        .map(|a| row_item(pk, sk, &a))
-        .transpose()?
-        .filter(|i| !i.is_expired(now)))
+    Ok(attrs.map(|a| row_item(pk, sk, &a)).transpose()?.filter(|i| !i.is_expired(now)))
 }
 
 fn row_item(pk: &str, sk: &str, attrs: &str) -> Result<Item, TableError> {
-    let attrs = serde_json::from_str(attrs)
-        .map_err(|e| TableError::Other(format!("corrupt item {pk}/{sk}: {e}")))?;
+    let attrs = serde_json::from_str(attrs).map_err(|e| TableError::Other(format!("corrupt item {pk}/{sk}: {e}")))?;
     Ok(Item {
         pk: pk.to_string(),
         sk: sk.to_string(),
@@ -189,10 +192,8 @@ fn row_item(pk: &str, sk: &str, attrs: &str) -> Result<Item, TableError> {
 
 fn store(c: &Connection, item: &Item) -> Result<(), TableError> {
     let attrs = serde_json::to_string(&item.attrs).map_err(|e| TableError::Other(e.to_string()))?;
-    c.prepare_cached(
-        "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, ttl, attrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![item.pk, item.sk, item.str(GSI1PK), item.str(GSI1SK), item.ttl(), attrs])?;
+    c.prepare_cached("INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, ttl, attrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![item.pk, item.sk, item.str(GSI1PK), item.str(GSI1SK), item.ttl(), attrs])?;
     Ok(())
 }
 
@@ -202,18 +203,19 @@ fn remove(c: &Connection, pk: &str, sk: &str) -> Result<(), TableError> {
     Ok(())
 }
 
-fn transact(c: &mut Connection, ops: Vec<TxOp>, now: i64) -> Result<(), TableError> {
-    let tx = c.transaction()?;
+fn transact(tx: &Connection, ops: Vec<TxOp>, now: i64) -> Result<(), TableError> {
     // Every condition sees the state before the transaction (the items are distinct).
     let mut failed = Vec::new();
-    let mut writes: Vec<Result<Item, (String, String)>> = Vec::new(); // Ok = store, Err = delete
+    enum Write {
+        Store(Item),
+        Delete(String, String),
+    }
+    let mut writes = Vec::new();
     for (i, op) in ops.into_iter().enumerate() {
         let (pk, sk) = tx_key(&op);
-        let current = load(&tx, pk, sk, now)?;
+        let current = load(tx, pk, sk, now)?;
         let cond = match &op {
-            TxOp::Put { cond, .. } | TxOp::Update { cond, .. } | TxOp::Delete { cond, .. } => {
-                cond.as_ref()
-            }
+            TxOp::Put { cond, .. } | TxOp::Update { cond, .. } | TxOp::Delete { cond, .. } => cond.as_ref(),
             TxOp::Check { cond, .. } => Some(cond),
         };
         if cond.is_some_and(|c| !holds(c, current.as_ref())) {
@@ -221,27 +223,25 @@ fn transact(c: &mut Connection, ops: Vec<TxOp>, now: i64) -> Result<(), TableErr
             continue;
         }
         match op {
-            TxOp::Put { item, .. } => writes.push(Ok(item)),
-            TxOp::Update {
-                pk, sk, updates, ..
-            } => writes.push(Ok(apply(
-                current.unwrap_or_else(|| Item::new(pk, sk)),
-                &updates,
-            )?)),
-            TxOp::Delete { pk, sk, .. } => writes.push(Err((pk, sk))),
+            TxOp::Put { item, .. } => writes.push(Write::Store(item)),
+            TxOp::Update { pk, sk, updates, .. } => {
+                let item = apply(current.unwrap_or_else(|| Item::new(pk, sk)), &updates)?;
+                writes.push(Write::Store(item));
+            }
+            TxOp::Delete { pk, sk, .. } => writes.push(Write::Delete(pk, sk)),
             TxOp::Check { .. } => {}
         }
     }
     if !failed.is_empty() {
-        return Err(TableError::TransactionCanceled { failed }); // dropping `tx` rolls back
+        return Err(TableError::TransactionCanceled { failed });
     }
     for w in &writes {
         match w {
-            Ok(item) => store(&tx, item)?,
-            Err((pk, sk)) => remove(&tx, pk, sk)?,
+            Write::Store(item) => store(tx, item)?,
+            Write::Delete(pk, sk) => remove(tx, pk, sk)?,
         }
     }
-    Ok(tx.commit()?)
+    Ok(())
 }
 
 fn query(c: &Connection, q: &Query, now: i64) -> Result<Page, TableError> {
@@ -254,9 +254,7 @@ fn query(c: &Connection, q: &Query, now: i64) -> Result<Page, TableError> {
     };
     let mut args = vec![q.pk.clone()];
     // Items without the index's sort key are not in the index (a sparse GSI).
-    let mut sql = format!(
-        "SELECT pk, sk, gsi1pk, gsi1sk, attrs FROM items WHERE {pkc} = ?1 AND {skc} IS NOT NULL"
-    );
+    let mut sql = format!("SELECT pk, sk, gsi1pk, gsi1sk, attrs FROM items WHERE {pkc} = ?1 AND {skc} IS NOT NULL");
     let mut cmp = |op: &str, v: &str, args: &mut Vec<String>| {
         args.push(v.to_string());
         sql.push_str(&format!(" AND {skc} {op} ?{}", args.len()));
@@ -268,11 +266,7 @@ fn query(c: &Connection, q: &Query, now: i64) -> Result<Page, TableError> {
             let n = args.len();
             sql.push_str(&format!(" AND substr({skc}, 1, length(?{n})) = ?{n}"));
         }
-        SkCond::Between(a, b) if a > b => {
-            return Err(TableError::Invalid(
-                "BETWEEN needs lower bound <= upper bound".into(),
-            ))
-        }
+        SkCond::Between(a, b) if a > b => return Err(invalid("BETWEEN needs lower bound <= upper bound")),
         SkCond::Between(a, b) => {
             cmp(">=", a, &mut args);
             cmp("<=", b, &mut args);
@@ -284,18 +278,10 @@ fn query(c: &Connection, q: &Query, now: i64) -> Result<Page, TableError> {
     }
     // Rows are ordered by the index's sort key, then (GSI keys need not be unique) the
     // table key, so that a cursor names one exact position.
-    let (op, dir) = if q.forward {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
-    };
+    let (op, dir) = if q.forward { (">", "ASC") } else { ("<", "DESC") };
     if let Some(cursor) = &q.cursor {
         let key = decode_cursor(cursor)?;
-        let part = |n: &str| {
-            key.get(n)
-                .cloned()
-                .ok_or_else(|| TableError::Invalid("cursor does not fit this query".into()))
-        };
+        let part = |n: &str| key.get(n).cloned().ok_or_else(|| invalid("cursor does not fit this query"));
         let n = args.len();
         match q.index {
             Index::Primary => {
@@ -304,12 +290,7 @@ fn query(c: &Connection, q: &Query, now: i64) -> Result<Page, TableError> {
             }
             Index::Gsi1 => {
                 args.extend([part(GSI1SK)?, part(PK)?, part(SK)?]);
-                sql.push_str(&format!(
-                    " AND (gsi1sk, pk, sk) {op} (?{}, ?{}, ?{})",
-                    n + 1,
-                    n + 2,
-                    n + 3
-                ));
+                sql.push_str(&format!(" AND (gsi1sk, pk, sk) {op} (?{}, ?{}, ?{})", n + 1, n + 2, n + 3));
             }
         }
     }
@@ -318,7 +299,7 @@ fn query(c: &Connection, q: &Query, now: i64) -> Result<Page, TableError> {
         Index::Gsi1 => format!(" ORDER BY gsi1sk {dir}, pk {dir}, sk {dir}"),
     });
     match q.limit {
-        Some(0) => return Err(TableError::Invalid("limit must be at least 1".into())),
+        Some(0) => return Err(invalid("limit must be at least 1")),
         Some(n) => sql.push_str(&format!(" LIMIT {n}")),
         None => {}
     }
@@ -412,12 +393,8 @@ fn holds(cond: &Condition, item: Option<&Item>) -> bool {
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
         _ => a == b,
     }
 }
@@ -429,9 +406,7 @@ fn apply(mut item: Item, updates: &[Update]) -> Result<Item, TableError> {
                 item.attrs.insert(n.clone(), canonical(v.clone()));
             }
             Update::SetIfMissing(n, v) => {
-                item.attrs
-                    .entry(n.clone())
-                    .or_insert_with(|| canonical(v.clone()));
+                item.attrs.entry(n.clone()).or_insert_with(|| canonical(v.clone()));
             }
             Update::Add(n, d) => {
                 let sum = match item.attrs.get(n) {
@@ -441,9 +416,7 @@ fn apply(mut item: Item, updates: &[Update]) -> Result<Item, TableError> {
                         None => canonical(float(x.as_f64().unwrap_or_default() + *d as f64)),
                     },
                     Some(_) => {
-                        return Err(TableError::Invalid(format!(
-                            "ADD on the non-numeric attribute {n:?}"
-                        )));
+                        return Err(TableError::Invalid(format!("ADD on the non-numeric attribute {n:?}")));
                     }
                 };
                 item.attrs.insert(n.clone(), sum);
@@ -498,11 +471,7 @@ fn validate_item(item: &Item) -> Result<(), TableError> {
         match item.get(name) {
             None => {}
             Some(Value::String(s)) if !s.is_empty() => {}
-            Some(_) => {
-                return Err(invalid(format!(
-                    "index key {name} must be a non-empty string"
-                )))
-            }
+            Some(_) => return Err(invalid(format!("index key {name} must be a non-empty string"))),
         }
     }
     Ok(())
@@ -520,17 +489,12 @@ fn clean(mut item: Item) -> Result<Item, TableError> {
 fn validate_updates(updates: &[Update]) -> Result<(), TableError> {
     let mut seen = HashSet::new();
     for u in updates {
-        let (Update::Set(n, _)
-        | Update::SetIfMissing(n, _)
-        | Update::Add(n, _)
-        | Update::Remove(n)) = u;
+        let (Update::Set(n, _) | Update::SetIfMissing(n, _) | Update::Add(n, _) | Update::Remove(n)) = u;
         if n == PK || n == SK {
             return Err(invalid(format!("cannot update the key attribute {n}")));
         }
         if n.is_empty() || !seen.insert(n) {
-            return Err(invalid(format!(
-                "empty or repeated attribute name {n:?} in one update"
-            )));
+            return Err(invalid(format!("empty or repeated attribute name {n:?} in one update")));
         }
     }
     Ok(())
@@ -539,9 +503,7 @@ fn validate_updates(updates: &[Update]) -> Result<(), TableError> {
 fn tx_key(op: &TxOp) -> (&str, &str) {
     match op {
         TxOp::Put { item, .. } => (&item.pk, &item.sk),
-        TxOp::Update { pk, sk, .. } | TxOp::Delete { pk, sk, .. } | TxOp::Check { pk, sk, .. } => {
-            (pk, sk)
-        }
+        TxOp::Update { pk, sk, .. } | TxOp::Delete { pk, sk, .. } | TxOp::Check { pk, sk, .. } => (pk, sk),
     }
 }
 
@@ -552,36 +514,27 @@ fn validate_tx(ops: Vec<TxOp>) -> Result<Vec<TxOp>, TableError> {
             ops.len()
         )));
     }
-    let mut keys = HashSet::new();
     let ops = ops
         .into_iter()
-        .map(|op| match op {
-            TxOp::Put { item, cond } => Ok(TxOp::Put {
-                item: clean(item)?,
-                cond,
-            }),
-            TxOp::Update {
-                ref pk,
-                ref sk,
-                ref updates,
-                ..
-            } => {
-                validate_key(pk, sk)?;
+        .map(|op| {
+            if let TxOp::Put { item, cond } = op {
+                return Ok(TxOp::Put { item: clean(item)?, cond });
+            }
+            let (pk, sk) = tx_key(&op);
+            validate_key(pk, sk)?;
+            if let TxOp::Update { updates, .. } = &op {
+                // DynamoDB needs an update expression in a transaction (not in UpdateItem).
+                if updates.is_empty() {
+                    return Err(invalid("an update in a transaction needs at least one change"));
+                }
                 validate_updates(updates)?;
-                Ok(op)
             }
-            TxOp::Delete { ref pk, ref sk, .. } | TxOp::Check { ref pk, ref sk, .. } => {
-                validate_key(pk, sk)?;
-                Ok(op)
-            }
+            Ok(op)
         })
         .collect::<Result<Vec<_>, TableError>>()?;
-    for op in &ops {
-        if !keys.insert(tx_key(op)) {
-            return Err(invalid(
-                "a transaction cannot include two operations on one item",
-            ));
-        }
+    let mut keys = HashSet::new();
+    if !ops.iter().all(|op| keys.insert(tx_key(op))) {
+        return Err(invalid("a transaction cannot include two operations on one item"));
     }
     Ok(ops)
 }
@@ -596,29 +549,19 @@ mod tests {
         let key = BTreeMap::from([(PK, "CHAT#1"), (SK, "MSG#2024-01-01T00:00:00Z#ü/+=")]);
         let c = encode_cursor(&key);
         assert!(
-            c.chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+            c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
             "URL-safe: {c}"
         );
         let back = decode_cursor(&c).unwrap();
-        assert_eq!(
-            back.get(SK).map(String::as_str),
-            Some("MSG#2024-01-01T00:00:00Z#ü/+=")
-        );
+        assert_eq!(back.get(SK).map(String::as_str), Some("MSG#2024-01-01T00:00:00Z#ü/+="));
         for bad in ["", "!!!", "bm90IGpzb24", &URL_SAFE_NO_PAD.encode(b"[1,2]")] {
-            assert!(
-                matches!(decode_cursor(bad), Err(TableError::Invalid(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(decode_cursor(bad), Err(TableError::Invalid(_))), "{bad:?}");
         }
     }
 
     #[test]
     fn numbers_are_canonical_and_compare_by_value() {
-        assert_eq!(
-            canonical(json!({"a": [2.0, 2.5, -0.0], "b": 7})),
-            json!({"a": [2, 2.5, 0], "b": 7})
-        );
+        assert_eq!(canonical(json!({"a": [2.0, 2.5, -0.0], "b": 7})), json!({"a": [2, 2.5, 0], "b": 7}));
         assert!(same(&json!({"x": [1]}), &json!({"x": [1.0]})));
         assert!(!same(&json!("1"), &json!(1)));
     }
@@ -630,25 +573,15 @@ mod tests {
         assert!(on(Condition::Ne("missing".into(), json!(1))));
         assert!(!on(Condition::Eq("missing".into(), Value::Null)));
         assert!(!on(Condition::Ge("missing".into(), 0.0)));
-        assert!(
-            !on(Condition::Ge("s".into(), 0.0)),
-            "a string is not >= a number"
-        );
+        assert!(!on(Condition::Ge("s".into(), 0.0)), "a string is not >= a number");
         assert!(on(Condition::Eq(PK.into(), json!("p"))));
         assert!(on(Condition::And(vec![])) && !on(Condition::Or(vec![])));
     }
 
     #[test]
     fn add_overflowing_i64_becomes_a_float() {
-        let item = apply(
-            Item::new("p", "s").with("n", i64::MAX),
-            &[Update::Add("n".into(), 1)],
-        )
-        .unwrap();
-        assert_eq!(
-            item.get("n").and_then(Value::as_f64),
-            Some(i64::MAX as f64 + 1.0)
-        );
+        let item = apply(Item::new("p", "s").with("n", i64::MAX), &[Update::Add("n".into(), 1)]).unwrap();
+        assert_eq!(item.get("n").and_then(Value::as_f64), Some(i64::MAX as f64 + 1.0));
     }
 
     #[tokio::test]
@@ -656,49 +589,48 @@ mod tests {
         // Differs from DynamoDB, which evaluates conditions on the stored (not yet deleted) item.
         let t = SqliteTable::in_memory();
         let now = now_epoch();
-        t.put(
-            Item::new("IDEM#a", "META").with_ttl(now - 1).with("n", 5),
-            None,
-        )
-        .await
-        .unwrap();
-        t.put(
-            Item::new("IDEM#a", "META").with_ttl(now + 60),
-            Some(Condition::NotExists),
-        )
-        .await
-        .unwrap();
-        t.put(
-            Item::new("IDEM#b", "META").with_ttl(now - 1).with("n", 5),
-            None,
-        )
-        .await
-        .unwrap();
-        let b = t
-            .update("IDEM#b", "META", vec![Update::Add("n".into(), 1)], None)
+        t.put(Item::new("IDEM#a", "META").with_ttl(now - 1).with("n", 5), None)
             .await
             .unwrap();
-        assert_eq!(
-            b.i64("n"),
-            Some(1),
-            "an update of an expired item starts from nothing"
-        );
-        assert_eq!(
-            t.purge_expired().await.unwrap(),
-            0,
-            "the update dropped the old ttl"
-        );
+        t.put(Item::new("IDEM#a", "META").with_ttl(now + 60), Some(Condition::NotExists))
+            .await
+            .unwrap();
+        t.put(Item::new("IDEM#b", "META").with_ttl(now - 1).with("n", 5), None)
+            .await
+            .unwrap();
+        let b = t.update("IDEM#b", "META", vec![Update::Add("n".into(), 1)], None).await.unwrap();
+        assert_eq!(b.i64("n"), Some(1), "an update of an expired item starts from nothing");
+        assert_eq!(t.purge_expired().await.unwrap(), 0, "the update dropped the old ttl");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conditional_writes_are_atomic_across_connections_to_one_file() {
+        let path = std::env::temp_dir().join(format!("sqlite-table-{}/t.db", ulid::Ulid::new()));
+        let (a, b) = (SqliteTable::open(&path).unwrap(), SqliteTable::open(&path).unwrap());
+        a.put(Item::new("TRIP#1", "META").with("seats", 3), None).await.unwrap();
+        let book = |t: &SqliteTable| {
+            let t = t.clone();
+            async move {
+                t.update(
+                    "TRIP#1",
+                    "META",
+                    vec![Update::Add("seats".into(), -1)],
+                    Some(Condition::Ge("seats".into(), 1.0)),
+                )
+                .await
+            }
+        };
+        let results = futures::future::join_all((0..20).map(|i| book(if i % 2 == 0 { &a } else { &b }))).await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3, "{results:?}");
+        assert_eq!(b.get("TRIP#1", "META").await.unwrap().unwrap().i64("seats"), Some(0));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[tokio::test]
     async fn purge_removes_expired_rows() {
         let t = SqliteTable::in_memory();
-        t.put(Item::new("a", "1").with_ttl(now_epoch() - 1), None)
-            .await
-            .unwrap();
-        t.put(Item::new("a", "2").with_ttl(now_epoch() + 60), None)
-            .await
-            .unwrap();
+        t.put(Item::new("a", "1").with_ttl(now_epoch() - 1), None).await.unwrap();
+        t.put(Item::new("a", "2").with_ttl(now_epoch() + 60), None).await.unwrap();
         assert_eq!(t.purge_expired().await.unwrap(), 1);
         assert!(t.get("a", "2").await.unwrap().is_some());
     }
@@ -706,12 +638,7 @@ mod tests {
     #[tokio::test]
     async fn key_attributes_in_attrs_are_ignored() {
         let t = SqliteTable::in_memory();
-        t.put(Item::new("a", "1").with(PK, "other").with("x", 1), None)
-            .await
-            .unwrap();
-        assert_eq!(
-            t.get("a", "1").await.unwrap(),
-            Some(Item::new("a", "1").with("x", 1))
-        );
+        t.put(Item::new("a", "1").with(PK, "other").with("x", 1), None).await.unwrap();
+        assert_eq!(t.get("a", "1").await.unwrap(), Some(Item::new("a", "1").with("x", 1)));
     }
 }
