@@ -3,7 +3,7 @@
 //! (installed by `bash infra/setup.sh`). Every case gets a fresh table; each test runs
 //! all cases concurrently and names every case that failed.
 //!
-//! Known differences, which the domain must not rely on (so no case covers them):
+//! Known differences, which the domain must not rely on (so no shared case covers them):
 //! * Conditions and updates on an item whose TTL has passed but that is still stored:
 //!   DynamoDB evaluates them on the stored item (`NotExists` fails, `Add` continues the
 //!   old value, the old `ttl` stays), SQLite treats the item as missing. An update of a

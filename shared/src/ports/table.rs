@@ -164,8 +164,8 @@ pub struct Page {
 pub enum TableError {
     #[error("condition failed")]
     ConditionFailed,
-    /// A transaction was cancelled; `failed` holds the indexes of the operations whose
-    /// condition failed (empty when it was cancelled for another reason, e.g. a conflict).
+    /// A transaction was cancelled because conditions failed; `failed` holds their
+    /// indexes. (A cancellation by a conflict or throttling is `Transient`.)
     #[error("transaction cancelled (failed conditions at {failed:?})")]
     TransactionCanceled { failed: Vec<usize> },
     /// Worth retrying: throttling, a transaction conflict, a network fault.
