@@ -69,7 +69,11 @@ pub fn verify(secret: &str, token: &str, now_epoch_secs: i64) -> Result<Claims, 
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(AuthError::Malformed);
     };
-    let header: serde_json::Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(AuthError::Malformed)?;
+    let header: serde_json::Value = B64
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(AuthError::Malformed)?;
     if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
         return Err(AuthError::Malformed);
     }
@@ -79,7 +83,11 @@ pub fn verify(secret: &str, token: &str, now_epoch_secs: i64) -> Result<Claims, 
     m.update(b".");
     m.update(p.as_bytes());
     m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)?;
-    let claims: Claims = B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(AuthError::Malformed)?;
+    let claims: Claims = B64
+        .decode(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(AuthError::Malformed)?;
     if claims.sub.is_empty() {
         return Err(AuthError::Malformed);
     }
@@ -96,7 +104,10 @@ pub fn token_from_protocols(header: &str) -> Option<&str> {
 
 /// The token in an `Authorization: Bearer <jwt>` header.
 pub fn token_from_authorization(header: &str) -> Option<&str> {
-    header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim)
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
 }
 
 #[cfg(test)]
@@ -104,7 +115,12 @@ mod tests {
     use super::*;
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: "u1".into(), roles: vec![Role::Driver], name: Some("Ann".into()), exp }
+        Claims {
+            sub: "u1".into(),
+            roles: vec![Role::Driver],
+            name: Some("Ann".into()),
+            exp,
+        }
     }
 
     #[test]
@@ -119,9 +135,16 @@ mod tests {
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = B64.encode(r#"{"sub":"admin","roles":["admin"],"exp":9999999999}"#);
         parts[1] = &forged;
-        assert_eq!(verify("secret-secret-secret", &parts.join("."), 1_000), Err(AuthError::BadSignature));
+        assert_eq!(
+            verify("secret-secret-secret", &parts.join("."), 1_000),
+            Err(AuthError::BadSignature)
+        );
         // alg=none is refused.
-        let none = format!("{}.{}.", B64.encode(r#"{"alg":"none"}"#), B64.encode(r#"{"sub":"x","exp":9999999999}"#));
+        let none = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none"}"#),
+            B64.encode(r#"{"sub":"x","exp":9999999999}"#)
+        );
         assert_eq!(verify("secret-secret-secret", &none, 1_000), Err(AuthError::Malformed));
     }
 

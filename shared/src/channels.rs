@@ -108,7 +108,13 @@ mod tests {
         });
         let e = Envelope::new(msg, &Cause::default());
         assert_eq!(channels_for(&e), vec![Channel::Chat("C1".into()), Channel::Admin]);
-        let e = Envelope::new(Event::ConnectionOpened(ConnectionChanged { connection_id: "c".into(), user_id: "u".into() }), &Cause::default());
+        let e = Envelope::new(
+            Event::ConnectionOpened(ConnectionChanged {
+                connection_id: "c".into(),
+                user_id: "u".into(),
+            }),
+            &Cause::default(),
+        );
         assert_eq!(channels_for(&e), vec![Channel::Admin]);
     }
 }

@@ -22,7 +22,11 @@ pub struct ChatSettings {
 
 impl Default for ChatSettings {
     fn default() -> Self {
-        Self { turn_mode: TurnMode::Free, assistant_enabled: false, extensions: Vec::new() }
+        Self {
+            turn_mode: TurnMode::Free,
+            assistant_enabled: false,
+            extensions: Vec::new(),
+        }
     }
 }
 
@@ -114,7 +118,12 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) 
     let settings = req.settings.unwrap_or_default();
     let chat_id = ulid::Ulid::new().to_string();
     let now = Utc::now();
-    let organizer = Participant { user_id: user.sub.clone(), display_name: user.display_name().to_string(), role: "organizer".into(), joined_at: now };
+    let organizer = Participant {
+        user_id: user.sub.clone(),
+        display_name: user.display_name().to_string(),
+        role: "organizer".into(),
+        joined_at: now,
+    };
     let meta = Item::new(keys::chat(&chat_id), keys::META)
         .with("chatId", chat_id.as_str())
         .with("title", title.as_str())
@@ -122,19 +131,47 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) 
         .with("createdAt", now.to_rfc3339_opts(SecondsFormat::Millis, true))
         .with("settings", serde_json::to_value(&settings).unwrap_or_default());
     deps.table
-        .transact(vec![TxOp::Put { item: meta, cond: Some(Condition::NotExists) }, TxOp::Put { item: member_item(&chat_id, &organizer), cond: None }])
+        .transact(vec![
+            TxOp::Put {
+                item: meta,
+                cond: Some(Condition::NotExists),
+            },
+            TxOp::Put {
+                item: member_item(&chat_id, &organizer),
+                cond: None,
+            },
+        ])
         .await?;
     let events = vec![
-        Envelope::new(Event::ChatCreated(ChatCreated { chat_id: chat_id.clone(), title: title.clone(), created_by: user.sub.clone(), settings: settings.clone() }), cause),
+        Envelope::new(
+            Event::ChatCreated(ChatCreated {
+                chat_id: chat_id.clone(),
+                title: title.clone(),
+                created_by: user.sub.clone(),
+                settings: settings.clone(),
+            }),
+            cause,
+        ),
         joined_event(&chat_id, &organizer, cause),
     ];
     announce(deps, events).await;
-    Ok(ChatView { chat_id, title, settings, participants: vec![organizer] })
+    Ok(ChatView {
+        chat_id,
+        title,
+        settings,
+        participants: vec![organizer],
+    })
 }
 
 fn joined_event(chat_id: &str, p: &Participant, cause: &Cause) -> Envelope {
     Envelope::new(
-        Event::ParticipantJoined(ParticipantJoined { chat_id: chat_id.into(), user_id: p.user_id.clone(), display_name: p.display_name.clone(), role: p.role.clone(), joined_at: p.joined_at }),
+        Event::ParticipantJoined(ParticipantJoined {
+            chat_id: chat_id.into(),
+            user_id: p.user_id.clone(),
+            display_name: p.display_name.clone(),
+            role: p.role.clone(),
+            joined_at: p.joined_at,
+        }),
         cause,
     )
 }
@@ -142,18 +179,34 @@ fn joined_event(chat_id: &str, p: &Participant, cause: &Cause) -> Envelope {
 /// Joins the caller; joining twice is harmless and announces nothing the second time.
 pub async fn join(deps: &Deps, user: &Claims, chat_id: &str, req: JoinChat, cause: &Cause) -> Result<Participant, ApiError> {
     let display_name = text("displayName", &req.display_name, MAX_NAME)?;
-    let p = Participant { user_id: user.sub.clone(), display_name, role: "participant".into(), joined_at: Utc::now() };
+    let p = Participant {
+        user_id: user.sub.clone(),
+        display_name,
+        role: "participant".into(),
+        joined_at: Utc::now(),
+    };
     let ops = vec![
-        TxOp::Check { pk: keys::chat(chat_id), sk: keys::META.into(), cond: Condition::Exists },
-        TxOp::Put { item: member_item(chat_id, &p), cond: Some(Condition::NotExists) },
+        TxOp::Check {
+            pk: keys::chat(chat_id),
+            sk: keys::META.into(),
+            cond: Condition::Exists,
+        },
+        TxOp::Put {
+            item: member_item(chat_id, &p),
+            cond: Some(Condition::NotExists),
+        },
     ];
     match deps.table.transact(ops).await {
         Ok(()) => {
             announce(deps, vec![joined_event(chat_id, &p, cause)]).await;
             Ok(p)
         }
-        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(ApiError::NotFound(format!("chat {chat_id} not found"))),
-        Err(TableError::TransactionCanceled { failed }) if failed == [1] => participant(deps, chat_id, &user.sub).await?.ok_or_else(|| ApiError::Unavailable("membership changed".into())),
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(ApiError::NotFound(format!("chat {chat_id} not found")))
+        }
+        Err(TableError::TransactionCanceled { failed }) if failed == [1] => participant(deps, chat_id, &user.sub)
+            .await?
+            .ok_or_else(|| ApiError::Unavailable("membership changed".into())),
         Err(e) => Err(e.into()),
     }
 }
@@ -189,7 +242,11 @@ pub async fn send(deps: &Deps, user: &Claims, chat_id: &str, req: SendMessage, c
         id: ulid::Ulid::new().to_string(),
         chat_id: chat_id.to_string(),
         sender_id: user.sub.clone(),
-        sender_role: if sender.role == "assistant" { "assistant".into() } else { "user".into() },
+        sender_role: if sender.role == "assistant" {
+            "assistant".into()
+        } else {
+            "user".into()
+        },
         content,
         client_message_id: req.client_message_id.clone(),
         created_at: now,
@@ -199,10 +256,16 @@ pub async fn send(deps: &Deps, user: &Claims, chat_id: &str, req: SendMessage, c
     if let Value::Object(attrs) = serde_json::to_value(&msg).unwrap_or_default() {
         item.attrs = attrs;
     }
-    let mut ops = vec![TxOp::Put { item: item.clone(), cond: None }];
+    let mut ops = vec![TxOp::Put {
+        item: item.clone(),
+        cond: None,
+    }];
     if let Some(c) = &req.client_message_id {
         let marker = Item::new(keys::chat(chat_id), keys::client_msg(&user.sub, c)).with("msgSk", item.sk.as_str());
-        ops.push(TxOp::Put { item: marker, cond: Some(Condition::NotExists) });
+        ops.push(TxOp::Put {
+            item: marker,
+            cond: Some(Condition::NotExists),
+        });
     }
     match deps.table.transact(ops).await {
         Ok(()) => {}
@@ -213,7 +276,9 @@ pub async fn send(deps: &Deps, user: &Claims, chat_id: &str, req: SendMessage, c
                 Some(sk) => deps.table.get(&keys::chat(chat_id), sk).await?.as_ref().and_then(message_of),
                 None => None,
             };
-            return stored.map(|m| (m, false)).ok_or_else(|| ApiError::Unavailable("retry the send".into()));
+            return stored
+                .map(|m| (m, false))
+                .ok_or_else(|| ApiError::Unavailable("retry the send".into()));
         }
         Err(e) => return Err(e.into()),
     }

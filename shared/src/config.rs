@@ -56,12 +56,18 @@ impl Config {
         let num = |k: &'static str, default: u64| -> Result<u64, ConfigError> {
             match get(k).filter(|v| !v.is_empty()) {
                 None => Ok(default),
-                Some(v) => v.parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name: k, reason: e.to_string() }),
+                Some(v) => v.parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
+                    name: k,
+                    reason: e.to_string(),
+                }),
             }
         };
         let jwt_secret = req("JWT_SECRET")?;
         if jwt_secret.len() < 16 {
-            return Err(ConfigError::Invalid { name: "JWT_SECRET", reason: "must be at least 16 bytes".into() });
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                reason: "must be at least 16 bytes".into(),
+            });
         }
         Ok(Self {
             table_name: req("TABLE_NAME")?,
@@ -92,10 +98,16 @@ mod tests {
 
     #[test]
     fn missing_and_invalid_variables_are_named() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let env =
+            |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
         let err = Config::from_lookup(env(&[("JWT_SECRET", "0123456789abcdef0123")])).unwrap_err();
         assert!(err.to_string().contains("TABLE_NAME"));
-        let err = Config::from_lookup(env(&[("JWT_SECRET", "0123456789abcdef"), ("TABLE_NAME", "t"), ("LOG_RETENTION_HOURS", "x")])).unwrap_err();
+        let err = Config::from_lookup(env(&[
+            ("JWT_SECRET", "0123456789abcdef"),
+            ("TABLE_NAME", "t"),
+            ("LOG_RETENTION_HOURS", "x"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("LOG_RETENTION_HOURS"));
         let ok = Config::from_lookup(env(&[("JWT_SECRET", "0123456789abcdef"), ("TABLE_NAME", "t")])).unwrap();
         assert_eq!(ok.log_retention_hours, 24);

@@ -25,7 +25,11 @@ impl Subscriber {
         Some(Self {
             connection_id: item.str("connectionId")?.to_string(),
             user_id: item.str("userId").unwrap_or_default().to_string(),
-            events: item.get("events").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+            events: item
+                .get("events")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
             filter: item.get("filter").cloned().filter(|f| !f.is_null()),
         })
     }
@@ -60,7 +64,11 @@ pub async fn get(table: &dyn Table, connection_id: &str) -> Result<Option<Connec
     Ok(table.get(&keys::conn(connection_id), keys::META).await?.map(|item| Connection {
         connection_id: connection_id.to_string(),
         user_id: item.str("userId").unwrap_or_default().to_string(),
-        roles: item.get("roles").cloned().and_then(|r| serde_json::from_value(r).ok()).unwrap_or_default(),
+        roles: item
+            .get("roles")
+            .cloned()
+            .and_then(|r| serde_json::from_value(r).ok())
+            .unwrap_or_default(),
     }))
 }
 
@@ -70,9 +78,17 @@ pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<(), TableE
     let mut ops: Vec<TxOp> = Vec::with_capacity(items.len() * 2);
     for item in &items {
         if let Some(channel) = item.sk.strip_prefix("SUB#") {
-            ops.push(TxOp::Delete { pk: keys::chan(channel), sk: keys::chan_conn(connection_id), cond: None });
+            ops.push(TxOp::Delete {
+                pk: keys::chan(channel),
+                sk: keys::chan_conn(connection_id),
+                cond: None,
+            });
         }
-        ops.push(TxOp::Delete { pk: item.pk.clone(), sk: item.sk.clone(), cond: None });
+        ops.push(TxOp::Delete {
+            pk: item.pk.clone(),
+            sk: item.sk.clone(),
+            cond: None,
+        });
     }
     // Transactions hold at most 100 items; a connection's cleanup need not be atomic.
     for chunk in ops.chunks(100) {
@@ -99,7 +115,13 @@ pub async fn authorize(table: &dyn Table, conn: &Connection, channel: &Channel) 
 }
 
 /// Stores a subscription (both directions, atomically, only while the connection exists).
-pub async fn subscribe(table: &dyn Table, conn: &Connection, channel: &Channel, events: &[String], filter: Option<&Value>) -> Result<(), ApiError> {
+pub async fn subscribe(
+    table: &dyn Table,
+    conn: &Connection,
+    channel: &Channel,
+    events: &[String],
+    filter: Option<&Value>,
+) -> Result<(), ApiError> {
     let ttl = now_epoch() + CONNECTION_TTL_SECS;
     let ch = channel.to_string();
     let mut sub = Item::new(keys::chan(&ch), keys::chan_conn(&conn.connection_id))
@@ -110,9 +132,15 @@ pub async fn subscribe(table: &dyn Table, conn: &Connection, channel: &Channel, 
     if let Some(f) = filter {
         sub = sub.with("filter", f.clone());
     }
-    let back = Item::new(keys::conn(&conn.connection_id), keys::sub(&ch)).with("channel", ch.as_str()).with_ttl(ttl);
+    let back = Item::new(keys::conn(&conn.connection_id), keys::sub(&ch))
+        .with("channel", ch.as_str())
+        .with_ttl(ttl);
     let ops = vec![
-        TxOp::Check { pk: keys::conn(&conn.connection_id), sk: keys::META.into(), cond: Condition::Exists },
+        TxOp::Check {
+            pk: keys::conn(&conn.connection_id),
+            sk: keys::META.into(),
+            cond: Condition::Exists,
+        },
         TxOp::Put { item: sub, cond: None },
         TxOp::Put { item: back, cond: None },
     ];
@@ -127,8 +155,16 @@ pub async fn unsubscribe(table: &dyn Table, connection_id: &str, channel: &Chann
     let ch = channel.to_string();
     table
         .transact(vec![
-            TxOp::Delete { pk: keys::chan(&ch), sk: keys::chan_conn(connection_id), cond: None },
-            TxOp::Delete { pk: keys::conn(connection_id), sk: keys::sub(&ch), cond: None },
+            TxOp::Delete {
+                pk: keys::chan(&ch),
+                sk: keys::chan_conn(connection_id),
+                cond: None,
+            },
+            TxOp::Delete {
+                pk: keys::conn(connection_id),
+                sk: keys::sub(&ch),
+                cond: None,
+            },
         ])
         .await
 }

@@ -15,7 +15,12 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(table: Arc<dyn Table>, publisher: Arc<dyn EventPublisher>, pusher: Arc<dyn ConnectionPusher>, config: Config) -> Self {
-        Self { table, publisher, pusher, config: Arc::new(config) }
+        Self {
+            table,
+            publisher,
+            pusher,
+            config: Arc::new(config),
+        }
     }
 
     /// The AWS adapters, configured from the environment (`TABLE_NAME`,

@@ -179,7 +179,11 @@ impl Envelope {
             event_type,
             version: 1,
             occurred_at: Utc::now(),
-            correlation_id: if cause.correlation_id.is_empty() { ulid::Ulid::new().to_string() } else { cause.correlation_id.clone() },
+            correlation_id: if cause.correlation_id.is_empty() {
+                ulid::Ulid::new().to_string()
+            } else {
+                cause.correlation_id.clone()
+            },
             causation_id: cause.causation_id.clone(),
             priority: Priority::Normal,
             source,
@@ -213,7 +217,12 @@ mod tests {
 
     #[test]
     fn envelope_round_trips_in_camel_case() {
-        let ev = Event::TurnChanged(TurnChanged { chat_id: "C1".into(), next_user_id: Some("u2".into()), next_role: None, timestamp: Utc::now() });
+        let ev = Event::TurnChanged(TurnChanged {
+            chat_id: "C1".into(),
+            next_user_id: Some("u2".into()),
+            next_role: None,
+            timestamp: Utc::now(),
+        });
         let env = Envelope::new(ev.clone(), &Cause::default());
         assert_eq!(env.event_type, "chat.turn.changed");
         assert_eq!(env.source, "realtime.chat");
@@ -228,7 +237,13 @@ mod tests {
 
     #[test]
     fn every_typed_event_is_in_the_catalogue() {
-        let env = Envelope::new(Event::ConnectionOpened(ConnectionChanged { connection_id: "c".into(), user_id: "u".into() }), &Cause::default());
+        let env = Envelope::new(
+            Event::ConnectionOpened(ConnectionChanged {
+                connection_id: "c".into(),
+                user_id: "u".into(),
+            }),
+            &Cause::default(),
+        );
         assert!(EVENT_TYPES.contains(&env.event_type.as_str()));
     }
 }

@@ -27,7 +27,10 @@ pub struct Report {
 /// Whether an EventBridge content pattern over `data` matches.
 pub fn filter_matches(filter: &Value, data: &Value) -> bool {
     let mut q = quamina::Quamina::<u8>::new();
-    q.add_pattern(0, &filter.to_string()).is_ok() && q.matches_for_event(data.to_string().as_bytes()).map(|m| !m.is_empty()).unwrap_or(false)
+    q.add_pattern(0, &filter.to_string()).is_ok()
+        && q.matches_for_event(data.to_string().as_bytes())
+            .map(|m| !m.is_empty())
+            .unwrap_or(false)
 }
 
 /// Checks a filter at subscribe time, so a bad one is refused there and not ignored later.
@@ -35,7 +38,9 @@ pub fn validate_filter(filter: &Value) -> Result<(), String> {
     if !filter.is_object() {
         return Err("filter must be a JSON object (an EventBridge content pattern)".into());
     }
-    quamina::Quamina::<u8>::new().add_pattern(0, &filter.to_string()).map_err(|e| e.to_string())
+    quamina::Quamina::<u8>::new()
+        .add_pattern(0, &filter.to_string())
+        .map_err(|e| e.to_string())
 }
 
 pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError> {
@@ -55,11 +60,20 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
         } else {
             (None, None)
         };
-        let targets: Vec<&Subscriber> = subs.iter().filter(|s| s.wants(&event.event_type) && s.filter.as_ref().is_none_or(|f| filter_matches(f, &event.data))).collect();
+        let targets: Vec<&Subscriber> = subs
+            .iter()
+            .filter(|s| s.wants(&event.event_type) && s.filter.as_ref().is_none_or(|f| filter_matches(f, &event.data)))
+            .collect();
         if targets.is_empty() {
             continue;
         }
-        let frame = ServerFrame::Event { channel: channel.to_string(), seq, epoch, event: Box::new(event.clone()) }.to_json();
+        let frame = ServerFrame::Event {
+            channel: channel.to_string(),
+            seq,
+            epoch,
+            event: Box::new(event.clone()),
+        }
+        .to_json();
         push_all(deps, &channel, &targets, frame.as_bytes(), &mut report).await;
     }
     Ok(report)

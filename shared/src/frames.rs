@@ -128,7 +128,10 @@ mod tests {
 
     #[test]
     fn client_frames_parse_by_action() {
-        let f: ClientFrame = serde_json::from_str(r#"{"action":"subscribe","id":"r1","channel":"chat:C1","events":["chat.*"],"resume":{"epoch":"E","after":41}}"#).unwrap();
+        let f: ClientFrame = serde_json::from_str(
+            r#"{"action":"subscribe","id":"r1","channel":"chat:C1","events":["chat.*"],"resume":{"epoch":"E","after":41}}"#,
+        )
+        .unwrap();
         let ClientFrame::Subscribe(s) = f else { panic!("not a subscribe") };
         assert_eq!((s.channel.as_str(), s.resume.unwrap().after), ("chat:C1", 41));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"action":"subscribe"}"#).is_err());
@@ -138,7 +141,11 @@ mod tests {
 
     #[test]
     fn server_frames_are_tagged_by_type() {
-        let f = ServerFrame::Error { id: Some("r1".into()), code: "forbidden".into(), message: "no".into() };
+        let f = ServerFrame::Error {
+            id: Some("r1".into()),
+            code: "forbidden".into(),
+            message: "no".into(),
+        };
         assert_eq!(f.to_json(), r#"{"type":"error","id":"r1","code":"forbidden","message":"no"}"#);
         assert_eq!(ServerFrame::Pong { id: None }.to_json(), r#"{"type":"pong"}"#);
     }

@@ -28,7 +28,9 @@ pub fn path_param<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, ApiEr
     if crate::channels::valid_id(v) {
         Ok(v)
     } else {
-        Err(ApiError::BadRequest(format!("path parameter {name} must be 1-64 letters, digits, - or _")))
+        Err(ApiError::BadRequest(format!(
+            "path parameter {name} must be 1-64 letters, digits, - or _"
+        )))
     }
 }
 
@@ -40,7 +42,9 @@ pub fn query_param<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 pub fn body_bytes(req: &HttpRequest) -> Result<Vec<u8>, ApiError> {
     let raw = req.body.as_deref().unwrap_or_default();
     let bytes = if req.is_base64_encoded {
-        base64::engine::general_purpose::STANDARD.decode(raw).map_err(|_| ApiError::BadRequest("body is not valid base64".into()))?
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|_| ApiError::BadRequest("body is not valid base64".into()))?
     } else {
         raw.as_bytes().to_vec()
     };
@@ -61,8 +65,11 @@ pub fn json_body<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> 
 
 /// The caller, from `Authorization: Bearer <jwt>`.
 pub fn authenticate(deps: &Deps, req: &HttpRequest) -> Result<Claims, ApiError> {
-    let token = header(req, "authorization").and_then(auth::token_from_authorization).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
-    auth::verify(deps.config.jwt_secret.expose(), token, crate::ports::table::now_epoch()).map_err(|e| ApiError::Unauthorized(e.to_string()))
+    let token = header(req, "authorization")
+        .and_then(auth::token_from_authorization)
+        .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+    auth::verify(deps.config.jwt_secret.expose(), token, crate::ports::table::now_epoch())
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))
 }
 
 /// The correlation id of a request: the client's `x-correlation-id`, else API Gateway's request id.
@@ -76,13 +83,21 @@ pub fn correlation_id(req: &HttpRequest) -> String {
 
 /// The cause of the events a request produces.
 pub fn cause(req: &HttpRequest, user: &Claims) -> Cause {
-    Cause { correlation_id: correlation_id(req), causation_id: None, actor: Some(Actor { user_id: user.sub.clone(), role: None }) }
+    Cause {
+        correlation_id: correlation_id(req),
+        causation_id: None,
+        actor: Some(Actor {
+            user_id: user.sub.clone(),
+            role: None,
+        }),
+    }
 }
 
 pub fn json<T: Serialize>(status: u16, body: &T) -> HttpResponse {
     let mut r = HttpResponse::default();
     r.status_code = status.into();
-    r.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r.headers
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     r.body = Some(Body::Text(serde_json::to_string(body).unwrap_or_default()));
     r
 }
@@ -105,7 +120,9 @@ where
         Err(e) => {
             let _g = span.enter();
             match &e {
-                ApiError::Internal(detail) | ApiError::Unavailable(detail) => tracing::error!(status = e.status(), %detail, "request failed"),
+                ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
+                    tracing::error!(status = e.status(), %detail, "request failed")
+                }
                 _ => tracing::info!(status = e.status(), code = e.code(), "request refused"),
             }
             error_response(&e)

@@ -16,11 +16,17 @@ pub struct Head {
 }
 
 fn head_of(item: &Item) -> Head {
-    Head { epoch: item.str("epoch").unwrap_or_default().to_string(), seq: item.i64("seq").unwrap_or(0).max(0) as u64 }
+    Head {
+        epoch: item.str("epoch").unwrap_or_default().to_string(),
+        seq: item.i64("seq").unwrap_or(0).max(0) as u64,
+    }
 }
 
 fn head_updates(add: i64) -> Vec<Update> {
-    vec![Update::Add("seq".into(), add), Update::SetIfMissing("epoch".into(), Value::String(ulid::Ulid::new().to_string()))]
+    vec![
+        Update::Add("seq".into(), add),
+        Update::SetIfMissing("epoch".into(), Value::String(ulid::Ulid::new().to_string())),
+    ]
 }
 
 /// The channel's head, created (with a fresh epoch) on first use.

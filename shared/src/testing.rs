@@ -20,6 +20,11 @@ pub struct Embedded {
 pub fn embedded(jwt_secret: &str) -> Embedded {
     let hub = Arc::new(Hub::new());
     let bus = Arc::new(EmbeddedBus::new(Vec::new()).unwrap_or_else(|_| unreachable!("no rules, no invalid pattern")));
-    let deps = Deps::new(Arc::new(SqliteTable::in_memory()), bus.clone(), hub.clone(), Config::local(jwt_secret));
+    let deps = Deps::new(
+        Arc::new(SqliteTable::in_memory()),
+        bus.clone(),
+        hub.clone(),
+        Config::local(jwt_secret),
+    );
     Embedded { deps, hub, bus }
 }

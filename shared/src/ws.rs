@@ -13,7 +13,11 @@ pub type WsResponse = ApiGatewayProxyResponse;
 pub type WsResult = Result<WsResponse, ApiError>;
 
 pub fn connection_id(req: &WsRequest) -> Result<&str, ApiError> {
-    req.request_context.connection_id.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| ApiError::BadRequest("no connection id".into()))
+    req.request_context
+        .connection_id
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("no connection id".into()))
 }
 
 pub fn header<'a>(req: &'a WsRequest, name: &str) -> Option<&'a str> {
@@ -72,7 +76,11 @@ where
             if is_connect {
                 return status(e.status());
             }
-            let frame = ServerFrame::Error { id, code: e.code().into(), message: e.to_string() };
+            let frame = ServerFrame::Error {
+                id,
+                code: e.code().into(),
+                message: e.to_string(),
+            };
             if let Err(push) = reply(&deps, &conn, &frame).await {
                 tracing::warn!(error = %push, "could not send the error frame");
             }

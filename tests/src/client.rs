@@ -17,11 +17,20 @@ pub struct Http {
 
 impl Http {
     pub fn new(base: impl Into<String>) -> Self {
-        Self { base: base.into(), client: reqwest::Client::new() }
+        Self {
+            base: base.into(),
+            client: reqwest::Client::new(),
+        }
     }
 
     /// Sends a request; returns the status and the JSON body (Null when empty).
-    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut req = self.client.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -32,7 +41,14 @@ impl Http {
         let resp = req.send().await?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
-        Ok((status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) }))
+        Ok((
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            },
+        ))
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<(u16, Value)> {
@@ -41,7 +57,9 @@ impl Http {
 
     /// A token from the local stack's `POST /api/dev/token`.
     pub async fn dev_token(&self, sub: &str, roles: &[&str]) -> anyhow::Result<String> {
-        let (status, body) = self.post("/api/dev/token", None, &json!({"sub": sub, "roles": roles, "name": sub})).await?;
+        let (status, body) = self
+            .post("/api/dev/token", None, &json!({"sub": sub, "roles": roles, "name": sub}))
+            .await?;
         anyhow::ensure!(status == 200, "dev token: {status} {body}");
         Ok(body["token"].as_str().unwrap_or_default().to_string())
     }
@@ -71,9 +89,14 @@ impl WsClient {
             (Some(t), TokenIn::Subprotocol) => format!("realtime.v1, bearer.{t}"),
             _ => "realtime.v1".into(),
         };
-        req.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(&protocols)?);
+        req.headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_str(&protocols)?);
         let (ws, resp) = tokio_tungstenite::connect_async(req).await?;
-        let protocol = resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let protocol = resp
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         Ok(Self { ws, protocol })
     }
 
@@ -113,7 +136,8 @@ impl WsClient {
 
     /// Subscribes and waits for the `subscribed` (or `error`) answer to it.
     pub async fn subscribe(&mut self, id: &str, channel: &str, events: &[&str]) -> anyhow::Result<Value> {
-        self.send(&json!({"action": "subscribe", "id": id, "channel": channel, "events": events})).await?;
+        self.send(&json!({"action": "subscribe", "id": id, "channel": channel, "events": events}))
+            .await?;
         self.next_where(Duration::from_secs(5), |f| f["id"] == id).await
     }
 

@@ -23,8 +23,7 @@ pub async fn start() -> anyhow::Result<Moto> {
     }
     let port = free_port();
     let log_path = std::env::temp_dir().join(format!("realtime-moto-{port}.log"));
-    let log = std::fs::File::create(&log_path)
-        .with_context(|| format!("creating {}", log_path.display()))?;
+    let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let child = Command::new(&bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
@@ -34,13 +33,7 @@ pub async fn start() -> anyhow::Result<Moto> {
         .with_context(|| format!("starting {}", bin.display()))?;
     let mut guard = ChildGuard(child);
     let endpoint = format!("http://127.0.0.1:{port}");
-    if let Err(e) = wait_for_http(
-        &format!("{endpoint}/moto-api/"),
-        Duration::from_secs(30),
-        &mut guard.0,
-    )
-    .await
-    {
+    if let Err(e) = wait_for_http(&format!("{endpoint}/moto-api/"), Duration::from_secs(30), &mut guard.0).await {
         let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: String = tail
             .lines()
@@ -51,14 +44,8 @@ pub async fn start() -> anyhow::Result<Moto> {
             .rev()
             .collect::<Vec<_>>()
             .join("\n");
-        anyhow::bail!(
-            "moto did not start: {e}\n--- {} ---\n{tail}",
-            log_path.display()
-        );
+        anyhow::bail!("moto did not start: {e}\n--- {} ---\n{tail}", log_path.display());
     }
     let _ = std::fs::remove_file(&log_path);
-    Ok(Moto {
-        endpoint,
-        _child: guard,
-    })
+    Ok(Moto { endpoint, _child: guard })
 }

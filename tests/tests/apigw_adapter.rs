@@ -65,11 +65,7 @@ async fn post_to(State(api): State<Shared>, Path(id): Path<String>, body: Bytes)
     }
     if let Some(n) = api.throttle.get_mut(&id).filter(|n| **n > 0) {
         *n -= 1;
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("LimitExceededException"),
-            "Rate exceeded",
-        );
+        return error(StatusCode::TOO_MANY_REQUESTS, Some("LimitExceededException"), "Rate exceeded");
     }
     api.delivered.entry(id).or_default().push(body.to_vec());
     StatusCode::OK.into_response()
@@ -108,22 +104,10 @@ struct Fixture {
 
 impl Fixture {
     fn requests(&self, what: &str) -> u32 {
-        self.api
-            .lock()
-            .unwrap()
-            .requests
-            .get(what)
-            .copied()
-            .unwrap_or(0)
+        self.api.lock().unwrap().requests.get(what).copied().unwrap_or(0)
     }
     fn delivered(&self, id: &str) -> Vec<Vec<u8>> {
-        self.api
-            .lock()
-            .unwrap()
-            .delivered
-            .get(id)
-            .cloned()
-            .unwrap_or_default()
+        self.api.lock().unwrap().delivered.get(id).cloned().unwrap_or_default()
     }
 }
 
@@ -164,26 +148,13 @@ async fn fixture() -> Fixture {
 #[tokio::test]
 async fn the_imitation_answers_with_the_sdks_typed_errors() {
     let f = fixture().await;
-    let post = |id: &'static str| {
-        f.client
-            .post_to_connection()
-            .connection_id(id)
-            .data(b"x".to_vec().into())
-            .send()
-    };
+    let post = |id: &'static str| f.client.post_to_connection().connection_id(id).data(b"x".to_vec().into()).send();
     let gone = post("stale").await.unwrap_err().into_service_error();
     assert!(gone.is_gone_exception(), "{gone:?}");
-    let limited = post("always-throttled")
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let limited = post("always-throttled").await.unwrap_err().into_service_error();
     assert!(limited.is_limit_exceeded_exception(), "{limited:?}");
     assert_eq!(limited.meta().message(), Some("Rate exceeded"));
-    assert_eq!(
-        f.requests("POST always-throttled"),
-        1,
-        "the SDK retried by itself"
-    );
+    assert_eq!(f.requests("POST always-throttled"), 1, "the SDK retried by itself");
     let gone = f
         .client
         .delete_connection()
@@ -207,11 +178,7 @@ async fn the_imitation_answers_with_the_sdks_typed_errors() {
 #[tokio::test]
 async fn post_to_a_known_connection_delivers_the_exact_bytes() {
     let f = fixture().await;
-    let frame: Vec<u8> = [
-        b"{\"type\":\"event\",\"seq\":1}".as_slice(),
-        &[0, 0xff, 0xfe, b'\n'],
-    ]
-    .concat();
+    let frame: Vec<u8> = [b"{\"type\":\"event\",\"seq\":1}".as_slice(), &[0, 0xff, 0xfe, b'\n']].concat();
     f.pusher.post("known=", &frame).await.unwrap();
     f.pusher.post("known=", b"second").await.unwrap();
     assert_eq!(f.delivered("known="), vec![frame, b"second".to_vec()]);
@@ -234,11 +201,7 @@ async fn a_throttled_post_succeeds_after_retries() {
     let t = Instant::now();
     f.pusher.post("throttled-twice", b"hello").await.unwrap();
     eprintln!("two throttles absorbed in {:?}", t.elapsed());
-    assert_eq!(
-        f.requests("POST throttled-twice"),
-        3,
-        "two 429s, then the delivery"
-    );
+    assert_eq!(f.requests("POST throttled-twice"), 3, "two 429s, then the delivery");
     assert_eq!(f.delivered("throttled-twice"), vec![b"hello".to_vec()]);
 }
 
@@ -246,22 +209,13 @@ async fn a_throttled_post_succeeds_after_retries() {
 async fn a_post_throttled_on_every_attempt_is_throttled() {
     let f = fixture().await;
     let t = Instant::now();
-    assert_eq!(
-        f.pusher.post("always-throttled", b"x").await,
-        Err(PushError::Throttled)
-    );
+    assert_eq!(f.pusher.post("always-throttled", b"x").await, Err(PushError::Throttled));
     let took = t.elapsed();
     eprintln!("gave up after {took:?}");
-    assert_eq!(
-        f.requests("POST always-throttled"),
-        ApiGatewayPusher::DEFAULT_BACKOFF.attempts
-    );
+    assert_eq!(f.requests("POST always-throttled"), ApiGatewayPusher::DEFAULT_BACKOFF.attempts);
     assert!(f.delivered("always-throttled").is_empty());
     // Jittered backoff: waits of at least half of 25, 50 and 100 ms.
-    assert!(
-        took.as_millis() >= 87,
-        "no backoff between attempts? {took:?}"
-    );
+    assert!(took.as_millis() >= 87, "no backoff between attempts? {took:?}");
 }
 
 #[tokio::test]

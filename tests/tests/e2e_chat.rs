@@ -22,14 +22,26 @@ async fn a_message_reaches_every_subscriber_with_one_seq_and_closed_connections_
     let alice = http.dev_token("alice", &["organizer"]).await.unwrap();
     let bob = http.dev_token("bob", &["passenger"]).await.unwrap();
 
-    let (status, chat) = http.post("/api/chat", Some(&alice), &json!({"title": "Trip planning"})).await.unwrap();
+    let (status, chat) = http
+        .post("/api/chat", Some(&alice), &json!({"title": "Trip planning"}))
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{chat}");
     let chat_id = chat["chatId"].as_str().unwrap().to_string();
-    let (status, joined) = http.post(&format!("/api/chat/{chat_id}/participants"), Some(&bob), &json!({"displayName": "Bob"})).await.unwrap();
+    let (status, joined) = http
+        .post(
+            &format!("/api/chat/{chat_id}/participants"),
+            Some(&bob),
+            &json!({"displayName": "Bob"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{joined}");
 
     // One client sends its token as a subprotocol, the other in the query.
-    let mut a = WsClient::connect(&stack.ws_url(), Some(&alice), TokenIn::Subprotocol).await.unwrap();
+    let mut a = WsClient::connect(&stack.ws_url(), Some(&alice), TokenIn::Subprotocol)
+        .await
+        .unwrap();
     assert_eq!(a.protocol.as_deref(), Some("realtime.v1"));
     let mut b = WsClient::connect(&stack.ws_url(), Some(&bob), TokenIn::Query).await.unwrap();
     let channel = format!("chat:{chat_id}");
@@ -40,7 +52,14 @@ async fn a_message_reaches_every_subscriber_with_one_seq_and_closed_connections_
         assert!(ack["epoch"].as_str().is_some_and(|e| !e.is_empty()));
     }
 
-    let (status, msg) = http.post(&format!("/api/chat/{chat_id}/messages"), Some(&alice), &json!({"content": "hello bob", "clientMessageId": "m-1"})).await.unwrap();
+    let (status, msg) = http
+        .post(
+            &format!("/api/chat/{chat_id}/messages"),
+            Some(&alice),
+            &json!({"content": "hello bob", "clientMessageId": "m-1"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{msg}");
     let fa = a.next_where(WAIT, |f| is_event(f, "chat.message.stored")).await.unwrap();
     let fb = b.next_where(WAIT, |f| is_event(f, "chat.message.stored")).await.unwrap();
@@ -52,7 +71,14 @@ async fn a_message_reaches_every_subscriber_with_one_seq_and_closed_connections_
     assert_eq!(fb["event"]["chatId"], chat_id.as_str());
 
     // A retried send (same clientMessageId) stores and announces nothing new.
-    let (status, again) = http.post(&format!("/api/chat/{chat_id}/messages"), Some(&alice), &json!({"content": "hello bob", "clientMessageId": "m-1"})).await.unwrap();
+    let (status, again) = http
+        .post(
+            &format!("/api/chat/{chat_id}/messages"),
+            Some(&alice),
+            &json!({"content": "hello bob", "clientMessageId": "m-1"}),
+        )
+        .await
+        .unwrap();
     assert_eq!((status, &again["id"]), (200, &msg["id"]));
 
     // Bob leaves: his connection and subscription are deleted by `$disconnect`.
@@ -73,7 +99,14 @@ async fn a_message_reaches_every_subscriber_with_one_seq_and_closed_connections_
     assert_eq!(stack.stack.hub.len(), 1);
 
     // The next message still reaches alice, with the next seq.
-    let (status, _) = http.post(&format!("/api/chat/{chat_id}/messages"), Some(&alice), &json!({"content": "still here"})).await.unwrap();
+    let (status, _) = http
+        .post(
+            &format!("/api/chat/{chat_id}/messages"),
+            Some(&alice),
+            &json!({"content": "still here"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, 201);
     let next = a.next_where(WAIT, |f| is_event(f, "chat.message.stored")).await.unwrap();
     assert_eq!(next["seq"].as_u64(), fa["seq"].as_u64().map(|s| s + 1));
@@ -91,9 +124,18 @@ async fn connects_without_a_valid_token_are_refused_and_strangers_cannot_subscri
     let alice = http.dev_token("alice", &[]).await.unwrap();
     let mallory = http.dev_token("mallory", &[]).await.unwrap();
     let (_, chat) = http.post("/api/chat", Some(&alice), &json!({"title": "private"})).await.unwrap();
-    let mut m = WsClient::connect(&stack.ws_url(), Some(&mallory), TokenIn::Subprotocol).await.unwrap();
-    let ack = m.subscribe("s1", &format!("chat:{}", chat["chatId"].as_str().unwrap()), &[]).await.unwrap();
-    assert_eq!((ack["type"].as_str(), ack["code"].as_str()), (Some("error"), Some("forbidden")), "{ack}");
+    let mut m = WsClient::connect(&stack.ws_url(), Some(&mallory), TokenIn::Subprotocol)
+        .await
+        .unwrap();
+    let ack = m
+        .subscribe("s1", &format!("chat:{}", chat["chatId"].as_str().unwrap()), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (ack["type"].as_str(), ack["code"].as_str()),
+        (Some("error"), Some("forbidden")),
+        "{ack}"
+    );
     let ack = m.subscribe("s2", "admin", &[]).await.unwrap();
     assert_eq!(ack["code"], "forbidden");
     m.send(&json!({"action": "ping", "id": "p1"})).await.unwrap();

@@ -20,12 +20,16 @@ fn fixture(name: &str) -> Value {
 }
 
 async fn ws(binary: &str, deps: &realtime_shared::Deps, name: &str) -> WsResponse {
-    let Some(Handler::Ws(f)) = handler(binary) else { panic!("{binary} is not a ws function") };
+    let Some(Handler::Ws(f)) = handler(binary) else {
+        panic!("{binary} is not a ws function")
+    };
     f(deps.clone(), serde_json::from_value(fixture(name)).unwrap()).await
 }
 
 async fn http(binary: &str, deps: &realtime_shared::Deps, name: &str) -> (i64, Value) {
-    let Some(Handler::Http(f)) = handler(binary) else { panic!("{binary} is not an http function") };
+    let Some(Handler::Http(f)) = handler(binary) else {
+        panic!("{binary} is not an http function")
+    };
     let r = f(deps.clone(), serde_json::from_value(fixture(name)).unwrap()).await;
     let body = match r.body {
         Some(Body::Text(t)) => serde_json::from_str(&t).unwrap(),
@@ -47,12 +51,18 @@ async fn websocket_fixtures_drive_the_connection_lifecycle() {
     let mut rx = e.hub.register(CONN, None);
     let r = ws("ws-connect", &e.deps, "ws-connect.json").await;
     assert_eq!(r.status_code, 200);
-    assert_eq!(r.headers.get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some("realtime.v1"));
+    assert_eq!(
+        r.headers.get("sec-websocket-protocol").and_then(|v| v.to_str().ok()),
+        Some("realtime.v1")
+    );
     assert!(e.deps.table.get(&keys::conn(CONN), keys::META).await.unwrap().is_some());
 
     assert_eq!(ws("ws-subscribe", &e.deps, "ws-subscribe.json").await.status_code, 200);
     let f = frame(&mut rx).await;
-    assert_eq!((f["type"].as_str(), f["channel"].as_str(), f["id"].as_str()), (Some("subscribed"), Some("user:alice"), Some("r1")));
+    assert_eq!(
+        (f["type"].as_str(), f["channel"].as_str(), f["id"].as_str()),
+        (Some("subscribed"), Some("user:alice"), Some("r1"))
+    );
     ws("ws-ping", &e.deps, "ws-ping.json").await;
     assert_eq!(frame(&mut rx).await, serde_json::json!({"type": "pong", "id": "r4"}));
     ws("ws-unsubscribe", &e.deps, "ws-unsubscribe.json").await;
@@ -69,7 +79,14 @@ async fn http_fixtures_create_join_and_send() {
     let (status, chat) = http("chat-create", &e.deps, "http-chat-create.json").await;
     assert_eq!((status, chat["title"].as_str()), (201, Some("Fixture chat")));
     // The join and send fixtures name chat C1: create it.
-    e.deps.table.put(Item::new(keys::chat("C1"), keys::META).with("chatId", "C1").with("title", "C1"), None).await.unwrap();
+    e.deps
+        .table
+        .put(
+            Item::new(keys::chat("C1"), keys::META).with("chatId", "C1").with("title", "C1"),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(http("chat-join", &e.deps, "http-chat-join.json").await.0, 200);
     let (status, msg) = http("chat-send-message", &e.deps, "http-chat-send-message.json").await;
     assert_eq!((status, msg["content"].as_str()), (201, Some("hello")));
@@ -82,11 +99,22 @@ async fn the_eventbridge_fixture_is_fanned_out_to_a_subscriber() {
     let e = embedded(FIXTURE_SECRET);
     let mut rx = e.hub.register(CONN, None);
     ws("ws-connect", &e.deps, "ws-connect.json").await;
-    e.deps.table.put(Item::new(keys::chat("C1"), keys::member("alice")).with("userId", "alice"), None).await.unwrap();
-    let conn = realtime_shared::connections::get(e.deps.table.as_ref(), CONN).await.unwrap().unwrap();
+    e.deps
+        .table
+        .put(Item::new(keys::chat("C1"), keys::member("alice")).with("userId", "alice"), None)
+        .await
+        .unwrap();
+    let conn = realtime_shared::connections::get(e.deps.table.as_ref(), CONN)
+        .await
+        .unwrap()
+        .unwrap();
     let chan = realtime_shared::channels::Channel::Chat("C1".into());
-    realtime_shared::connections::subscribe(e.deps.table.as_ref(), &conn, &chan, &[], None).await.unwrap();
-    let Some(Handler::Event(f)) = handler("fanout") else { panic!("fanout is not an event function") };
+    realtime_shared::connections::subscribe(e.deps.table.as_ref(), &conn, &chan, &[], None)
+        .await
+        .unwrap();
+    let Some(Handler::Event(f)) = handler("fanout") else {
+        panic!("fanout is not an event function")
+    };
     f(e.deps.clone(), fixture("eventbridge-chat-message-stored.json")).await.unwrap();
     let got = frame(&mut rx).await;
     assert_eq!((got["channel"].as_str(), got["seq"].as_u64()), (Some("chat:C1"), Some(1)));

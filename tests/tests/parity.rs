@@ -43,10 +43,7 @@ fn raw_template() -> Value {
 }
 
 fn kind_of_binary(binary: &str) -> Option<Kind> {
-    FUNCTIONS
-        .iter()
-        .find(|(b, _)| *b == binary)
-        .map(|(_, k)| *k)
+    FUNCTIONS.iter().find(|(b, _)| *b == binary).map(|(_, k)| *k)
 }
 
 fn fail_if_any(what: &str, problems: &[String]) {
@@ -77,10 +74,7 @@ fn package_name(manifest: &str) -> Option<String> {
         if key.trim() == "name" {
             let value = value.trim();
             let value = value.split('#').next().unwrap_or_default().trim();
-            return value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .map(str::to_owned);
+            return value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).map(str::to_owned);
         }
     }
     None
@@ -186,17 +180,11 @@ fn template_functions_have_crates() {
 #[test]
 fn function_folders_are_template_functions() {
     let template = template();
-    let binaries: BTreeSet<&str> = template
-        .functions
-        .iter()
-        .map(|f| f.binary.as_str())
-        .collect();
+    let binaries: BTreeSet<&str> = template.functions.iter().map(|f| f.binary.as_str()).collect();
     let problems: Vec<String> = function_folders()
         .into_iter()
         .filter(|folder| !binaries.contains(folder.as_str()))
-        .map(|folder| {
-            format!("functions/{folder}/ is not the binary of any function in template.yaml")
-        })
+        .map(|folder| format!("functions/{folder}/ is not the binary of any function in template.yaml"))
         .collect();
     fail_if_any("function crates missing from template.yaml", &problems);
 }
@@ -215,10 +203,7 @@ fn template_functions_are_in_the_registry() {
             )
         })
         .collect();
-    fail_if_any(
-        "template functions missing from the local stack's registry",
-        &problems,
-    );
+    fail_if_any("template functions missing from the local stack's registry", &problems);
 }
 
 #[test]
@@ -227,9 +212,7 @@ fn registry_entries_are_in_the_template() {
     let mut problems: Vec<String> = FUNCTIONS
         .iter()
         .filter(|(binary, _)| !template.functions.iter().any(|f| f.binary == *binary))
-        .map(|(binary, kind)| {
-            format!("registry entry {binary} ({kind:?}) is not the binary of any function in template.yaml")
-        })
+        .map(|(binary, kind)| format!("registry entry {binary} ({kind:?}) is not the binary of any function in template.yaml"))
         .collect();
     let mut seen = BTreeSet::new();
     for (binary, _) in FUNCTIONS {
@@ -246,9 +229,7 @@ fn routes_and_rules_target_functions_of_the_right_kind() {
     let mut problems = Vec::new();
     let mut check = |trigger: String, function: &str, want: Kind| {
         let Some(binary) = template.binary_of(function) else {
-            problems.push(format!(
-                "{trigger} targets {function}, which is not a function of the template"
-            ));
+            problems.push(format!("{trigger} targets {function}, which is not a function of the template"));
             return;
         };
         match kind_of_binary(binary) {
@@ -262,25 +243,13 @@ fn routes_and_rules_target_functions_of_the_right_kind() {
         }
     };
     for r in &template.ws_routes {
-        check(
-            format!("WebSocket route {:?}", r.route_key),
-            &r.function,
-            Kind::Ws,
-        );
+        check(format!("WebSocket route {:?}", r.route_key), &r.function, Kind::Ws);
     }
     for r in &template.http_routes {
-        check(
-            format!("HTTP route {} {}", r.method, r.path),
-            &r.function,
-            Kind::Http,
-        );
+        check(format!("HTTP route {} {}", r.method, r.path), &r.function, Kind::Http);
     }
     for r in &template.rules {
-        check(
-            format!("EventBridge rule {}", r.name),
-            &r.function,
-            Kind::Event,
-        );
+        check(format!("EventBridge rule {}", r.name), &r.function, Kind::Event);
     }
     for s in &template.schedules {
         check(format!("schedule {}", s.name), &s.function, Kind::Event);
@@ -331,9 +300,7 @@ fn no_two_routes_share_a_key() {
 
     let mut ws: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in &template.ws_routes {
-        ws.entry(r.route_key.as_str())
-            .or_default()
-            .push(r.function.as_str());
+        ws.entry(r.route_key.as_str()).or_default().push(r.function.as_str());
     }
     for (key, functions) in ws.iter().filter(|(_, f)| f.len() > 1) {
         problems.push(format!(
@@ -364,23 +331,15 @@ fn no_two_routes_share_a_key() {
             .push(format!("{} {} -> {}", r.method, r.path, r.function));
     }
     for ((method, path), routes) in http.iter().filter(|(_, r)| r.len() > 1) {
-        problems.push(format!(
-            "HTTP route {method} {path} is declared {} times: {routes:?}",
-            routes.len()
-        ));
+        problems.push(format!("HTTP route {method} {path} is declared {} times: {routes:?}", routes.len()));
     }
 
     let mut binaries: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for f in &template.functions {
-        binaries
-            .entry(f.binary.as_str())
-            .or_default()
-            .push(f.logical_id.as_str());
+        binaries.entry(f.binary.as_str()).or_default().push(f.logical_id.as_str());
     }
     for (binary, ids) in binaries.iter().filter(|(_, ids)| ids.len() > 1) {
-        problems.push(format!(
-            "binary {binary} is built by more than one function: {ids:?}"
-        ));
+        problems.push(format!("binary {binary} is built by more than one function: {ids:?}"));
     }
     fail_if_any("duplicate routes or binaries", &problems);
 }
@@ -393,9 +352,7 @@ fn http_routes_are_exactly_the_implemented_api_routes() {
         .http_routes
         .iter()
         .map(|r| {
-            let binary = template
-                .binary_of(&r.function)
-                .unwrap_or("<no such function>");
+            let binary = template.binary_of(&r.function).unwrap_or("<no such function>");
             (r.method.clone(), r.path.clone(), binary.to_owned())
         })
         .collect();
@@ -404,9 +361,7 @@ fn http_routes_are_exactly_the_implemented_api_routes() {
         .map(|(m, p, b)| ((*m).to_owned(), (*p).to_owned(), (*b).to_owned()))
         .collect();
     for (method, path, binary) in expected.difference(&actual) {
-        problems.push(format!(
-            "template.yaml lacks the API.md route {method} {path} (served by {binary})"
-        ));
+        problems.push(format!("template.yaml lacks the API.md route {method} {path} (served by {binary})"));
     }
     for (method, path, binary) in actual.difference(&expected) {
         problems.push(format!(
@@ -419,18 +374,9 @@ fn http_routes_are_exactly_the_implemented_api_routes() {
     for (method, path, binary) in IMPLEMENTED_HTTP_ROUTES {
         let concrete = path.replace("{chatId}", "C1");
         let found = template.match_http(method, &concrete);
-        let found_binary = found
-            .as_ref()
-            .and_then(|(r, _)| template.binary_of(&r.function));
-        assert_eq!(
-            found_binary,
-            Some(*binary),
-            "{method} {concrete} should reach {binary}"
-        );
-        assert!(
-            match_path(path, &concrete).is_some(),
-            "{path} should match {concrete}"
-        );
+        let found_binary = found.as_ref().and_then(|(r, _)| template.binary_of(&r.function));
+        assert_eq!(found_binary, Some(*binary), "{method} {concrete} should reach {binary}");
+        assert!(match_path(path, &concrete).is_some(), "{path} should match {concrete}");
     }
 }
 
@@ -464,11 +410,7 @@ fn ws_functions_may_be_invoked_by_api_gateway() {
             referenced_id(props.get("FunctionName")?)
         })
         .collect();
-    let ws_functions: BTreeSet<&str> = template
-        .ws_routes
-        .iter()
-        .map(|r| r.function.as_str())
-        .collect();
+    let ws_functions: BTreeSet<&str> = template.ws_routes.iter().map(|r| r.function.as_str()).collect();
     let problems: Vec<String> = ws_functions
         .into_iter()
         .filter(|f| !permitted.contains(*f))
@@ -485,19 +427,12 @@ fn ws_deployment_depends_on_every_route() {
         .map(|(id, _)| id)
         .collect();
     let deployments = resources_of_type(&raw, "AWS::ApiGatewayV2::Deployment");
-    assert!(
-        !deployments.is_empty(),
-        "template.yaml has no AWS::ApiGatewayV2::Deployment"
-    );
+    assert!(!deployments.is_empty(), "template.yaml has no AWS::ApiGatewayV2::Deployment");
     let mut problems = Vec::new();
     for (id, body) in deployments {
         let depends_on: BTreeSet<String> = match body.get("DependsOn") {
             Some(Value::String(s)) => [s.clone()].into(),
-            Some(Value::Sequence(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            Some(Value::Sequence(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => BTreeSet::new(),
         };
         for route in routes.difference(&depends_on) {
@@ -514,12 +449,7 @@ fn functions_build_with_cargo_lambda() {
     let raw = raw_template();
     let problems: Vec<String> = resources_of_type(&raw, "AWS::Serverless::Function")
         .into_iter()
-        .filter(|(_, body)| {
-            body.get("Metadata")
-                .and_then(|m| m.get("BuildMethod"))
-                .and_then(Value::as_str)
-                != Some("rust-cargolambda")
-        })
+        .filter(|(_, body)| body.get("Metadata").and_then(|m| m.get("BuildMethod")).and_then(Value::as_str) != Some("rust-cargolambda"))
         .map(|(id, _)| format!("{id} lacks Metadata.BuildMethod: rust-cargolambda"))
         .collect();
     fail_if_any("functions SAM cannot build", &problems);
@@ -530,8 +460,5 @@ fn package_name_reader() {
     let manifest = "[package]\nname = \"ws-ping\" # the binary\nversion.workspace = true\n\n[dependencies]\nname = \"x\"\n";
     assert_eq!(package_name(manifest).as_deref(), Some("ws-ping"));
     assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
-    assert_eq!(
-        package_name("[lib]\nname = \"a\"\n[package]\nname=\"b\"\n").as_deref(),
-        Some("b")
-    );
+    assert_eq!(package_name("[lib]\nname = \"a\"\n[package]\nname=\"b\"\n").as_deref(), Some("b"));
 }

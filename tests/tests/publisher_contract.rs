@@ -28,10 +28,7 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// Where the rule's target delivers, as EventBridge event JSON (`source`, `detail-type`,
 /// `detail`, ...).
 enum Observer {
-    Queue {
-        sqs: aws_sdk_sqs::Client,
-        url: String,
-    },
+    Queue { sqs: aws_sdk_sqs::Client, url: String },
     Recorder(mpsc::UnboundedReceiver<Value>),
 }
 
@@ -52,10 +49,7 @@ impl Observer {
                     .context("ReceiveMessage")?;
                 out.messages()
                     .iter()
-                    .map(|m| {
-                        serde_json::from_str(m.body().unwrap_or_default())
-                            .context("message body is not JSON")
-                    })
+                    .map(|m| serde_json::from_str(m.body().unwrap_or_default()).context("message body is not JSON"))
                     .collect()
             }
             Observer::Recorder(rx) => {
@@ -107,11 +101,7 @@ async fn eventbridge_on_moto() -> anyhow::Result<Subject> {
     let sqs = aws_sdk_sqs::Client::new(&config);
 
     let bus = "realtime-contract";
-    eb.create_event_bus()
-        .name(bus)
-        .send()
-        .await
-        .context("CreateEventBus")?;
+    eb.create_event_bus().name(bus).send().await.context("CreateEventBus")?;
     let url = sqs
         .create_queue()
         .queue_name("observer")
@@ -142,12 +132,7 @@ async fn eventbridge_on_moto() -> anyhow::Result<Subject> {
     eb.put_targets()
         .rule("to-observer")
         .event_bus_name(bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(queue_arn)
-                .build()?,
-        )
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(queue_arn).build()?)
         .send()
         .await
         .context("PutTargets")?;
@@ -210,11 +195,7 @@ fn ensure_exactly_once(published: &[Envelope], got: &[Value]) -> anyhow::Result<
     }
     let dupes: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     ensure!(dupes.is_empty(), "delivered more than once: {dupes:?}");
-    let missing: Vec<_> = published
-        .iter()
-        .filter(|e| !counts.contains_key(&e.id))
-        .map(|e| &e.id)
-        .collect();
+    let missing: Vec<_> = published.iter().filter(|e| !counts.contains_key(&e.id)).map(|e| &e.id).collect();
     ensure!(missing.is_empty(), "never delivered: {missing:?}");
     ensure!(
         got.len() == published.len(),
@@ -229,27 +210,11 @@ async fn one_event_arrives_as_published(s: &mut Subject) -> anyhow::Result<()> {
     let e = envelope(1);
     s.publisher.publish(std::slice::from_ref(&e)).await?;
     let got = s.collect(1).await?;
-    ensure!(
-        got.len() == 1,
-        "expected 1 delivery, got {}: {got:?}",
-        got.len()
-    );
+    ensure!(got.len() == 1, "expected 1 delivery, got {}: {got:?}", got.len());
     let ev = &got[0];
-    ensure!(
-        ev["source"] == e.source.as_str(),
-        "source: {}",
-        ev["source"]
-    );
-    ensure!(
-        ev["detail-type"] == e.event_type.as_str(),
-        "detail-type: {}",
-        ev["detail-type"]
-    );
-    ensure!(
-        ev["detail"] == serde_json::to_value(&e)?,
-        "detail: {}",
-        ev["detail"]
-    );
+    ensure!(ev["source"] == e.source.as_str(), "source: {}", ev["source"]);
+    ensure!(ev["detail-type"] == e.event_type.as_str(), "detail-type: {}", ev["detail-type"]);
+    ensure!(ev["detail"] == serde_json::to_value(&e)?, "detail: {}", ev["detail"]);
     let back: Envelope = serde_json::from_value(ev["detail"].clone())?;
     ensure!(back == e, "the detail does not read back as the envelope");
     let time = chrono::DateTime::parse_from_rfc3339(ev["time"].as_str().context("no time")?)?;
@@ -297,10 +262,7 @@ async fn an_event_the_rule_does_not_match_is_not_delivered(s: &mut Subject) -> a
     s.publisher.publish(std::slice::from_ref(&other)).await?;
     s.publisher.publish(std::slice::from_ref(&marker)).await?;
     let got = s.collect(1).await?;
-    ensure!(
-        !got.iter().any(|v| detail_id(v) == other.id),
-        "the unmatched event was delivered"
-    );
+    ensure!(!got.iter().any(|v| detail_id(v) == other.id), "the unmatched event was delivered");
     ensure_exactly_once(std::slice::from_ref(&marker), &got)
 }
 
@@ -314,19 +276,12 @@ async fn an_entry_over_256_kb_is_refused(s: &mut Subject) -> anyhow::Result<()> 
     big.data = json!({ "blob": "x".repeat(256 * 1024) });
     let res = s.publisher.publish(&[small, big.clone()]).await;
     match res {
-        Err(PublishError::Invalid(msg)) => ensure!(
-            msg.contains(&big.id),
-            "the error does not name the event: {msg}"
-        ),
+        Err(PublishError::Invalid(msg)) => ensure!(msg.contains(&big.id), "the error does not name the event: {msg}"),
         other => anyhow::bail!("expected PublishError::Invalid, got {other:?}"),
     }
     // Refused as a whole: nothing of that call was sent.
     let got = s.collect(0).await?;
-    ensure!(
-        got.is_empty(),
-        "{} event(s) delivered from a refused call",
-        got.len()
-    );
+    ensure!(got.is_empty(), "{} event(s) delivered from a refused call", got.len());
     Ok(())
 }
 
@@ -335,9 +290,7 @@ async fn contract(mut s: Subject) -> anyhow::Result<()> {
     macro_rules! case {
         ($f:ident) => {{
             let t = Instant::now();
-            $f(&mut s)
-                .await
-                .with_context(|| format!("{}: {}", s.name, stringify!($f)))?;
+            $f(&mut s).await.with_context(|| format!("{}: {}", s.name, stringify!($f)))?;
             eprintln!("{}: {} ok in {:?}", s.name, stringify!($f), t.elapsed());
         }};
     }

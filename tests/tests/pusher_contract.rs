@@ -15,14 +15,19 @@ async fn contract(pusher_for: impl Fn(&realtime_local::Running) -> Arc<dyn Conne
     let stack = start_stack().await.unwrap();
     let pusher = pusher_for(&stack);
     let token = Http::new(stack.http_url()).dev_token("carol", &[]).await.unwrap();
-    let mut client = WsClient::connect(&stack.ws_url(), Some(&token), TokenIn::Subprotocol).await.unwrap();
+    let mut client = WsClient::connect(&stack.ws_url(), Some(&token), TokenIn::Subprotocol)
+        .await
+        .unwrap();
     let id = stack.stack.hub.ids().pop().expect("one connection");
 
     // A post arrives as one frame with exactly the bytes sent.
     let payload = r#"{"type":"event","channel":"user:carol","event":{"n":1,"s":"héllo"}}"#;
     pusher.post(&id, payload.as_bytes()).await.unwrap();
     let got = client.next(Duration::from_secs(5)).await.expect("a frame");
-    assert_eq!(got.to_string(), serde_json::from_str::<serde_json::Value>(payload).unwrap().to_string());
+    assert_eq!(
+        got.to_string(),
+        serde_json::from_str::<serde_json::Value>(payload).unwrap().to_string()
+    );
 
     // Posts to an unknown connection are Gone (410).
     assert_eq!(pusher.post("no-such-connection", b"{}").await, Err(PushError::Gone));

@@ -6,10 +6,15 @@ use realtime_shared::{fanout, Deps};
 use serde_json::Value;
 
 pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
-    let detail = event.get("detail").cloned().ok_or_else(|| EventError::drop("event has no detail"))?;
+    let detail = event
+        .get("detail")
+        .cloned()
+        .ok_or_else(|| EventError::drop("event has no detail"))?;
     let envelope: Envelope = serde_json::from_value(detail).map_err(|e| EventError::drop(format!("detail is not an envelope: {e}")))?;
     // Table errors are worth a retry: the log makes a redelivery idempotent.
-    let report = fanout::deliver(&deps, &envelope).await.map_err(|e| EventError::retry(e.to_string()))?;
+    let report = fanout::deliver(&deps, &envelope)
+        .await
+        .map_err(|e| EventError::retry(e.to_string()))?;
     tracing::info!(event_type = %envelope.event_type, event_id = %envelope.id, delivered = report.delivered, stale = report.stale, throttled = report.throttled, failed = report.failed, duplicates = report.duplicates, "fan-out done");
     Ok(())
 }

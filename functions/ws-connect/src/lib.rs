@@ -18,14 +18,25 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let user = auth::verify(deps.config.jwt_secret.expose(), token, realtime_shared::ports::table::now_epoch())
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
     connections::open(&deps, conn_id, &user).await?;
-    let opened = Event::ConnectionOpened(ConnectionChanged { connection_id: conn_id.into(), user_id: user.sub.clone() });
-    let cause = Cause { correlation_id: req.request_context.request_id.clone().unwrap_or_default(), ..Cause::default() };
-    if let Err(e) = deps.publisher.publish(&[Envelope::new(opened, &cause).with_priority(Priority::Low)]).await {
+    let opened = Event::ConnectionOpened(ConnectionChanged {
+        connection_id: conn_id.into(),
+        user_id: user.sub.clone(),
+    });
+    let cause = Cause {
+        correlation_id: req.request_context.request_id.clone().unwrap_or_default(),
+        ..Cause::default()
+    };
+    if let Err(e) = deps
+        .publisher
+        .publish(&[Envelope::new(opened, &cause).with_priority(Priority::Low)])
+        .await
+    {
         tracing::warn!(error = %e, "connection.opened not published");
     }
     let mut resp = ws::ok();
     if protocols.is_some_and(|p| p.split(',').any(|p| p.trim() == SUBPROTOCOL)) {
-        resp.headers.insert("sec-websocket-protocol", http::HeaderValue::from_static(SUBPROTOCOL));
+        resp.headers
+            .insert("sec-websocket-protocol", http::HeaderValue::from_static(SUBPROTOCOL));
     }
     Ok(resp)
 }

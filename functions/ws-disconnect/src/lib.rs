@@ -9,9 +9,19 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn = connections::get(deps.table.as_ref(), conn_id).await?;
     connections::remove(deps.table.as_ref(), conn_id).await?;
     if let Some(conn) = conn {
-        let closed = Event::ConnectionClosed(ConnectionChanged { connection_id: conn_id.into(), user_id: conn.user_id });
-        let cause = Cause { correlation_id: req.request_context.request_id.clone().unwrap_or_default(), ..Cause::default() };
-        if let Err(e) = deps.publisher.publish(&[Envelope::new(closed, &cause).with_priority(Priority::Low)]).await {
+        let closed = Event::ConnectionClosed(ConnectionChanged {
+            connection_id: conn_id.into(),
+            user_id: conn.user_id,
+        });
+        let cause = Cause {
+            correlation_id: req.request_context.request_id.clone().unwrap_or_default(),
+            ..Cause::default()
+        };
+        if let Err(e) = deps
+            .publisher
+            .publish(&[Envelope::new(closed, &cause).with_priority(Priority::Low)])
+            .await
+        {
             tracing::warn!(error = %e, "connection.closed not published");
         }
     }

@@ -13,9 +13,20 @@ fn validate_patterns(events: &[String]) -> Result<(), ApiError> {
     if events.len() > MAX_PATTERNS {
         return Err(ApiError::BadRequest(format!("at most {MAX_PATTERNS} event patterns")));
     }
-    let bad = |p: &String| p.len() > MAX_PATTERN_LEN || p.split('.').any(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'*'));
+    let bad = |p: &String| {
+        p.len() > MAX_PATTERN_LEN
+            || p.split('.').any(|s| {
+                s.is_empty()
+                    || !s
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'*')
+            })
+    };
     match events.iter().find(|p| bad(p)) {
-        Some(p) => Err(ApiError::BadRequest(format!("invalid event pattern {:?}", p.chars().take(40).collect::<String>()))),
+        Some(p) => Err(ApiError::BadRequest(format!(
+            "invalid event pattern {:?}",
+            p.chars().take(40).collect::<String>()
+        ))),
         None => Ok(()),
     }
 }
@@ -25,17 +36,27 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let ClientFrame::Subscribe(f) = ws::frame(&req)? else {
         return Err(ApiError::BadRequest("expected a subscribe frame".into()));
     };
-    let channel: Channel = f.channel.parse().map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+    let channel: Channel = f
+        .channel
+        .parse()
+        .map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
     validate_patterns(&f.events)?;
     if let Some(filter) = &f.filter {
         fanout::validate_filter(filter).map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))?;
     }
     let table = deps.table.as_ref();
-    let conn = connections::get(table, conn_id).await?.ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    let conn = connections::get(table, conn_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
     connections::authorize(table, &conn, &channel).await?;
     connections::subscribe(table, &conn, &channel, &f.events, f.filter.as_ref()).await?;
     let head = log::head(table, &channel).await?;
-    let ack = ServerFrame::Subscribed { id: f.id, channel: channel.to_string(), epoch: head.epoch, seq: head.seq };
+    let ack = ServerFrame::Subscribed {
+        id: f.id,
+        channel: channel.to_string(),
+        epoch: head.epoch,
+        seq: head.seq,
+    };
     ws::reply(&deps, conn_id, &ack).await?;
     Ok(ws::ok())
 }

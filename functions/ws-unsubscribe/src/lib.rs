@@ -10,8 +10,19 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let ClientFrame::Unsubscribe(f) = ws::frame(&req)? else {
         return Err(ApiError::BadRequest("expected a unsubscribe frame".into()));
     };
-    let channel: Channel = f.channel.parse().map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+    let channel: Channel = f
+        .channel
+        .parse()
+        .map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
     connections::unsubscribe(deps.table.as_ref(), conn_id, &channel).await?;
-    ws::reply(&deps, conn_id, &ServerFrame::Unsubscribed { id: f.id, channel: channel.to_string() }).await?;
+    ws::reply(
+        &deps,
+        conn_id,
+        &ServerFrame::Unsubscribed {
+            id: f.id,
+            channel: channel.to_string(),
+        },
+    )
+    .await?;
     Ok(ws::ok())
 }

@@ -54,5 +54,10 @@ pub async fn start(addr: SocketAddr, opts: &stack::Options) -> anyhow::Result<Ru
             tracing::error!(error = %e, "server failed");
         }
     });
-    Ok(Running { addr, stack, shutdown: Some(tx), task })
+    Ok(Running {
+        addr,
+        stack,
+        shutdown: Some(tx),
+        task,
+    })
 }

@@ -22,7 +22,11 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     realtime_shared::telemetry::init();
     let args = Args::parse();
-    let opts = realtime_local::stack::Options { data_dir: args.data_dir.clone(), template: args.template, jwt_secret: std::env::var("JWT_SECRET").ok() };
+    let opts = realtime_local::stack::Options {
+        data_dir: args.data_dir.clone(),
+        template: args.template,
+        jwt_secret: std::env::var("JWT_SECRET").ok(),
+    };
     let running = realtime_local::start(args.addr, &opts).await?;
     let a = running.addr;
     println!("realtime-local is up on http://{a}");

@@ -40,7 +40,12 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
     let mut out = Map::new();
     for name in headers.keys() {
-        let joined = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+        let joined = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
         out.insert(name.as_str().to_string(), Value::String(joined));
     }
     out
@@ -79,7 +84,14 @@ fn now_ms() -> i64 {
 
 // ---------- HTTP API ----------
 
-async fn http_api(State(stack): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn http_api(
+    State(stack): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path();
     let Some((route, params)) = stack.template.match_http(method.as_str(), path) else {
         return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {method} {path}"));
@@ -148,7 +160,12 @@ async fn dev_token(State(stack): Shared, body: Bytes) -> Response {
     if !realtime_shared::channels::valid_id(&req.sub) {
         return json_error(StatusCode::BAD_REQUEST, "bad_request", "sub must be 1-64 letters, digits, - or _");
     }
-    let claims = Claims { sub: req.sub, roles: req.roles, name: req.name, exp: chrono::Utc::now().timestamp() + 24 * 3600 };
+    let claims = Claims {
+        sub: req.sub,
+        roles: req.roles,
+        name: req.name,
+        exp: chrono::Utc::now().timestamp() + 24 * 3600,
+    };
     let token = auth::mint(stack.deps.config.jwt_secret.expose(), &claims);
     axum::Json(json!({"token": token, "claims": claims})).into_response()
 }
@@ -188,13 +205,25 @@ impl Socket {
 
 async fn invoke_ws(stack: &Stack, route_key: &str, event: Value) -> Option<u16> {
     let route = stack.template.ws_route(route_key)?;
-    let Some(Handler::Ws(f)) = stack.handler(&route.function) else { return None };
+    let Some(Handler::Ws(f)) = stack.handler(&route.function) else {
+        return None;
+    };
     let req = serde_json::from_value(event).ok()?;
     Some(f(stack.deps.clone(), req).await.status_code as u16)
 }
 
-async fn ws_upgrade(State(stack): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, uri: Uri, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
-    let sock = Socket { conn_id: ulid::Ulid::new().to_string(), peer, connected_at: now_ms() };
+async fn ws_upgrade(
+    State(stack): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let sock = Socket {
+        conn_id: ulid::Ulid::new().to_string(),
+        peer,
+        connected_at: now_ms(),
+    };
     // Registered before `$connect` runs, as API Gateway accepts posts during it.
     let outbound = stack.hub.register(&sock.conn_id, Some(peer.ip().to_string()));
     let event = sock.event("$connect", "CONNECT", Some(&headers), uri.query(), None);
@@ -239,13 +268,21 @@ async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outb
         };
         stack.hub.touch(&conn_id);
         if text.len() > MAX_FRAME_BYTES {
-            let frame = realtime_shared::frames::ServerFrame::Error { id: None, code: "payload_too_large".into(), message: "frames are at most 32 KB".into() };
+            let frame = realtime_shared::frames::ServerFrame::Error {
+                id: None,
+                code: "payload_too_large".into(),
+                message: "frames are at most 32 KB".into(),
+            };
             let _ = stack.hub.post(&conn_id, frame.to_json().as_bytes()).await;
             continue;
         }
         // Route selection: `$request.body.action`, else `$default`.
-        let action = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_string));
-        let Some(route) = stack.template.ws_route_for_action(action.as_deref()) else { continue };
+        let action = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_string));
+        let Some(route) = stack.template.ws_route_for_action(action.as_deref()) else {
+            continue;
+        };
         let route_key = route.route_key.clone();
         let event = sock.event(&route_key, "MESSAGE", None, None, Some(&text));
         invoke_ws(&stack, &route_key, event).await;
@@ -259,20 +296,35 @@ async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outb
 // ---------- @connections (API Gateway management API) ----------
 
 fn gone() -> Response {
-    (StatusCode::GONE, [("x-amzn-errortype", "GoneException")], axum::Json(json!({"message": "Gone"}))).into_response()
+    (
+        StatusCode::GONE,
+        [("x-amzn-errortype", "GoneException")],
+        axum::Json(json!({"message": "Gone"})),
+    )
+        .into_response()
 }
 
 fn push_error(e: PushError) -> Response {
     match e {
         PushError::Gone => gone(),
-        PushError::Throttled => (StatusCode::TOO_MANY_REQUESTS, [("x-amzn-errortype", "LimitExceededException")], axum::Json(json!({"message": "Limit exceeded"}))).into_response(),
+        PushError::Throttled => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("x-amzn-errortype", "LimitExceededException")],
+            axum::Json(json!({"message": "Limit exceeded"})),
+        )
+            .into_response(),
         PushError::Other(m) => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"message": m}))).into_response(),
     }
 }
 
 async fn conn_post(State(stack): Shared, Path(id): Path<String>, body: Bytes) -> Response {
     if body.len() > MAX_BODY_BYTES {
-        return (StatusCode::PAYLOAD_TOO_LARGE, [("x-amzn-errortype", "PayloadTooLargeException")], axum::Json(json!({"message": "payload too large"}))).into_response();
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [("x-amzn-errortype", "PayloadTooLargeException")],
+            axum::Json(json!({"message": "payload too large"})),
+        )
+            .into_response();
     }
     match stack.hub.post(&id, &body).await {
         Ok(()) => StatusCode::OK.into_response(),
@@ -303,26 +355,46 @@ async fn conn_delete(State(stack): Shared, Path(id): Path<String>) -> Response {
 // ---------- EventBridge PutEvents ----------
 
 async fn put_events(State(stack): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let amz_json = |status: StatusCode, v: Value| (status, [("content-type", HeaderValue::from_static("application/x-amz-json-1.1"))], v.to_string()).into_response();
+    let amz_json = |status: StatusCode, v: Value| {
+        (
+            status,
+            [("content-type", HeaderValue::from_static("application/x-amz-json-1.1"))],
+            v.to_string(),
+        )
+            .into_response()
+    };
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if target != "AWSEvents.PutEvents" {
-        return amz_json(StatusCode::BAD_REQUEST, json!({"__type": "UnknownOperationException", "message": format!("unsupported operation {target:?}")}));
+        return amz_json(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": "UnknownOperationException", "message": format!("unsupported operation {target:?}")}),
+        );
     }
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return amz_json(StatusCode::BAD_REQUEST, json!({"__type": "SerializationException", "message": "body is not JSON"}));
+        return amz_json(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": "SerializationException", "message": "body is not JSON"}),
+        );
     };
     let entries = req.get("Entries").and_then(Value::as_array).cloned().unwrap_or_default();
     if entries.is_empty() || entries.len() > 10 {
-        return amz_json(StatusCode::BAD_REQUEST, json!({"__type": "ValidationException", "message": "Entries must hold 1 to 10 entries"}));
+        return amz_json(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": "ValidationException", "message": "Entries must hold 1 to 10 entries"}),
+        );
     }
     let mut failed = 0;
     let results: Vec<Value> = entries
         .iter()
         .map(|e| {
             let field = |k: &str| e.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-            let detail = field("Detail").and_then(|d| serde_json::from_str::<Value>(d).ok()).filter(Value::is_object);
+            let detail = field("Detail")
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                .filter(Value::is_object);
             match (field("Source"), field("DetailType"), detail) {
-                (Some(source), Some(detail_type), Some(detail)) => json!({"EventId": stack.bus.put(source, detail_type, detail, field("Time").map(str::to_string))}),
+                (Some(source), Some(detail_type), Some(detail)) => {
+                    json!({"EventId": stack.bus.put(source, detail_type, detail, field("Time").map(str::to_string))})
+                }
                 (_, _, None) if field("Detail").is_some() => {
                     failed += 1;
                     json!({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})

@@ -63,14 +63,33 @@ impl Stack {
         let table: Arc<dyn Table> = Arc::new(SqliteTable::open(&opts.data_dir.join("table.db"))?);
         let mut handlers = HashMap::new();
         for f in &template.functions {
-            let h = registry::handler(&f.binary).with_context(|| format!("template function {} ({}) has no handler in the local stack", f.logical_id, f.binary))?;
+            let h = registry::handler(&f.binary).with_context(|| {
+                format!(
+                    "template function {} ({}) has no handler in the local stack",
+                    f.logical_id, f.binary
+                )
+            })?;
             handlers.insert(f.logical_id.clone(), h);
         }
-        let rules = template.rules.iter().map(|r| BusRule { name: r.name.clone(), pattern: r.pattern.clone(), target: r.function.clone() }).collect();
+        let rules = template
+            .rules
+            .iter()
+            .map(|r| BusRule {
+                name: r.name.clone(),
+                pattern: r.pattern.clone(),
+                target: r.function.clone(),
+            })
+            .collect();
         let bus = Arc::new(EmbeddedBus::new(rules)?);
         let hub = Arc::new(Hub::new());
         let deps = Deps::new(table, bus.clone(), hub.clone(), Config::local(&jwt_secret(opts)?));
-        let stack = Arc::new(Self { deps, hub, bus, template, handlers });
+        let stack = Arc::new(Self {
+            deps,
+            hub,
+            bus,
+            template,
+            handlers,
+        });
         // The bus invokes functions that need the stack's deps: wire it afterwards,
         // holding the stack weakly so that dropping it frees everything.
         let weak = Arc::downgrade(&stack);

@@ -127,10 +127,7 @@ impl Template {
     pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
         let doc: Value = serde_yaml::from_str(yaml)?;
         let doc = long_form(doc);
-        let resources = doc
-            .get("Resources")
-            .and_then(Value::as_mapping)
-            .ok_or(TemplateError::NoResources)?;
+        let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or(TemplateError::NoResources)?;
         let resources: Vec<(&str, &Mapping)> = resources
             .iter()
             .filter_map(|(id, body)| Some((id.as_str()?, body.as_mapping()?)))
@@ -193,11 +190,7 @@ impl Template {
     /// The HTTP route that serves `method` and `path`, with its path parameters. Like API
     /// Gateway, the most specific route wins: literal segments over `{param}` over
     /// `{proxy+}`, and an exact method over `ANY`.
-    pub fn match_http(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> Option<(&HttpRoute, Vec<(String, String)>)> {
+    pub fn match_http(&self, method: &str, path: &str) -> Option<(&HttpRoute, Vec<(String, String)>)> {
         let method = method.to_ascii_uppercase();
         self.http_routes
             .iter()
@@ -228,9 +221,7 @@ impl Template {
         let Some(events) = body.get("Properties").and_then(|p| p.get("Events")) else {
             return Ok(());
         };
-        let events = events
-            .as_mapping()
-            .ok_or_else(|| property(id, "Properties.Events", "a mapping"))?;
+        let events = events.as_mapping().ok_or_else(|| property(id, "Properties.Events", "a mapping"))?;
         for (name, event) in events {
             let name = name
                 .as_str()
@@ -249,20 +240,12 @@ impl Template {
                         .get("Path")
                         .and_then(Value::as_str)
                         .filter(|p| p.starts_with('/'))
-                        .ok_or_else(|| {
-                            property(
-                                id,
-                                &format!("{what}.Properties.Path"),
-                                "a path starting with /",
-                            )
-                        })?;
+                        .ok_or_else(|| property(id, &format!("{what}.Properties.Path"), "a path starting with /"))?;
                     let method = props
                         .get("Method")
                         .and_then(Value::as_str)
                         .filter(|m| !m.is_empty())
-                        .ok_or_else(|| {
-                            property(id, &format!("{what}.Properties.Method"), "an HTTP method")
-                        })?;
+                        .ok_or_else(|| property(id, &format!("{what}.Properties.Method"), "an HTTP method"))?;
                     let method = method.to_ascii_uppercase();
                     self.http_routes.push(HttpRoute {
                         method: if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" {
@@ -278,24 +261,16 @@ impl Template {
                     if is_disabled(props) {
                         continue;
                     }
-                    let pattern = props.get("Pattern").ok_or_else(|| {
-                        property(
-                            id,
-                            &format!("{what}.Properties.Pattern"),
-                            "an event pattern",
-                        )
-                    })?;
+                    let pattern = props
+                        .get("Pattern")
+                        .ok_or_else(|| property(id, &format!("{what}.Properties.Pattern"), "an event pattern"))?;
                     let pattern = to_json(pattern).map_err(|expected| TemplateError::Property {
                         resource: id.to_owned(),
                         property: format!("{what}.Properties.Pattern"),
                         expected,
                     })?;
                     if !pattern.is_object() {
-                        return Err(property(
-                            id,
-                            &format!("{what}.Properties.Pattern"),
-                            "a mapping",
-                        ));
+                        return Err(property(id, &format!("{what}.Properties.Pattern"), "a mapping"));
                     }
                     self.rules.push(Rule {
                         name: full_name,
@@ -307,18 +282,11 @@ impl Template {
                     if is_disabled(props) {
                         continue;
                     }
-                    let key = if kind == "Schedule" {
-                        "Schedule"
-                    } else {
-                        "ScheduleExpression"
-                    };
-                    let expression = props.get(key).and_then(Value::as_str).ok_or_else(|| {
-                        property(
-                            id,
-                            &format!("{what}.Properties.{key}"),
-                            "a schedule expression",
-                        )
-                    })?;
+                    let key = if kind == "Schedule" { "Schedule" } else { "ScheduleExpression" };
+                    let expression = props
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| property(id, &format!("{what}.Properties.{key}"), "a schedule expression"))?;
                     self.schedules.push(Schedule {
                         name: full_name,
                         expression: expression.to_owned(),
@@ -328,9 +296,7 @@ impl Template {
                 other => {
                     return Err(TemplateError::Unsupported {
                         resource: id.to_owned(),
-                        message: format!(
-                            "event {name} has type {other}, which the local stack cannot serve"
-                        ),
+                        message: format!("event {name} has type {other}, which the local stack cannot serve"),
                     });
                 }
             }
@@ -340,12 +306,7 @@ impl Template {
 
     /// Route → its `Target` (`integrations/${Integration}`) → the integration's
     /// `IntegrationUri` (`.../functions/${Function.Arn}/invocations`) → the function.
-    fn read_ws_route(
-        &self,
-        id: &str,
-        body: &Mapping,
-        resources: &[(&str, &Mapping)],
-    ) -> Result<WsRoute, TemplateError> {
+    fn read_ws_route(&self, id: &str, body: &Mapping, resources: &[(&str, &Mapping)]) -> Result<WsRoute, TemplateError> {
         let props = body
             .get("Properties")
             .and_then(Value::as_mapping)
@@ -380,22 +341,9 @@ impl Template {
             .get("Target")
             .and_then(render)
             .and_then(|t| t.strip_prefix("integrations/").and_then(single_reference))
-            .ok_or_else(|| {
-                property(
-                    id,
-                    "Properties.Target",
-                    "integrations/<a reference to an integration>",
-                )
-            })?;
-        let integration_body =
-            find(resources, &integration, WS_INTEGRATION_TYPE).ok_or_else(|| {
-                reference(
-                    id,
-                    "Properties.Target",
-                    &integration,
-                    "an AWS::ApiGatewayV2::Integration",
-                )
-            })?;
+            .ok_or_else(|| property(id, "Properties.Target", "integrations/<a reference to an integration>"))?;
+        let integration_body = find(resources, &integration, WS_INTEGRATION_TYPE)
+            .ok_or_else(|| reference(id, "Properties.Target", &integration, "an AWS::ApiGatewayV2::Integration"))?;
 
         let function = integration_body
             .get("Properties")
@@ -528,8 +476,7 @@ fn find<'a>(resources: &[(&str, &'a Mapping)], id: &str, kind: &str) -> Option<&
 }
 
 fn is_disabled(props: &Value) -> bool {
-    props.get("Enabled").and_then(Value::as_bool) == Some(false)
-        || props.get("State").and_then(Value::as_str) == Some("DISABLED")
+    props.get("Enabled").and_then(Value::as_bool) == Some(false) || props.get("State").and_then(Value::as_str) == Some("DISABLED")
 }
 
 fn property(resource: &str, property: &str, expected: &'static str) -> TemplateError {
@@ -540,12 +487,7 @@ fn property(resource: &str, property: &str, expected: &'static str) -> TemplateE
     }
 }
 
-fn reference(
-    resource: &str,
-    property: &str,
-    target: &str,
-    expected: &'static str,
-) -> TemplateError {
+fn reference(resource: &str, property: &str, target: &str, expected: &'static str) -> TemplateError {
     TemplateError::Reference {
         resource: resource.to_owned(),
         property: property.to_owned(),
@@ -568,9 +510,7 @@ fn long_form(value: Value) -> Value {
                 "GetAtt" => {
                     let inner = match inner {
                         Value::String(s) => match s.split_once('.') {
-                            Some((resource, attribute)) => {
-                                Value::Sequence(vec![resource.into(), attribute.into()])
-                            }
+                            Some((resource, attribute)) => Value::Sequence(vec![resource.into(), attribute.into()]),
                             None => Value::String(s),
                         },
                         other => other,
@@ -584,9 +524,7 @@ fn long_form(value: Value) -> Value {
             Value::Mapping(map)
         }
         Value::Sequence(items) => Value::Sequence(items.into_iter().map(long_form).collect()),
-        Value::Mapping(map) => {
-            Value::Mapping(map.into_iter().map(|(k, v)| (k, long_form(v))).collect())
-        }
+        Value::Mapping(map) => Value::Mapping(map.into_iter().map(|(k, v)| (k, long_form(v))).collect()),
         other => other,
     }
 }
@@ -613,11 +551,7 @@ fn render(value: &Value) -> Option<String> {
         "Ref" => Some(format!("${{{}}}", argument.as_str()?)),
         "Fn::GetAtt" => match argument {
             Value::String(s) => Some(format!("${{{s}}}")),
-            Value::Sequence(parts) if parts.len() == 2 => Some(format!(
-                "${{{}.{}}}",
-                parts[0].as_str()?,
-                parts[1].as_str()?
-            )),
+            Value::Sequence(parts) if parts.len() == 2 => Some(format!("${{{}.{}}}", parts[0].as_str()?, parts[1].as_str()?)),
             _ => None,
         },
         "Fn::Sub" => match argument {
@@ -682,9 +616,7 @@ fn to_json(value: &Value) -> Result<serde_json::Value, &'static str> {
             }
         }
         Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::Sequence(items) => {
-            serde_json::Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?)
-        }
+        Value::Sequence(items) => serde_json::Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
         Value::Mapping(map) => {
             let mut object = serde_json::Map::new();
             for (k, v) in map {
@@ -711,11 +643,7 @@ mod tests {
     #[test]
     fn real_template_functions_and_binaries() {
         let t = real();
-        let pairs: Vec<(&str, &str)> = t
-            .functions
-            .iter()
-            .map(|f| (f.logical_id.as_str(), f.binary.as_str()))
-            .collect();
+        let pairs: Vec<(&str, &str)> = t.functions.iter().map(|f| (f.logical_id.as_str(), f.binary.as_str())).collect();
         for expected in [
             ("WsConnectFunction", "ws-connect"),
             ("WsDisconnectFunction", "ws-disconnect"),
@@ -728,16 +656,10 @@ mod tests {
             ("ChatSendMessageFunction", "chat-send-message"),
             ("FanoutFunction", "fanout"),
         ] {
-            assert!(
-                pairs.contains(&expected),
-                "{expected:?} missing from {pairs:?}"
-            );
+            assert!(pairs.contains(&expected), "{expected:?} missing from {pairs:?}");
         }
         assert_eq!(t.binary_of("FanoutFunction"), Some("fanout"));
-        assert_eq!(
-            t.function("ChatJoinFunction").map(|f| f.binary.as_str()),
-            Some("chat-join")
-        );
+        assert_eq!(t.function("ChatJoinFunction").map(|f| f.binary.as_str()), Some("chat-join"));
         assert!(t.function("NoSuchFunction").is_none());
         assert!(t.binary_of("EventsTable").is_none());
     }
@@ -745,11 +667,7 @@ mod tests {
     #[test]
     fn real_template_ws_routes() {
         let t = real();
-        let mut routes: Vec<(&str, &str)> = t
-            .ws_routes
-            .iter()
-            .map(|r| (r.route_key.as_str(), r.function.as_str()))
-            .collect();
+        let mut routes: Vec<(&str, &str)> = t.ws_routes.iter().map(|r| (r.route_key.as_str(), r.function.as_str())).collect();
         routes.sort();
         assert_eq!(
             routes,
@@ -763,23 +681,17 @@ mod tests {
             ]
         );
         assert_eq!(
-            t.ws_route_for_action(Some("ping"))
-                .map(|r| r.function.as_str()),
+            t.ws_route_for_action(Some("ping")).map(|r| r.function.as_str()),
             Some("WsPingFunction")
         );
         assert_eq!(
-            t.ws_route_for_action(Some("dance"))
-                .map(|r| r.function.as_str()),
+            t.ws_route_for_action(Some("dance")).map(|r| r.function.as_str()),
             Some("WsDefaultFunction")
         );
-        assert_eq!(
-            t.ws_route_for_action(None).map(|r| r.function.as_str()),
-            Some("WsDefaultFunction")
-        );
+        assert_eq!(t.ws_route_for_action(None).map(|r| r.function.as_str()), Some("WsDefaultFunction"));
         // A client cannot reach $connect by sending {"action":"$connect"}.
         assert_eq!(
-            t.ws_route_for_action(Some("$connect"))
-                .map(|r| r.function.as_str()),
+            t.ws_route_for_action(Some("$connect")).map(|r| r.function.as_str()),
             Some("WsDefaultFunction")
         );
     }
@@ -797,21 +709,11 @@ mod tests {
             routes,
             vec![
                 ("POST", "/api/chat", "ChatCreateFunction"),
-                (
-                    "POST",
-                    "/api/chat/{chatId}/messages",
-                    "ChatSendMessageFunction"
-                ),
-                (
-                    "POST",
-                    "/api/chat/{chatId}/participants",
-                    "ChatJoinFunction"
-                ),
+                ("POST", "/api/chat/{chatId}/messages", "ChatSendMessageFunction"),
+                ("POST", "/api/chat/{chatId}/participants", "ChatJoinFunction"),
             ]
         );
-        let (route, params) = t
-            .match_http("post", "/api/chat/C1/messages")
-            .expect("route");
+        let (route, params) = t.match_http("post", "/api/chat/C1/messages").expect("route");
         assert_eq!(route.function, "ChatSendMessageFunction");
         assert_eq!(params, vec![("chatId".to_owned(), "C1".to_owned())]);
         assert!(t.match_http("GET", "/api/chat").is_none());
@@ -975,26 +877,20 @@ Resources:
                 "detail": {"amount": [{"numeric": [">", 10.5]}], "gift": [true], "note": [null]}
             })
         );
-        let (route, params) = t
-            .match_http("DELETE", "/api/files/a/b%20c.txt")
-            .expect("ANY route");
+        let (route, params) = t.match_http("DELETE", "/api/files/a/b%20c.txt").expect("ANY route");
         assert_eq!(route.method, "ANY");
         assert_eq!(params, vec![("proxy".to_owned(), "a/b c.txt".to_owned())]);
     }
 
     #[test]
     fn errors_name_the_offender() {
-        let missing_binary =
-            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {}\n";
+        let missing_binary = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {}\n";
         let err = Template::parse(missing_binary).unwrap_err();
         assert!(
             matches!(err, TemplateError::Property { ref resource, .. } if resource == "F"),
             "{err}"
         );
-        assert!(
-            err.to_string().contains("Metadata.BuildProperties.Binary"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("Metadata.BuildProperties.Binary"), "{err}");
 
         let dangling = r#"
 Resources:
@@ -1044,19 +940,10 @@ Resources:
     Properties: {Events: {E: {Type: EventBridgeRule, Properties: {Pattern: {source: [!Ref Src]}}}}}
 "#;
         let err = Template::parse(intrinsic_pattern).unwrap_err();
-        assert!(
-            err.to_string().contains("F.E") || err.to_string().contains("Events.E"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("F.E") || err.to_string().contains("Events.E"), "{err}");
 
-        assert!(matches!(
-            Template::parse("Foo: 1").unwrap_err(),
-            TemplateError::NoResources
-        ));
-        assert!(matches!(
-            Template::parse(": : :\n\t- [").unwrap_err(),
-            TemplateError::Yaml(_)
-        ));
+        assert!(matches!(Template::parse("Foo: 1").unwrap_err(), TemplateError::NoResources));
+        assert!(matches!(Template::parse(": : :\n\t- [").unwrap_err(), TemplateError::Yaml(_)));
         let err = Template::load(Path::new("/definitely/not/here/template.yaml")).unwrap_err();
         assert!(matches!(err, TemplateError::Io { .. }), "{err}");
     }
@@ -1089,24 +976,15 @@ Resources:
             match_path("/api/chat/{chatId}/messages", "/api/chat/C1/messages"),
             Some(vec![p("chatId", "C1")])
         );
-        assert_eq!(
-            match_path("/api/chat/{chatId}/messages", "/api/chat//messages"),
-            None
-        );
-        assert_eq!(
-            match_path("/api/chat/{chatId}/messages", "/api/chat/C1/messages/x"),
-            None
-        );
+        assert_eq!(match_path("/api/chat/{chatId}/messages", "/api/chat//messages"), None);
+        assert_eq!(match_path("/api/chat/{chatId}/messages", "/api/chat/C1/messages/x"), None);
         assert_eq!(
             match_path("/a/{x}/b/{y}", "/a/1/b/two%2F2"),
             Some(vec![p("x", "1"), p("y", "two/2")])
         );
         assert_eq!(match_path("/a/{x}", "/a/%zz"), Some(vec![p("x", "%zz")]));
         assert_eq!(match_path("/a/{x}", "/a/100%"), Some(vec![p("x", "100%")]));
-        assert_eq!(
-            match_path("/files/{proxy+}", "/files/a/b/c"),
-            Some(vec![p("proxy", "a/b/c")])
-        );
+        assert_eq!(match_path("/files/{proxy+}", "/files/a/b/c"), Some(vec![p("proxy", "a/b/c")]));
         assert_eq!(match_path("/files/{proxy+}", "/files/"), None);
         assert_eq!(match_path("/files/{proxy+}", "/files"), None);
         assert_eq!(match_path("/", "/"), Some(vec![]));
@@ -1144,10 +1022,7 @@ Resources:
         };
         let pick = |m: &str, p: &str| t.match_http(m, p).map(|(r, _)| r.function.clone());
         assert_eq!(pick("GET", "/api/chat/stats").as_deref(), Some("Literal"));
-        assert_eq!(
-            pick("POST", "/api/chat/stats").as_deref(),
-            Some("AnyLiteral")
-        );
+        assert_eq!(pick("POST", "/api/chat/stats").as_deref(), Some("AnyLiteral"));
         assert_eq!(pick("GET", "/api/chat/C1").as_deref(), Some("Param"));
         assert_eq!(pick("GET", "/api/trips/T1").as_deref(), Some("Catch"));
         assert_eq!(pick("GET", "/other"), None);

@@ -14,8 +14,7 @@ use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::operation::{
-    delete_connection::DeleteConnectionError, get_connection::GetConnectionError,
-    post_to_connection::PostToConnectionError,
+    delete_connection::DeleteConnectionError, get_connection::GetConnectionError, post_to_connection::PostToConnectionError,
 };
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use chrono::{DateTime, Utc};
@@ -25,10 +24,7 @@ use std::time::Duration;
 /// The management API client for `endpoint` (in Lambda `WS_MANAGEMENT_ENDPOINT`,
 /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`; locally the local
 /// stack's URL), with the SDK's retries off: [`ApiGatewayPusher`] retries itself.
-pub fn client_for(
-    config: &aws_config::SdkConfig,
-    endpoint: &str,
-) -> aws_sdk_apigatewaymanagement::Client {
+pub fn client_for(config: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
     let conf = aws_sdk_apigatewaymanagement::config::Builder::from(config)
         .endpoint_url(endpoint)
         .retry_config(RetryConfig::disabled())
@@ -58,12 +54,7 @@ impl ApiGatewayPusher {
     }
 
     /// Runs `op` until it succeeds, fails for good, or the attempts are used up.
-    async fn with_retries<T, E, F, Fut>(
-        &self,
-        what: &str,
-        connection_id: &str,
-        mut op: F,
-    ) -> Result<T, PushError>
+    async fn with_retries<T, E, F, Fut>(&self, what: &str, connection_id: &str, mut op: F) -> Result<T, PushError>
     where
         E: ManagementError,
         F: FnMut() -> Fut,
@@ -80,9 +71,7 @@ impl ApiGatewayPusher {
             // What to answer if this was the last attempt (Gone and Other answer now).
             let give_up = match failure {
                 Failure::Gone => return Err(PushError::Gone),
-                Failure::Other(reason) => {
-                    return Err(PushError::Other(format!("{what}: {reason}")))
-                }
+                Failure::Other(reason) => return Err(PushError::Other(format!("{what}: {reason}"))),
                 Failure::Throttled(_) => PushError::Throttled,
                 Failure::Transient(reason) => PushError::Other(format!("{what}: {reason}")),
             };
@@ -117,10 +106,7 @@ impl ConnectionPusher for ApiGatewayPusher {
 
     async fn close(&self, connection_id: &str) -> Result<(), PushError> {
         self.with_retries("DeleteConnection", connection_id, || {
-            self.client
-                .delete_connection()
-                .connection_id(connection_id)
-                .send()
+            self.client.delete_connection().connection_id(connection_id).send()
         })
         .await
         .map(|_| ())
@@ -129,10 +115,7 @@ impl ConnectionPusher for ApiGatewayPusher {
     async fn info(&self, connection_id: &str) -> Result<ConnectionInfo, PushError> {
         let out = self
             .with_retries("GetConnection", connection_id, || {
-                self.client
-                    .get_connection()
-                    .connection_id(connection_id)
-                    .send()
+                self.client.get_connection().connection_id(connection_id).send()
             })
             .await?;
         let time = |t: Option<&aws_smithy_types::DateTime>, name: &str| {
@@ -142,10 +125,7 @@ impl ConnectionPusher for ApiGatewayPusher {
         let connected_at = time(out.connected_at(), "connectedAt")?;
         // API Gateway always sends both; a missing `lastActiveAt` reads as "never since".
         let last_active_at = time(out.last_active_at(), "lastActiveAt").unwrap_or(connected_at);
-        let source_ip = out
-            .identity()
-            .and_then(|i| i.source_ip())
-            .map(str::to_string);
+        let source_ip = out.identity().and_then(|i| i.source_ip()).map(str::to_string);
         Ok(ConnectionInfo {
             connected_at,
             last_active_at,
@@ -193,10 +173,7 @@ fn classify<E: ManagementError>(err: &SdkError<E, HttpResponse>) -> Failure {
             let (e, status) = (se.err(), se.raw().status().as_u16());
             if e.is_gone() || status == 410 {
                 Failure::Gone
-            } else if e.is_limit_exceeded()
-                || status == 429
-                || (e.code().is_some_and(is_transient_code) && status < 500)
-            {
+            } else if e.is_limit_exceeded() || status == 429 || (e.code().is_some_and(is_transient_code) && status < 500) {
                 Failure::Throttled(reason)
             } else if is_transient_status(status) || e.code().is_some_and(is_transient_code) {
                 Failure::Transient(reason)
@@ -204,9 +181,7 @@ fn classify<E: ManagementError>(err: &SdkError<E, HttpResponse>) -> Failure {
                 Failure::Other(reason)
             }
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Failure::Transient(reason)
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Failure::Transient(reason),
         _ => Failure::Other(reason),
     }
 }
@@ -222,10 +197,7 @@ mod tests {
             .status(status)
             .body(aws_smithy_types::body::SdkBody::empty())
             .unwrap();
-        classify(&SdkError::service_error(
-            e,
-            HttpResponse::try_from(raw).unwrap(),
-        ))
+        classify(&SdkError::service_error(e, HttpResponse::try_from(raw).unwrap()))
     }
 
     fn generic(code: Option<&str>) -> PostToConnectionError {
@@ -239,26 +211,15 @@ mod tests {
     #[test]
     fn typed_errors_and_bare_statuses_are_classified() {
         assert_eq!(
-            failure(
-                PostToConnectionError::GoneException(GoneException::builder().build()),
-                410
-            ),
+            failure(PostToConnectionError::GoneException(GoneException::builder().build()), 410),
             Failure::Gone
         );
         assert_eq!(failure(generic(None), 410), Failure::Gone);
-        let limit = PostToConnectionError::LimitExceededException(
-            LimitExceededException::builder().build(),
-        );
+        let limit = PostToConnectionError::LimitExceededException(LimitExceededException::builder().build());
         assert!(matches!(failure(limit, 429), Failure::Throttled(_)));
         assert!(matches!(failure(generic(None), 429), Failure::Throttled(_)));
-        assert!(matches!(
-            failure(generic(Some("ThrottlingException")), 400),
-            Failure::Throttled(_)
-        ));
+        assert!(matches!(failure(generic(Some("ThrottlingException")), 400), Failure::Throttled(_)));
         assert!(matches!(failure(generic(None), 503), Failure::Transient(_)));
-        assert!(matches!(
-            failure(generic(Some("ForbiddenException")), 403),
-            Failure::Other(_)
-        ));
+        assert!(matches!(failure(generic(Some("ForbiddenException")), 403), Failure::Other(_)));
     }
 }

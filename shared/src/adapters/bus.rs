@@ -46,11 +46,17 @@ impl EmbeddedBus {
     pub fn new(rules: Vec<BusRule>) -> Result<Self, RuleError> {
         let mut matcher = Quamina::new();
         for r in &rules {
-            matcher
-                .add_pattern(r.name.clone(), &r.pattern.to_string())
-                .map_err(|e| RuleError { rule: r.name.clone(), reason: e.to_string() })?;
+            matcher.add_pattern(r.name.clone(), &r.pattern.to_string()).map_err(|e| RuleError {
+                rule: r.name.clone(),
+                reason: e.to_string(),
+            })?;
         }
-        Ok(Self { matcher, rules, dispatch: OnceLock::new(), tap: broadcast::channel(4096).0 })
+        Ok(Self {
+            matcher,
+            rules,
+            dispatch: OnceLock::new(),
+            tap: broadcast::channel(4096).0,
+        })
     }
 
     /// Sets how targets are invoked (once; the local stack wires its functions here,
@@ -92,7 +98,11 @@ impl EmbeddedBus {
     /// The target functions of the rules that match an EventBridge event.
     pub fn targets_for(&self, event: &Value) -> Vec<String> {
         let names = self.matcher.matches_for_event(event.to_string().as_bytes()).unwrap_or_default();
-        self.rules.iter().filter(|r| names.contains(&r.name)).map(|r| r.target.clone()).collect()
+        self.rules
+            .iter()
+            .filter(|r| names.contains(&r.name))
+            .map(|r| r.target.clone())
+            .collect()
     }
 }
 
@@ -127,8 +137,16 @@ mod tests {
 
     fn bus() -> EmbeddedBus {
         EmbeddedBus::new(vec![
-            BusRule { name: "all".into(), pattern: json!({"source": [{"prefix": "realtime."}]}), target: "fanout".into() },
-            BusRule { name: "msgs".into(), pattern: json!({"detail-type": ["chat.message.stored"]}), target: "analytics".into() },
+            BusRule {
+                name: "all".into(),
+                pattern: json!({"source": [{"prefix": "realtime."}]}),
+                target: "fanout".into(),
+            },
+            BusRule {
+                name: "msgs".into(),
+                pattern: json!({"detail-type": ["chat.message.stored"]}),
+                target: "analytics".into(),
+            },
         ])
         .unwrap()
     }
@@ -155,7 +173,11 @@ mod tests {
                 let mut v = c.lock().unwrap();
                 v.push((target, ev["detail-type"].as_str().unwrap_or_default().to_string()));
                 // The first call fails: the bus must retry it.
-                if v.len() == 1 { Err("transient".into()) } else { Ok(()) }
+                if v.len() == 1 {
+                    Err("transient".into())
+                } else {
+                    Ok(())
+                }
             })
         }));
         b.put("realtime.chat", "chat.created", json!({}), None);
@@ -165,7 +187,11 @@ mod tests {
 
     #[test]
     fn an_invalid_pattern_is_refused() {
-        let r = EmbeddedBus::new(vec![BusRule { name: "bad".into(), pattern: json!({"source": "not-a-list"}), target: "x".into() }]);
+        let r = EmbeddedBus::new(vec![BusRule {
+            name: "bad".into(),
+            pattern: json!({"source": "not-a-list"}),
+            target: "x".into(),
+        }]);
         assert!(r.is_err());
     }
 }

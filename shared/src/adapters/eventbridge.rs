@@ -47,10 +47,7 @@ impl Backoff {
 
     /// The wait before retry `retry` (0 = the first retry).
     pub fn delay(&self, retry: u32) -> Duration {
-        let cap = self
-            .base
-            .saturating_mul(2u32.saturating_pow(retry.min(16)))
-            .min(self.max);
+        let cap = self.base.saturating_mul(2u32.saturating_pow(retry.min(16))).min(self.max);
         let half = cap / 2;
         let jitter_ms = u64::try_from((cap - half).as_millis()).unwrap_or(u64::MAX);
         half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
@@ -89,9 +86,7 @@ impl EventBridgePublisher {
 impl EventPublisher for EventBridgePublisher {
     async fn publish(&self, events: &[Envelope]) -> Result<(), PublishError> {
         let entries = entries_for(events, &self.bus_name)?;
-        let call = SdkCall {
-            client: &self.client,
-        };
+        let call = SdkCall { client: &self.client };
         send_all(&call, entries, self.backoff).await
     }
 }
@@ -108,7 +103,10 @@ fn entries_for(events: &[Envelope], bus_name: &str) -> Result<Vec<Pending>, Publ
                 .detail_type(&e.event_type)
                 .detail(detail)
                 .event_bus_name(bus_name)
-                .time(aws_smithy_types::DateTime::from_secs_and_nanos(e.occurred_at.timestamp(), e.occurred_at.timestamp_subsec_nanos()))
+                .time(aws_smithy_types::DateTime::from_secs_and_nanos(
+                    e.occurred_at.timestamp(),
+                    e.occurred_at.timestamp_subsec_nanos(),
+                ))
                 .build();
             let size = entry_size(&entry);
             if size > MAX_BYTES_PER_CALL {
@@ -117,7 +115,11 @@ fn entries_for(events: &[Envelope], bus_name: &str) -> Result<Vec<Pending>, Publ
                     e.id, e.event_type
                 )));
             }
-            Ok(Pending { id: e.id.clone(), size, entry })
+            Ok(Pending {
+                id: e.id.clone(),
+                size,
+                entry,
+            })
         })
         .collect()
 }
@@ -125,11 +127,7 @@ fn entries_for(events: &[Envelope], bus_name: &str) -> Result<Vec<Pending>, Publ
 /// An entry's size as AWS counts it for the 256 KB limit: 14 bytes for `Time` when
 /// present, plus the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each resource.
 pub fn entry_size(entry: &PutEventsRequestEntry) -> usize {
-    let time = if entry.time().is_some() {
-        TIME_BYTES
-    } else {
-        0
-    };
+    let time = if entry.time().is_some() { TIME_BYTES } else { 0 };
     time + entry.source().map_or(0, str::len)
         + entry.detail_type().map_or(0, str::len)
         + entry.detail().map_or(0, str::len)
@@ -175,10 +173,7 @@ struct CallError {
 /// "Send one batch": the SDK in production, a script in the unit tests.
 #[async_trait]
 trait PutEventsCall: Send + Sync {
-    async fn put_events(
-        &self,
-        entries: Vec<PutEventsRequestEntry>,
-    ) -> Result<PutEventsOutput, CallError>;
+    async fn put_events(&self, entries: Vec<PutEventsRequestEntry>) -> Result<PutEventsOutput, CallError>;
 }
 
 struct SdkCall<'a> {
@@ -187,10 +182,7 @@ struct SdkCall<'a> {
 
 #[async_trait]
 impl PutEventsCall for SdkCall<'_> {
-    async fn put_events(
-        &self,
-        entries: Vec<PutEventsRequestEntry>,
-    ) -> Result<PutEventsOutput, CallError> {
+    async fn put_events(&self, entries: Vec<PutEventsRequestEntry>) -> Result<PutEventsOutput, CallError> {
         self.client
             .put_events()
             .set_entries(Some(entries))
@@ -225,13 +217,8 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let retryable = match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(se) => {
-            se.err().code().is_some_and(is_transient_code)
-                || is_transient_status(se.raw().status().as_u16())
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(se) => se.err().code().is_some_and(is_transient_code) || is_transient_status(se.raw().status().as_u16()),
         _ => false,
     };
     CallError {
@@ -247,11 +234,7 @@ pub(crate) fn is_transient_status(status: u16) -> bool {
 
 /// Sends every entry, chunk by chunk, re-sending failed entries; the ids still unsent
 /// after the attempts make the error.
-async fn send_all(
-    call: &dyn PutEventsCall,
-    entries: Vec<Pending>,
-    backoff: Backoff,
-) -> Result<(), PublishError> {
+async fn send_all(call: &dyn PutEventsCall, entries: Vec<Pending>, backoff: Backoff) -> Result<(), PublishError> {
     let sizes: Vec<usize> = entries.iter().map(|p| p.size).collect();
     let mut unsent = Vec::new();
     let mut reasons = Vec::new();
@@ -273,20 +256,13 @@ async fn send_all(
     }
 }
 
-async fn send_chunk(
-    call: &dyn PutEventsCall,
-    mut pending: Vec<Pending>,
-    backoff: Backoff,
-) -> Result<(), (Vec<String>, String)> {
+async fn send_chunk(call: &dyn PutEventsCall, mut pending: Vec<Pending>, backoff: Backoff) -> Result<(), (Vec<String>, String)> {
     let mut reason = String::from("no attempt made");
     for attempt in 0..backoff.attempts.max(1) {
         if attempt > 0 {
             tokio::time::sleep(backoff.delay(attempt - 1)).await;
         }
-        match call
-            .put_events(pending.iter().map(|p| p.entry.clone()).collect())
-            .await
-        {
+        match call.put_events(pending.iter().map(|p| p.entry.clone()).collect()).await {
             Ok(out) => {
                 let (failed, why) = failed_entries(pending, &out);
                 if failed.is_empty() {
@@ -324,11 +300,7 @@ fn failed_entries(sent: Vec<Pending>, out: &PutEventsOutput) -> (Vec<Pending>, S
         match results.get(i) {
             Some(r) if r.error_code().is_none() => ok.push(p),
             Some(r) => {
-                let code = format!(
-                    "{}: {}",
-                    r.error_code().unwrap_or_default(),
-                    r.error_message().unwrap_or_default()
-                );
+                let code = format!("{}: {}", r.error_code().unwrap_or_default(), r.error_message().unwrap_or_default());
                 if !codes.contains(&code) {
                     codes.push(code);
                 }
@@ -341,10 +313,7 @@ fn failed_entries(sent: Vec<Pending>, out: &PutEventsOutput) -> (Vec<Pending>, S
         failed = ok;
     }
     let reason = if codes.is_empty() {
-        format!(
-            "FailedEntryCount = {} without per-entry error codes",
-            out.failed_entry_count()
-        )
+        format!("FailedEntryCount = {} without per-entry error codes", out.failed_entry_count())
     } else {
         codes.join(", ")
     };
@@ -400,16 +369,10 @@ mod tests {
         assert_eq!(p.entry.source(), Some("realtime.connections"));
         assert_eq!(p.entry.detail_type(), Some("connection.opened"));
         assert_eq!(p.entry.event_bus_name(), Some("bus"));
-        assert_eq!(
-            p.entry.time().map(|t| t.secs()),
-            Some(e.occurred_at.timestamp())
-        );
+        assert_eq!(p.entry.time().map(|t| t.secs()), Some(e.occurred_at.timestamp()));
         let back: Envelope = serde_json::from_str(p.entry.detail().unwrap()).unwrap();
         assert_eq!(back, e);
-        let expected = 14
-            + "realtime.connections".len()
-            + "connection.opened".len()
-            + p.entry.detail().unwrap().len();
+        let expected = 14 + "realtime.connections".len() + "connection.opened".len() + p.entry.detail().unwrap().len();
         assert_eq!(p.size, expected);
     }
 
@@ -417,9 +380,7 @@ mod tests {
     fn an_entry_over_256_kb_is_invalid() {
         let mut e = envelope(1);
         e.data = serde_json::json!({ "blob": "x".repeat(MAX_BYTES_PER_CALL) });
-        assert!(
-            matches!(entries_for(&[envelope(0), e], "bus"), Err(PublishError::Invalid(m)) if m.contains("E1"))
-        );
+        assert!(matches!(entries_for(&[envelope(0), e], "bus"), Err(PublishError::Invalid(m)) if m.contains("E1")));
     }
 
     /// Answers each call from a script and records the envelope ids each call carried.
@@ -442,17 +403,10 @@ mod tests {
 
     #[async_trait]
     impl PutEventsCall for Script {
-        async fn put_events(
-            &self,
-            entries: Vec<PutEventsRequestEntry>,
-        ) -> Result<PutEventsOutput, CallError> {
+        async fn put_events(&self, entries: Vec<PutEventsRequestEntry>) -> Result<PutEventsOutput, CallError> {
             let ids: Vec<String> = entries
                 .iter()
-                .map(|e| {
-                    serde_json::from_str::<Envelope>(e.detail().unwrap())
-                        .unwrap()
-                        .id
-                })
+                .map(|e| serde_json::from_str::<Envelope>(e.detail().unwrap()).unwrap().id)
                 .collect();
             let n = ids.len();
             self.calls.lock().unwrap().push(ids);
@@ -471,13 +425,8 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, c)| match c {
-                None => PutEventsResultEntry::builder()
-                    .event_id(format!("eb-{i}"))
-                    .build(),
-                Some(code) => PutEventsResultEntry::builder()
-                    .error_code(*code)
-                    .error_message("nope")
-                    .build(),
+                None => PutEventsResultEntry::builder().event_id(format!("eb-{i}")).build(),
+                Some(code) => PutEventsResultEntry::builder().error_code(*code).error_message("nope").build(),
             })
             .collect();
         let failed = codes.iter().filter(|c| c.is_some()).count() as i32;
@@ -496,19 +445,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_failed_entries_are_re_sent() {
         let t = Some("ThrottlingException");
-        let script = Script::new(vec![
-            Ok(answer(&[None, t, None, t])),
-            Ok(answer(&[None, t])),
-            Ok(answer(&[None])),
-        ]);
+        let script = Script::new(vec![Ok(answer(&[None, t, None, t])), Ok(answer(&[None, t])), Ok(answer(&[None]))]);
         send_all(&script, pending(4), FAST).await.unwrap();
         assert_eq!(
             script.calls(),
-            vec![
-                ids(&["E0", "E1", "E2", "E3"]),
-                ids(&["E1", "E3"]),
-                ids(&["E3"])
-            ]
+            vec![ids(&["E0", "E1", "E2", "E3"]), ids(&["E1", "E3"]), ids(&["E3"])]
         );
     }
 
@@ -524,10 +465,7 @@ mod tests {
         ]);
         let err = send_all(&script, pending(3), FAST).await.unwrap_err();
         match err {
-            PublishError::Failed {
-                ids: unsent,
-                reason,
-            } => {
+            PublishError::Failed { ids: unsent, reason } => {
                 assert_eq!(unsent, ids(&["E2"]));
                 assert!(reason.contains("InternalFailure"), "{reason}");
             }
@@ -548,10 +486,7 @@ mod tests {
         send_all(&script, pending(12), FAST).await.unwrap();
         let calls = script.calls();
         let first: Vec<String> = (0..10).map(|i| format!("E{i}")).collect();
-        assert_eq!(
-            calls,
-            vec![first.clone(), first.clone(), first, ids(&["E10", "E11"])]
-        );
+        assert_eq!(calls, vec![first.clone(), first.clone(), first, ids(&["E10", "E11"])]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -567,27 +502,13 @@ mod tests {
             })
         };
         // First chunk: refused for good. Second chunk: throttled on every attempt.
-        let script = Script::new(vec![
-            denied,
-            throttled(),
-            throttled(),
-            throttled(),
-            throttled(),
-            throttled(),
-        ]);
+        let script = Script::new(vec![denied, throttled(), throttled(), throttled(), throttled(), throttled()]);
         let err = send_all(&script, pending(11), FAST).await.unwrap_err();
-        let PublishError::Failed {
-            ids: unsent,
-            reason,
-        } = err
-        else {
+        let PublishError::Failed { ids: unsent, reason } = err else {
             panic!("unexpected {err:?}")
         };
         assert_eq!(unsent, (0..11).map(|i| format!("E{i}")).collect::<Vec<_>>());
-        assert!(
-            reason.contains("AccessDenied") && reason.contains("Throttling"),
-            "{reason}"
-        );
+        assert!(reason.contains("AccessDenied") && reason.contains("Throttling"), "{reason}");
         assert_eq!(script.calls().len(), 1 + 5);
     }
 
@@ -608,15 +529,9 @@ mod tests {
         };
         for _ in 0..100 {
             let d0 = b.delay(0);
-            assert!(
-                d0 >= Duration::from_millis(25) && d0 <= Duration::from_millis(50),
-                "{d0:?}"
-            );
+            assert!(d0 >= Duration::from_millis(25) && d0 <= Duration::from_millis(50), "{d0:?}");
             let d2 = b.delay(2);
-            assert!(
-                d2 >= Duration::from_millis(100) && d2 <= Duration::from_millis(200),
-                "{d2:?}"
-            );
+            assert!(d2 >= Duration::from_millis(100) && d2 <= Duration::from_millis(200), "{d2:?}");
             assert!(b.delay(10) <= Duration::from_millis(300));
         }
     }

@@ -41,7 +41,12 @@ impl Hub {
     pub fn register(&self, id: &str, source_ip: Option<String>) -> mpsc::Receiver<Outbound> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let now = Utc::now();
-        let conn = Conn { tx, connected_at: now, last_active_at: now, source_ip };
+        let conn = Conn {
+            tx,
+            connected_at: now,
+            last_active_at: now,
+            source_ip,
+        };
         self.conns.write().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), conn);
         rx
     }
@@ -79,7 +84,12 @@ impl Hub {
     }
 
     fn sender(&self, id: &str) -> Result<mpsc::Sender<Outbound>, PushError> {
-        self.conns.read().unwrap_or_else(|e| e.into_inner()).get(id).map(|c| c.tx.clone()).ok_or(PushError::Gone)
+        self.conns
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .map(|c| c.tx.clone())
+            .ok_or(PushError::Gone)
     }
 }
 
@@ -107,7 +117,11 @@ impl ConnectionPusher for Hub {
     async fn info(&self, connection_id: &str) -> Result<ConnectionInfo, PushError> {
         let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
         let c = conns.get(connection_id).ok_or(PushError::Gone)?;
-        Ok(ConnectionInfo { connected_at: c.connected_at, last_active_at: c.last_active_at, source_ip: c.source_ip.clone() })
+        Ok(ConnectionInfo {
+            connected_at: c.connected_at,
+            last_active_at: c.last_active_at,
+            source_ip: c.source_ip.clone(),
+        })
     }
 }
 

@@ -24,7 +24,11 @@ pub struct Item {
 
 impl Item {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), sk: sk.into(), attrs: Map::new() }
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+            attrs: Map::new(),
+        }
     }
     /// Builder-style attribute setter.
     pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
@@ -85,10 +89,26 @@ pub enum Update {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TxOp {
-    Put { item: Item, cond: Option<Condition> },
-    Update { pk: String, sk: String, updates: Vec<Update>, cond: Option<Condition> },
-    Delete { pk: String, sk: String, cond: Option<Condition> },
-    Check { pk: String, sk: String, cond: Condition },
+    Put {
+        item: Item,
+        cond: Option<Condition>,
+    },
+    Update {
+        pk: String,
+        sk: String,
+        updates: Vec<Update>,
+        cond: Option<Condition>,
+    },
+    Delete {
+        pk: String,
+        sk: String,
+        cond: Option<Condition>,
+    },
+    Check {
+        pk: String,
+        sk: String,
+        cond: Condition,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,10 +146,20 @@ pub struct Query {
 
 impl Query {
     pub fn new(pk: impl Into<String>) -> Self {
-        Self { index: Index::Primary, pk: pk.into(), sk: SkCond::All, forward: true, limit: None, cursor: None }
+        Self {
+            index: Index::Primary,
+            pk: pk.into(),
+            sk: SkCond::All,
+            forward: true,
+            limit: None,
+            cursor: None,
+        }
     }
     pub fn gsi1(pk: impl Into<String>) -> Self {
-        Self { index: Index::Gsi1, ..Self::new(pk) }
+        Self {
+            index: Index::Gsi1,
+            ..Self::new(pk)
+        }
     }
     pub fn sk(mut self, sk: SkCond) -> Self {
         self.sk = sk;
