@@ -18,11 +18,13 @@ pub const FUNCTIONS: &[(&str, Kind)] = &[
     ("ws-subscribe", Kind::Ws),
     ("ws-unsubscribe", Kind::Ws),
     ("ws-ping", Kind::Ws),
+    ("ws-resume", Kind::Ws),
     ("ws-default", Kind::Ws),
     ("chat-create", Kind::Http),
     ("chat-join", Kind::Http),
     ("chat-send-message", Kind::Http),
     ("fanout", Kind::Event),
+    ("outbox-sweeper", Kind::Event),
 ];
 
 use futures::future::BoxFuture;
@@ -74,11 +76,13 @@ pub fn handler(binary: &str) -> Option<Handler> {
         "ws-subscribe" => ws!(ws_subscribe),
         "ws-unsubscribe" => ws!(ws_unsubscribe),
         "ws-ping" => ws!(ws_ping),
+        "ws-resume" => ws!(ws_resume),
         "ws-default" => ws!(ws_default),
         "chat-create" => http!(chat_create),
         "chat-join" => http!(chat_join),
         "chat-send-message" => http!(chat_send_message),
         "fanout" => event!(fanout),
+        "outbox-sweeper" => event!(outbox_sweeper),
         _ => return None,
     })
 }
