@@ -5,7 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use sha2::Sha256;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +112,50 @@ pub fn token_from_authorization(header: &str) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The claims as the authorizer hands them to API Gateway (`context` of its answer): flat, since
+/// context values must be strings, numbers or booleans. `roles` is comma-joined.
+pub fn authorizer_context(claims: &Claims) -> Map<String, Value> {
+    let roles: Vec<String> = claims
+        .roles
+        .iter()
+        .filter_map(|r| serde_json::to_value(r).ok()?.as_str().map(str::to_string))
+        .collect();
+    let mut ctx = Map::new();
+    ctx.insert("userId".into(), claims.sub.clone().into());
+    ctx.insert("roles".into(), roles.join(",").into());
+    if let Some(name) = &claims.name {
+        ctx.insert("name".into(), name.clone().into());
+    }
+    ctx.insert("exp".into(), claims.exp.into());
+    ctx
+}
+
+/// The claims API Gateway passes on from the authorizer (`requestContext.authorizer`, or its
+/// `lambda` part on the HTTP API); None when there is no such context, e.g. when a function is
+/// invoked directly. The token was verified by the authorizer: nothing is checked again here.
+pub fn claims_from_context(ctx: &HashMap<String, Value>) -> Option<Claims> {
+    let text = |k: &str| ctx.get(k).and_then(Value::as_str);
+    let sub = text("userId").filter(|s| !s.is_empty())?;
+    let roles = text("roles")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| serde_json::from_value(Value::String(r.into())).ok())
+        .collect::<Option<Vec<Role>>>()?;
+    // A number as the authorizer wrote it, or a string should API Gateway stringify it.
+    let exp = match ctx.get("exp")? {
+        Value::Number(n) => n.as_i64()?,
+        Value::String(s) => s.parse().ok()?,
+        _ => return None,
+    };
+    Some(Claims {
+        sub: sub.into(),
+        roles,
+        name: text("name").map(str::to_string),
+        exp,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +200,30 @@ mod tests {
         assert_eq!(token_from_protocols("realtime.v1"), None);
         assert_eq!(token_from_authorization("Bearer xyz"), Some("xyz"));
         assert_eq!(token_from_authorization("Basic xyz"), None);
+    }
+
+    #[test]
+    fn claims_survive_the_authorizer_context() {
+        let mut c = claims(2_000);
+        c.roles.push(Role::Admin);
+        let ctx = authorizer_context(&c);
+        assert_eq!(ctx["roles"], "driver,admin");
+        let back = |ctx: &Map<String, Value>| claims_from_context(&ctx.clone().into_iter().collect());
+        assert_eq!(back(&ctx), Some(c.clone()));
+        // API Gateway adds principalId; stringified numbers still parse.
+        let mut ctx2 = ctx.clone();
+        ctx2.insert("principalId".into(), "u1".into());
+        ctx2.insert("exp".into(), "2000".into());
+        assert_eq!(back(&ctx2), Some(c));
+        let none = Claims {
+            name: None,
+            roles: vec![],
+            ..claims(5)
+        };
+        assert_eq!(back(&authorizer_context(&none)), Some(none));
+        assert_eq!(claims_from_context(&HashMap::new()), None);
+        let mut bad = ctx.clone();
+        bad.insert("roles".into(), "driver,emperor".into());
+        assert_eq!(back(&bad), None);
     }
 }

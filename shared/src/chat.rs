@@ -35,6 +35,7 @@ use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::events::{Cause, ChatCreated, Envelope, Event, MessageStored, ParticipantJoined};
 use crate::keys;
+use crate::outbox;
 use crate::ports::{Condition, Item, TableError, TxOp};
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -105,14 +106,6 @@ fn member_item(chat_id: &str, p: &Participant) -> Item {
         .with(crate::ports::table::GSI1SK, keys::chat(chat_id))
 }
 
-/// Publishes after the state change is stored. A failed publish is logged, not
-/// returned: the change happened and the caller must not retry it.
-async fn announce(deps: &Deps, events: Vec<Envelope>) {
-    if let Err(e) = deps.publisher.publish(&events).await {
-        tracing::error!(error = %e, "publishing events failed");
-    }
-}
-
 pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) -> Result<ChatView, ApiError> {
     let title = text("title", &req.title, MAX_TITLE)?;
     let settings = req.settings.unwrap_or_default();
@@ -130,18 +123,6 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) 
         .with("createdBy", user.sub.as_str())
         .with("createdAt", now.to_rfc3339_opts(SecondsFormat::Millis, true))
         .with("settings", serde_json::to_value(&settings).unwrap_or_default());
-    deps.table
-        .transact(vec![
-            TxOp::Put {
-                item: meta,
-                cond: Some(Condition::NotExists),
-            },
-            TxOp::Put {
-                item: member_item(&chat_id, &organizer),
-                cond: None,
-            },
-        ])
-        .await?;
     let events = vec![
         Envelope::new(
             Event::ChatCreated(ChatCreated {
@@ -154,7 +135,19 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) 
         ),
         joined_event(&chat_id, &organizer, cause),
     ];
-    announce(deps, events).await;
+    let mut ops = vec![
+        TxOp::Put {
+            item: meta,
+            cond: Some(Condition::NotExists),
+        },
+        TxOp::Put {
+            item: member_item(&chat_id, &organizer),
+            cond: None,
+        },
+    ];
+    ops.extend(outbox::entries(&events));
+    deps.table.transact(ops).await?;
+    outbox::flush(deps, &events).await;
     Ok(ChatView {
         chat_id,
         title,
@@ -185,7 +178,8 @@ pub async fn join(deps: &Deps, user: &Claims, chat_id: &str, req: JoinChat, caus
         role: "participant".into(),
         joined_at: Utc::now(),
     };
-    let ops = vec![
+    let events = [joined_event(chat_id, &p, cause)];
+    let mut ops = vec![
         TxOp::Check {
             pk: keys::chat(chat_id),
             sk: keys::META.into(),
@@ -196,9 +190,10 @@ pub async fn join(deps: &Deps, user: &Claims, chat_id: &str, req: JoinChat, caus
             cond: Some(Condition::NotExists),
         },
     ];
+    ops.extend(outbox::entries(&events));
     match deps.table.transact(ops).await {
         Ok(()) => {
-            announce(deps, vec![joined_event(chat_id, &p, cause)]).await;
+            outbox::flush(deps, &events).await;
             Ok(p)
         }
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
@@ -256,6 +251,7 @@ pub async fn send(deps: &Deps, user: &Claims, chat_id: &str, req: SendMessage, c
     if let Value::Object(attrs) = serde_json::to_value(&msg).unwrap_or_default() {
         item.attrs = attrs;
     }
+    let events = [Envelope::new(Event::MessageStored(msg.clone()), cause)];
     let mut ops = vec![TxOp::Put {
         item: item.clone(),
         cond: None,
@@ -267,6 +263,7 @@ pub async fn send(deps: &Deps, user: &Claims, chat_id: &str, req: SendMessage, c
             cond: Some(Condition::NotExists),
         });
     }
+    ops.extend(outbox::entries(&events));
     match deps.table.transact(ops).await {
         Ok(()) => {}
         Err(TableError::TransactionCanceled { failed }) if failed == [1] => {
@@ -282,6 +279,6 @@ pub async fn send(deps: &Deps, user: &Claims, chat_id: &str, req: SendMessage, c
         }
         Err(e) => return Err(e.into()),
     }
-    announce(deps, vec![Envelope::new(Event::MessageStored(msg.clone()), cause)]).await;
+    outbox::flush(deps, &events).await;
     Ok((msg, true))
 }

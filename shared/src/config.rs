@@ -28,8 +28,11 @@ pub struct Config {
     /// The API Gateway management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     pub ws_management_endpoint: Option<String>,
     pub jwt_secret: Secret,
-    /// How long a channel's log keeps events for replay.
-    pub log_retention_hours: u32,
+    /// How long a channel's log keeps events for replay (`LOG_RETENTION_HOURS`).
+    pub log_retention_secs: i64,
+    /// How old an unsent outbox entry must be before the sweeper republishes it
+    /// (younger ones are most likely being published by their route right now).
+    pub outbox_min_age_secs: i64,
     /// Posts in flight at once in one fan-out invocation.
     pub fanout_concurrency: usize,
 }
@@ -74,7 +77,8 @@ impl Config {
             event_bus_name: get("EVENT_BUS_NAME").unwrap_or_else(|| "default".into()),
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT").filter(|v| !v.is_empty()),
             jwt_secret: Secret::new(jwt_secret),
-            log_retention_hours: num("LOG_RETENTION_HOURS", 24)? as u32,
+            log_retention_secs: num("LOG_RETENTION_HOURS", 24)? as i64 * 3600,
+            outbox_min_age_secs: num("OUTBOX_MIN_AGE_SECS", 5)? as i64,
             fanout_concurrency: num("FANOUT_CONCURRENCY", 64)?.max(1) as usize,
         })
     }
@@ -86,7 +90,8 @@ impl Config {
             event_bus_name: "realtime-events".into(),
             ws_management_endpoint: None,
             jwt_secret: Secret::new(jwt_secret),
-            log_retention_hours: 24,
+            log_retention_secs: 24 * 3600,
+            outbox_min_age_secs: 5,
             fanout_concurrency: 64,
         }
     }
@@ -110,7 +115,7 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("LOG_RETENTION_HOURS"));
         let ok = Config::from_lookup(env(&[("JWT_SECRET", "0123456789abcdef"), ("TABLE_NAME", "t")])).unwrap();
-        assert_eq!(ok.log_retention_hours, 24);
+        assert_eq!(ok.log_retention_secs, 24 * 3600);
         assert!(!format!("{ok:?}").contains("0123456789abcdef"));
     }
 }

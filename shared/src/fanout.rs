@@ -45,36 +45,46 @@ pub fn validate_filter(filter: &Value) -> Result<(), String> {
 
 pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError> {
     let mut report = Report::default();
-    let retention = i64::from(deps.config.log_retention_hours) * 3600;
+    let retention = deps.config.log_retention_secs;
+    let table = deps.table.as_ref();
     for channel in channels_for(event) {
         report.channels += 1;
-        let subs = connections::subscribers(deps.table.as_ref(), &channel).await?;
-        let (seq, epoch) = if channel.is_logged() && event.priority > Priority::Low {
-            match log::append(deps.table.as_ref(), &channel, event, retention).await? {
-                Some(head) => (Some(head.seq), Some(head.epoch)),
-                None => {
+        let logged = channel.is_logged() && event.priority > Priority::Low;
+        let (seq, epoch) = if logged {
+            match log::append(table, &channel, event, retention).await? {
+                log::Appended::New(head) => (Some(head.seq), Some(head.epoch)),
+                // A redelivery: push again only if the first delivery did not finish.
+                log::Appended::Duplicate { pushed: true, .. } => {
                     report.duplicates += 1;
                     continue;
                 }
+                log::Appended::Duplicate { head, pushed: false } => (Some(head.seq), Some(head.epoch)),
             }
         } else {
             (None, None)
         };
+        let subs = connections::subscribers(table, &channel).await?;
         let targets: Vec<&Subscriber> = subs
             .iter()
             .filter(|s| s.wants(&event.event_type) && s.filter.as_ref().is_none_or(|f| filter_matches(f, &event.data)))
             .collect();
-        if targets.is_empty() {
-            continue;
+        if !targets.is_empty() {
+            let frame = ServerFrame::Event {
+                channel: channel.to_string(),
+                seq,
+                epoch,
+                event: Box::new(event.clone()),
+            }
+            .to_json();
+            push_all(deps, &channel, &targets, frame.as_bytes(), &mut report).await;
         }
-        let frame = ServerFrame::Event {
-            channel: channel.to_string(),
-            seq,
-            epoch,
-            event: Box::new(event.clone()),
+        if logged {
+            // Best effort: without the mark a redelivery pushes the same seq again,
+            // which clients drop as a duplicate.
+            if let Err(e) = log::mark_pushed(table, &channel, &event.id, retention).await {
+                tracing::warn!(%channel, error = %e, "could not mark the event pushed");
+            }
         }
-        .to_json();
-        push_all(deps, &channel, &targets, frame.as_bytes(), &mut report).await;
     }
     Ok(report)
 }

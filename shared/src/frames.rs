@@ -44,12 +44,24 @@ pub struct Ping {
     pub id: Option<String>,
 }
 
+/// Replay a channel's events after `after` (from the channel log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub channel: String,
+    pub epoch: String,
+    pub after: u64,
+}
+
 /// Client → server, routed on `action`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "camelCase")]
 pub enum ClientFrame {
     Subscribe(Subscribe),
     Unsubscribe(Unsubscribe),
+    Resume(Resume),
     Ping(Ping),
 }
 
@@ -77,7 +89,20 @@ pub enum ServerFrame {
         epoch: Option<String>,
         event: Box<Envelope>,
     },
+    /// The end of a replay: `seq` is the last event replayed (or the head when
+    /// nothing was missed); with `more`, resume again from `seq`.
+    Resumed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        channel: String,
+        epoch: String,
+        seq: u64,
+        replayed: u64,
+        more: bool,
+    },
     Resync {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         channel: String,
         reason: String,
     },
@@ -107,19 +132,31 @@ pub fn request_id(body: &str) -> Option<String> {
 }
 
 /// Matches an event type against a pattern: `*` is one segment, `**` any number.
+/// Dynamic programming over (pattern, type) segments: linear in their product,
+/// whatever the pattern (a naive backtracking match is exponential in `**`s).
 pub fn type_matches(pattern: &str, event_type: &str) -> bool {
-    fn go(p: &[&str], t: &[&str]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(&"**"), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(&"*"), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
     let p: Vec<&str> = pattern.split('.').collect();
     let t: Vec<&str> = event_type.split('.').collect();
-    go(&p, &t)
+    // row[j]: the pattern's first i segments match the type's first j segments.
+    let mut row = vec![false; t.len() + 1];
+    row[0] = true;
+    for seg in &p {
+        let mut next = vec![false; t.len() + 1];
+        if *seg == "**" {
+            // `**` takes zero or more segments: reachable from any earlier match.
+            let mut any = false;
+            for j in 0..=t.len() {
+                any |= row[j];
+                next[j] = any;
+            }
+        } else {
+            for j in 1..=t.len() {
+                next[j] = row[j - 1] && (*seg == "*" || *seg == t[j - 1]);
+            }
+        }
+        row = next;
+    }
+    row[t.len()]
 }
 
 #[cfg(test)]

@@ -63,8 +63,17 @@ pub fn json_body<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> 
     serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))
 }
 
-/// The caller, from `Authorization: Bearer <jwt>`.
+/// The caller: the claims the authorizer passed on (behind API Gateway), else those of
+/// `Authorization: Bearer <jwt>` (a direct invocation, e.g. `cargo lambda invoke`).
 pub fn authenticate(deps: &Deps, req: &HttpRequest) -> Result<Claims, ApiError> {
+    if let Some(user) = req
+        .request_context
+        .authorizer
+        .as_ref()
+        .and_then(|a| auth::claims_from_context(&a.fields))
+    {
+        return Ok(user);
+    }
     let token = header(req, "authorization")
         .and_then(auth::token_from_authorization)
         .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
@@ -155,5 +164,25 @@ mod tests {
         let mut b = req("!!!");
         b.is_base64_encoded = true;
         assert_eq!(json_body::<T>(&b).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn the_authorizer_context_comes_before_the_token() {
+        let deps = crate::testing::embedded(crate::testing::FIXTURE_SECRET).deps;
+        let mut r = req("");
+        assert_eq!(authenticate(&deps, &r).unwrap_err().status(), 401);
+        let claims = |sub: &str| Claims {
+            sub: sub.into(),
+            roles: vec![auth::Role::Organizer],
+            name: None,
+            exp: i64::MAX,
+        };
+        let token = auth::mint(crate::testing::FIXTURE_SECRET, &claims("bob"));
+        r.headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        assert_eq!(authenticate(&deps, &r).unwrap().sub, "bob");
+        let mut authorizer = aws_lambda_events::apigw::ApiGatewayRequestAuthorizer::default();
+        authorizer.fields = auth::authorizer_context(&claims("alice")).into_iter().collect();
+        r.request_context.authorizer = Some(authorizer);
+        assert_eq!(authenticate(&deps, &r).unwrap(), claims("alice"));
     }
 }

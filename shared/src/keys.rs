@@ -39,3 +39,9 @@ pub fn client_msg(sender: &str, client_message_id: &str) -> String {
 pub fn user(user_id: &str) -> String {
     format!("USER#{user_id}")
 }
+pub fn outbox(shard: u32) -> String {
+    format!("OUTBOX#{shard}")
+}
+pub fn outbox_entry(occurred_at: &str, event_id: &str) -> String {
+    format!("{occurred_at}#{event_id}")
+}

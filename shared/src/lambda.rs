@@ -77,6 +77,22 @@ where
     .await
 }
 
+/// A handler whose answer is the invocation's result (a Lambda authorizer). An error fails the
+/// invocation with its message, which the caller reads (API Gateway: `Unauthorized` is a 401).
+pub async fn run_json<F, Fut, E>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, Value) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, E>> + Send,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move { handler(deps, ev.payload).await.map_err(Error::from) }
+    }))
+    .await
+}
+
 /// Runs an event handler: errors that a retry cannot fix are logged and swallowed.
 pub async fn serve_event<F, Fut>(handler: F, deps: Deps, event: Value) -> Result<(), EventError>
 where

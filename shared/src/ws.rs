@@ -4,6 +4,7 @@
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::frames::{request_id, ServerFrame, MAX_FRAME_BYTES};
+use crate::ratelimit;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -61,9 +62,18 @@ where
     let conn = req.request_context.connection_id.clone().unwrap_or_default();
     let route = req.request_context.route_key.clone().unwrap_or_default();
     let is_connect = req.request_context.event_type.as_deref() == Some("CONNECT");
+    // Only messages spend tokens: `$connect` and `$disconnect` come once per connection.
+    let is_message = req.request_context.event_type.as_deref() == Some("MESSAGE") && !conn.is_empty();
     let id = req.body.as_deref().and_then(request_id);
     let span = tracing::info_span!("ws", connection_id = %conn, route = %route, correlation_id = req.request_context.request_id.as_deref().unwrap_or_default());
-    let result = tracing::Instrument::instrument(handler(deps.clone(), req), span.clone()).await;
+    let run = async {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if is_message && !ratelimit::admit(deps.table.as_ref(), &conn, now_ms).await {
+            return Err(ApiError::RateLimited);
+        }
+        handler(deps.clone(), req).await
+    };
+    let result = tracing::Instrument::instrument(run, span.clone()).await;
     let _g = span.enter();
     match result {
         Ok(r) => r,

@@ -8,11 +8,18 @@ pub mod procs;
 
 /// A local stack on a free loopback port with a fresh data dir.
 pub async fn start_stack() -> anyhow::Result<realtime_local::Running> {
-    let dir = std::env::temp_dir().join(format!("realtime-test-{}", ulid::Ulid::new()));
-    let opts = realtime_local::stack::Options {
-        data_dir: dir,
-        template: None,
-        jwt_secret: Some("test-secret-test-secret-0123456789".into()),
-    };
+    start_stack_with(realtime_local::stack::Options::default()).await
+}
+
+/// The JWT secret of the stacks tests start.
+pub const TEST_SECRET: &str = "test-secret-test-secret-0123456789";
+
+/// A local stack with options (faults, short retention, ...); a fresh data dir and
+/// the test secret unless the options say otherwise.
+pub async fn start_stack_with(mut opts: realtime_local::stack::Options) -> anyhow::Result<realtime_local::Running> {
+    if opts.data_dir.as_os_str().is_empty() {
+        opts.data_dir = std::env::temp_dir().join(format!("realtime-test-{}", ulid::Ulid::new()));
+    }
+    opts.jwt_secret.get_or_insert_with(|| TEST_SECRET.into());
     realtime_local::start("127.0.0.1:0".parse()?, &opts).await
 }

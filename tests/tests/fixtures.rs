@@ -94,6 +94,48 @@ async fn http_fixtures_create_join_and_send() {
     assert_eq!((status, &again["id"]), (200, &msg["id"]));
 }
 
+async fn authorize(deps: &realtime_shared::Deps, name: &str) -> Value {
+    let Some(Handler::Authorizer(f)) = handler("authorizer") else {
+        panic!("authorizer is not an authorizer function")
+    };
+    f(deps.clone(), fixture(name)).await.unwrap()
+}
+
+#[tokio::test]
+async fn authorizer_fixtures_are_allowed_and_the_context_reaches_the_functions() {
+    let e = embedded(FIXTURE_SECRET);
+    let ws_answer = authorize(&e.deps, "authorizer-ws-request.json").await;
+    let statement = &ws_answer["policyDocument"]["Statement"][0];
+    assert_eq!(
+        (statement["Effect"].as_str(), ws_answer["principalId"].as_str()),
+        (Some("Allow"), Some("alice"))
+    );
+    let http_answer = authorize(&e.deps, "authorizer-http-request.json").await;
+    assert_eq!(http_answer["isAuthorized"], true);
+    assert_eq!(http_answer["context"], ws_answer["context"]);
+
+    // `$connect` as API Gateway invokes it after the authorizer: the context, and the token
+    // header still there but not needed (drop it to be sure it is not read).
+    let mut connect = fixture("ws-connect.json");
+    connect["headers"]["Sec-WebSocket-Protocol"] = "realtime.v1".into();
+    let mut context = ws_answer["context"].clone();
+    context["principalId"] = ws_answer["principalId"].clone();
+    connect["requestContext"]["authorizer"] = context;
+    let Some(Handler::Ws(f)) = handler("ws-connect") else { panic!() };
+    let _rx = e.hub.register(CONN, None);
+    assert_eq!(f(e.deps.clone(), serde_json::from_value(connect).unwrap()).await.status_code, 200);
+    let conn = e.deps.table.get(&keys::conn(CONN), keys::META).await.unwrap().unwrap();
+    assert_eq!((conn.str("userId"), conn.str("name")), (Some("alice"), Some("Alice")));
+
+    // An HTTP API route: the context under `lambda`, no Authorization header.
+    let mut create = fixture("http-chat-create.json");
+    create["headers"].as_object_mut().unwrap().remove("authorization");
+    create["requestContext"]["authorizer"] = serde_json::json!({"lambda": http_answer["context"]});
+    let Some(Handler::Http(f)) = handler("chat-create") else { panic!() };
+    let r = f(e.deps.clone(), serde_json::from_value(create).unwrap()).await;
+    assert_eq!(r.status_code, 201);
+}
+
 #[tokio::test]
 async fn the_eventbridge_fixture_is_fanned_out_to_a_subscriber() {
     let e = embedded(FIXTURE_SECRET);

@@ -17,6 +17,10 @@ const IMPLEMENTED_HTTP_ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/chat/{chatId}/messages", "chat-send-message"),
 ];
 
+/// The HTTP routes API.md leaves public (`Auth: {Authorizer: NONE}` in the template); every
+/// other one must go through an authorizer.
+const PUBLIC_HTTP_ROUTES: &[(&str, &str)] = &[];
+
 /// The WebSocket routes every deployment needs.
 const REQUIRED_WS_ROUTES: &[&str] = &["$connect", "$disconnect", "$default"];
 
@@ -254,6 +258,9 @@ fn routes_and_rules_target_functions_of_the_right_kind() {
     for s in &template.schedules {
         check(format!("schedule {}", s.name), &s.function, Kind::Event);
     }
+    for a in &template.authorizers {
+        check(format!("authorizer {}", a.name), &a.function, Kind::Authorizer);
+    }
     fail_if_any("triggers that target the wrong kind of function", &problems);
 }
 
@@ -267,6 +274,7 @@ fn every_function_has_a_trigger() {
         .chain(template.http_routes.iter().map(|r| r.function.as_str()))
         .chain(template.rules.iter().map(|r| r.function.as_str()))
         .chain(template.schedules.iter().map(|s| s.function.as_str()))
+        .chain(template.authorizers.iter().map(|a| a.function.as_str()))
         .collect();
     let problems: Vec<String> = template
         .functions
@@ -274,12 +282,38 @@ fn every_function_has_a_trigger() {
         .filter(|f| !triggered.contains(f.logical_id.as_str()))
         .map(|f| {
             format!(
-                "{} (binary {}) has no WebSocket route, HTTP route, rule or schedule",
+                "{} (binary {}) has no WebSocket route, HTTP route, rule, schedule or authorizer",
                 f.logical_id, f.binary
             )
         })
         .collect();
     fail_if_any("functions nothing invokes", &problems);
+}
+
+#[test]
+fn authorizer_functions_serve_authorizers_only() {
+    let template = template();
+    let mut problems = Vec::new();
+    for f in &template.functions {
+        if kind_of_binary(&f.binary) != Some(Kind::Authorizer) {
+            continue;
+        }
+        if !template.authorizers.iter().any(|a| a.function == f.logical_id) {
+            problems.push(format!(
+                "{} (binary {}) is a Kind::Authorizer function that no authorizer of template.yaml names",
+                f.logical_id, f.binary
+            ));
+        }
+    }
+    // An authorizer on $connect and on the HTTP routes: every connection and request is checked.
+    if template.ws_route("$connect").is_some_and(|r| r.authorizer.is_none()) {
+        problems.push("the WebSocket $connect route has no authorizer".into());
+    }
+    let public = |r: &&realtime_local::template::HttpRoute| PUBLIC_HTTP_ROUTES.contains(&(r.method.as_str(), r.path.as_str()));
+    for r in template.http_routes.iter().filter(|r| r.authorizer.is_none() && !public(r)) {
+        problems.push(format!("HTTP route {} {} has no authorizer", r.method, r.path));
+    }
+    fail_if_any("authorizers", &problems);
 }
 
 #[test]
@@ -411,11 +445,18 @@ fn ws_functions_may_be_invoked_by_api_gateway() {
         })
         .collect();
     let ws_functions: BTreeSet<&str> = template.ws_routes.iter().map(|r| r.function.as_str()).collect();
-    let problems: Vec<String> = ws_functions
+    let mut problems: Vec<String> = ws_functions
         .into_iter()
         .filter(|f| !permitted.contains(*f))
         .map(|f| format!("{f} serves a WebSocket route but has no AWS::Lambda::Permission for apigateway.amazonaws.com"))
         .collect();
+    // SAM grants an HttpApi no permission on its Lambda authorizers by default either.
+    for a in template.authorizers.iter().filter(|a| !permitted.contains(&a.function)) {
+        problems.push(format!(
+            "{} is the function of authorizer {} but has no AWS::Lambda::Permission for apigateway.amazonaws.com",
+            a.function, a.name
+        ));
+    }
     fail_if_any("WebSocket functions API Gateway may not invoke", &problems);
 }
 

@@ -1,4 +1,6 @@
-//! WebSocket `$connect`: authenticates the JWT (subprotocol `bearer.<jwt>` or `?token=`) and stores the connection.
+//! WebSocket `$connect`: stores the connection of the user the authorizer let in (its context in
+//! `requestContext.authorizer`); invoked directly, it verifies the JWT itself (subprotocol
+//! `bearer.<jwt>` or `?token=`).
 
 use realtime_shared::auth;
 use realtime_shared::events::{Cause, ConnectionChanged, Envelope, Event, Priority};
@@ -11,12 +13,17 @@ pub const SUBPROTOCOL: &str = "realtime.v1";
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;
     let protocols = ws::header(&req, "sec-websocket-protocol");
-    let token = protocols
-        .and_then(auth::token_from_protocols)
-        .or_else(|| req.query_string_parameters.first("token"))
-        .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?;
-    let user = auth::verify(deps.config.jwt_secret.expose(), token, realtime_shared::ports::table::now_epoch())
-        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let user = match auth::claims_from_context(&req.request_context.authorizer.fields) {
+        Some(user) => user,
+        None => {
+            let token = protocols
+                .and_then(auth::token_from_protocols)
+                .or_else(|| req.query_string_parameters.first("token"))
+                .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?;
+            auth::verify(deps.config.jwt_secret.expose(), token, realtime_shared::ports::table::now_epoch())
+                .map_err(|e| ApiError::Unauthorized(e.to_string()))?
+        }
+    };
     connections::open(&deps, conn_id, &user).await?;
     let opened = Event::ConnectionOpened(ConnectionChanged {
         connection_id: conn_id.into(),

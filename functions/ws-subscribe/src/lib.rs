@@ -3,7 +3,7 @@
 use realtime_shared::channels::Channel;
 use realtime_shared::frames::{ClientFrame, ServerFrame};
 use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, fanout, log, ApiError, Deps};
+use realtime_shared::{connections, fanout, log, resume, ApiError, Deps};
 
 /// Bounds on what one subscription may ask for.
 const MAX_PATTERNS: usize = 20;
@@ -50,6 +50,11 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
     connections::authorize(table, &conn, &channel).await?;
     connections::subscribe(table, &conn, &channel, &f.events, f.filter.as_ref()).await?;
+    // Subscribed first, replayed second: nothing falls between the two (a live
+    // event may arrive before a replayed one; clients order by seq).
+    if let Some(from) = &f.resume {
+        resume::replay_to(&deps, conn_id, None, &channel, &from.epoch, from.after).await?;
+    }
     let head = log::head(table, &channel).await?;
     let ack = ServerFrame::Subscribed {
         id: f.id,

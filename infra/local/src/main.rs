@@ -16,6 +16,10 @@ struct Args {
     /// A template to serve instead of the built-in copy of template.yaml.
     #[arg(long, env = "REALTIME_TEMPLATE")]
     template: Option<PathBuf>,
+    /// Chaos testing: the share (0..1) of table writes, publishes and pushes that fail
+    /// transiently. Nothing is lost: the outbox, retries and `resume` recover it all.
+    #[arg(long, default_value_t = 0.0)]
+    fault_rate: f64,
 }
 
 #[tokio::main]
@@ -26,6 +30,9 @@ async fn main() -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         template: args.template,
         jwt_secret: std::env::var("JWT_SECRET").ok(),
+        fault_rate: args.fault_rate,
+        fault_seed: rand_seed(),
+        ..Default::default()
     };
     let running = realtime_local::start(args.addr, &opts).await?;
     let a = running.addr;
@@ -41,4 +48,11 @@ async fn main() -> anyhow::Result<()> {
     println!("stopping…");
     running.stop().await;
     Ok(())
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
 }

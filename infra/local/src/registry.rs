@@ -9,6 +9,8 @@ pub enum Kind {
     Http,
     /// An EventBridge rule or schedule target.
     Event,
+    /// A Lambda authorizer, invoked by API Gateway before the routes it guards (JSON in, JSON out).
+    Authorizer,
 }
 
 /// Every function crate under `functions/`, by binary name, with its kind.
@@ -25,6 +27,7 @@ pub const FUNCTIONS: &[(&str, Kind)] = &[
     ("chat-send-message", Kind::Http),
     ("fanout", Kind::Event),
     ("outbox-sweeper", Kind::Event),
+    ("authorizer", Kind::Authorizer),
 ];
 
 use futures::future::BoxFuture;
@@ -40,6 +43,8 @@ pub enum Handler {
     Ws(fn(Deps, WsRequest) -> BoxFuture<'static, WsResponse>),
     Http(fn(Deps, HttpRequest) -> BoxFuture<'static, HttpResponse>),
     Event(fn(Deps, Value) -> BoxFuture<'static, Result<(), EventError>>),
+    /// The answer, or the error message the invocation failed with (API Gateway reads it).
+    Authorizer(fn(Deps, Value) -> BoxFuture<'static, Result<Value, String>>),
 }
 
 impl Handler {
@@ -48,6 +53,7 @@ impl Handler {
             Handler::Ws(_) => Kind::Ws,
             Handler::Http(_) => Kind::Http,
             Handler::Event(_) => Kind::Event,
+            Handler::Authorizer(_) => Kind::Authorizer,
         }
     }
 }
@@ -83,6 +89,7 @@ pub fn handler(binary: &str) -> Option<Handler> {
         "chat-send-message" => http!(chat_send_message),
         "fanout" => event!(fanout),
         "outbox-sweeper" => event!(outbox_sweeper),
+        "authorizer" => Handler::Authorizer(|d, e| Box::pin(async move { authorizer::handle(d, e).await.map_err(|e| e.to_string()) })),
         _ => return None,
     })
 }

@@ -3,6 +3,7 @@
 
 use crate::registry::Handler;
 use crate::stack::Stack;
+use crate::template::{AuthorizerKind, IdentitySource};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
@@ -30,11 +31,32 @@ pub fn router(stack: Arc<Stack>) -> Router {
         .route("/api/dev/token", post(dev_token))
         .route("/api/{*rest}", any(http_api))
         .route("/@connections/{id}", post(conn_post).get(conn_get).delete(conn_delete))
+        // Nothing on this address takes more than PutEvents' 1 MB; larger bodies are
+        // refused before they are read (and answered as JSON by `body_within`).
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(stack)
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+/// The body, or the API's 413 JSON answer when it is over `limit` (or over the
+/// router's limit, which refuses it unread).
+fn body_within(body: Result<Bytes, axum::extract::rejection::BytesRejection>, limit: usize) -> Result<Bytes, Box<Response>> {
+    let too_large = || {
+        Box::new(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("body larger than {} KB", limit / 1024),
+        ))
+    };
+    match body {
+        Ok(b) if b.len() <= limit => Ok(b),
+        Ok(_) => Err(too_large()),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large()),
+        Err(e) => Err(Box::new(json_error(StatusCode::BAD_REQUEST, "bad_request", &e.body_text()))),
+    }
 }
 
 fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
@@ -90,15 +112,16 @@ async fn http_api(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let path = uri.path();
     let Some((route, params)) = stack.template.match_http(method.as_str(), path) else {
         return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {method} {path}"));
     };
-    if body.len() > MAX_BODY_BYTES {
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "body larger than 128 KB");
-    }
+    let body = match body_within(body, MAX_BODY_BYTES) {
+        Ok(b) => b,
+        Err(resp) => return *resp,
+    };
     let Some(Handler::Http(f)) = stack.handler(&route.function) else {
         return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "route has no HTTP handler");
     };
@@ -107,7 +130,7 @@ async fn http_api(
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(&body), true),
     };
     let route_key = format!("{} {}", route.method, route.path);
-    let event = json!({
+    let mut event = json!({
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
@@ -125,6 +148,19 @@ async fn http_api(
         "body": body,
         "isBase64Encoded": b64,
     });
+    if let Some(name) = &route.authorizer {
+        // The 2.0 authorizer payload: the request without its body, plus what API Gateway adds.
+        let mut auth_event = event.clone();
+        if let Some(e) = auth_event.as_object_mut() {
+            e.remove("body");
+            e.remove("isBase64Encoded");
+        }
+        let arn = format!("{ARN_PREFIX}/$default/{}{path}", method.as_str());
+        match authorize(&stack, name, auth_event, &arn, &headers, uri.query()).await {
+            Ok(context) => event["requestContext"]["authorizer"] = json!({"lambda": context}),
+            Err(refused) => return refused,
+        }
+    }
     let req = match serde_json::from_value(event) {
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
@@ -142,8 +178,130 @@ async fn http_api(
     out.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+// ---------- Lambda authorizers ----------
+
+/// The execute-api ARN of the local APIs, before `/{stage}/...`.
+const ARN_PREFIX: &str = "arn:aws:execute-api:local:000000000000:local";
+
+/// Runs an authorizer as API Gateway does before a route: 401 without invoking it when an
+/// identity source is missing; then 401 when it fails with `Unauthorized`, 500 when it fails
+/// otherwise, 403 when its answer does not allow `arn`; else the context it passes on.
+async fn authorize(
+    stack: &Stack,
+    name: &str,
+    mut event: Value,
+    arn: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Map<String, Value>, Response> {
+    let internal = || json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error");
+    let unauthorized = || json_error(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized");
+    let Some(authorizer) = stack.template.authorizer(name) else {
+        return Err(internal());
+    };
+    let Some(Handler::Authorizer(f)) = stack.handler(&authorizer.function) else {
+        return Err(internal());
+    };
+    let query = query_json(query);
+    let mut identity = Vec::new();
+    for source in &authorizer.identity_sources {
+        let value = match source {
+            IdentitySource::Header(h) => headers.get(h.as_str()).and_then(|v| v.to_str().ok()),
+            IdentitySource::Query(q) => query.get(q).and_then(Value::as_str),
+        };
+        match value.filter(|v| !v.is_empty()) {
+            Some(v) => identity.push(Value::String(v.to_string())),
+            None => return Err(unauthorized()),
+        }
+    }
+    event["type"] = "REQUEST".into();
+    match authorizer.kind {
+        AuthorizerKind::WebSocket => event["methodArn"] = arn.into(),
+        AuthorizerKind::Http { .. } => {
+            event["routeArn"] = arn.into();
+            event["identitySource"] = identity.into();
+        }
+    }
+    let answer = match f(stack.deps.clone(), event).await {
+        Ok(answer) => answer,
+        Err(message) if message == "Unauthorized" => return Err(unauthorized()),
+        Err(message) => {
+            tracing::warn!(authorizer = %name, error = %message, "authorizer failed");
+            return Err(internal());
+        }
+    };
+    let allowed = match authorizer.kind {
+        AuthorizerKind::Http { simple_responses: true } => answer.get("isAuthorized") == Some(&Value::Bool(true)),
+        _ => policy_allows(&answer["policyDocument"], arn),
+    };
+    if !allowed {
+        return Err(json_error(StatusCode::FORBIDDEN, "forbidden", "Forbidden"));
+    }
+    let mut context = answer.get("context").and_then(Value::as_object).cloned().unwrap_or_default();
+    if authorizer.kind == AuthorizerKind::WebSocket {
+        if let Some(principal) = answer.get("principalId") {
+            context.insert("principalId".into(), principal.clone());
+        }
+    }
+    Ok(context)
+}
+
+/// Whether an authorizer's IAM policy lets `arn` be invoked: an Allow statement covers it and no
+/// Deny statement does.
+fn policy_allows(policy: &Value, arn: &str) -> bool {
+    fn strings(v: Option<&Value>) -> Vec<&str> {
+        match v {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    let covers = |effect: &str| {
+        statements.iter().any(|s| {
+            s.get("Effect").and_then(Value::as_str) == Some(effect)
+                && strings(s.get("Action"))
+                    .iter()
+                    .any(|a| wildcard_match(&a.to_ascii_lowercase(), "execute-api:invoke"))
+                && strings(s.get("Resource")).iter().any(|r| wildcard_match(r, arn))
+        })
+    };
+    covers("Allow") && !covers("Deny")
+}
+
+/// IAM wildcards: `*` matches any run of characters, `?` one character.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 /// Local only: mints a token so a newcomer can try the API (API.md "Auth").
-async fn dev_token(State(stack): Shared, body: Bytes) -> Response {
+async fn dev_token(State(stack): Shared, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+    let body = match body_within(body, 4 * 1024) {
+        Ok(b) => b,
+        Err(resp) => return *resp,
+    };
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Req {
@@ -224,9 +382,18 @@ async fn ws_upgrade(
         peer,
         connected_at: now_ms(),
     };
+    let mut event = sock.event("$connect", "CONNECT", Some(&headers), uri.query(), None);
+    if let Some(name) = stack.template.ws_route("$connect").and_then(|r| r.authorizer.clone()) {
+        let arn = format!("{ARN_PREFIX}/local/$connect");
+        let mut auth_event = event.clone();
+        auth_event["stageVariables"] = json!({});
+        match authorize(&stack, &name, auth_event, &arn, &headers, uri.query()).await {
+            Ok(context) => event["requestContext"]["authorizer"] = Value::Object(context),
+            Err(refused) => return refused,
+        }
+    }
     // Registered before `$connect` runs, as API Gateway accepts posts during it.
     let outbound = stack.hub.register(&sock.conn_id, Some(peer.ip().to_string()));
-    let event = sock.event("$connect", "CONNECT", Some(&headers), uri.query(), None);
     match invoke_ws(&stack, "$connect", event).await {
         Some(200..=299) => {}
         status => {
@@ -413,4 +580,43 @@ async fn put_events(State(stack): Shared, headers: HeaderMap, body: Bytes) -> Re
 
 async fn page(State(stack): Shared) -> Html<String> {
     Html(crate::page::render(stack.hub.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_wildcards() {
+        assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("arn:*/$connect", "arn:aws:x/local/$connect"));
+        assert!(wildcard_match("a?c*", "abcdef"));
+        assert!(!wildcard_match("a?c", "ac"));
+        assert!(!wildcard_match("arn:*/GET/*", "arn:x/POST/api"));
+        assert!(wildcard_match("**x", "yyx"));
+    }
+
+    #[test]
+    fn policies_allow_only_what_they_cover() {
+        let arn = "arn:aws:execute-api:local:000000000000:local/local/$connect";
+        let policy = |statements: Value| json!({"Version": "2012-10-17", "Statement": statements});
+        let allow = json!({"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": arn});
+        assert!(policy_allows(&policy(json!([allow])), arn));
+        assert!(policy_allows(&policy(allow.clone()), arn));
+        assert!(policy_allows(
+            &policy(json!([{"Action": ["execute-api:*"], "Effect": "Allow", "Resource": ["arn:aws:execute-api:*"]}])),
+            arn
+        ));
+        let deny = json!({"Action": "*", "Effect": "Deny", "Resource": "*"});
+        assert!(!policy_allows(&policy(json!([allow, deny])), arn));
+        assert!(!policy_allows(
+            &policy(json!([{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:other"}])),
+            arn
+        ));
+        assert!(!policy_allows(
+            &policy(json!([{"Action": "s3:GetObject", "Effect": "Allow", "Resource": "*"}])),
+            arn
+        ));
+        assert!(!policy_allows(&Value::Null, arn));
+    }
 }

@@ -5,10 +5,11 @@ use crate::registry::{self, Handler};
 use crate::template::Template;
 use anyhow::Context;
 use realtime_shared::adapters::bus::{BusRule, EmbeddedBus};
+use realtime_shared::adapters::faults::{Faults, FaultyPublisher, FaultyPusher, FaultyTable};
 use realtime_shared::adapters::hub::Hub;
 use realtime_shared::adapters::sqlite::SqliteTable;
 use realtime_shared::config::Config;
-use realtime_shared::ports::Table;
+use realtime_shared::ports::{ConnectionPusher, EventPublisher, Table};
 use realtime_shared::Deps;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -23,14 +24,23 @@ pub struct Stack {
     pub template: Template,
     /// Handlers by the template's logical function id.
     handlers: HashMap<String, Handler>,
+    schedule_period: Option<Duration>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub data_dir: PathBuf,
     /// `template.yaml`; the one embedded at build time when None.
     pub template: Option<PathBuf>,
     pub jwt_secret: Option<String>,
+    /// Share of table writes, publishes and pushes that fail transiently (chaos testing).
+    pub fault_rate: f64,
+    pub fault_seed: u64,
+    /// Overrides of the configuration (tests shorten them).
+    pub log_retention_secs: Option<i64>,
+    pub outbox_min_age_secs: Option<i64>,
+    /// Runs every schedule at this period instead of its `rate(...)`.
+    pub schedule_period: Option<Duration>,
 }
 
 /// The template this binary was built with (the local stack serves what it declares).
@@ -60,7 +70,7 @@ impl Stack {
             Some(p) => Template::load(p)?,
             None => Template::parse(TEMPLATE)?,
         };
-        let table: Arc<dyn Table> = Arc::new(SqliteTable::open(&opts.data_dir.join("table.db"))?);
+        let mut table: Arc<dyn Table> = Arc::new(SqliteTable::open(&opts.data_dir.join("table.db"))?);
         let mut handlers = HashMap::new();
         for f in &template.functions {
             let h = registry::handler(&f.binary).with_context(|| {
@@ -82,13 +92,31 @@ impl Stack {
             .collect();
         let bus = Arc::new(EmbeddedBus::new(rules)?);
         let hub = Arc::new(Hub::new());
-        let deps = Deps::new(table, bus.clone(), hub.clone(), Config::local(&jwt_secret(opts)?));
+        let mut publisher: Arc<dyn EventPublisher> = bus.clone();
+        let mut pusher: Arc<dyn ConnectionPusher> = hub.clone();
+        if opts.fault_rate > 0.0 {
+            let faults = Faults::new(opts.fault_rate, opts.fault_seed);
+            table = Arc::new(FaultyTable {
+                inner: table,
+                faults: faults.clone(),
+            });
+            publisher = Arc::new(FaultyPublisher {
+                inner: publisher,
+                faults: faults.clone(),
+            });
+            pusher = Arc::new(FaultyPusher { inner: pusher, faults });
+        }
+        let mut config = Config::local(&jwt_secret(opts)?);
+        config.log_retention_secs = opts.log_retention_secs.unwrap_or(config.log_retention_secs);
+        config.outbox_min_age_secs = opts.outbox_min_age_secs.unwrap_or(config.outbox_min_age_secs);
+        let deps = Deps::new(table, publisher, pusher, config);
         let stack = Arc::new(Self {
             deps,
             hub,
             bus,
             template,
             handlers,
+            schedule_period: opts.schedule_period,
         });
         // The bus invokes functions that need the stack's deps: wire it afterwards,
         // holding the stack weakly so that dropping it frees everything.
@@ -118,13 +146,16 @@ impl Stack {
     /// Runs each schedule of the template on a timer until the stack is dropped.
     pub fn start_schedules(self: &Arc<Self>) {
         for s in &self.template.schedules {
-            let Some(secs) = crate::template::rate_seconds(&s.expression) else {
+            let Some(period) = self
+                .schedule_period
+                .or_else(|| crate::template::rate_seconds(&s.expression).map(Duration::from_secs))
+            else {
                 tracing::warn!(schedule = %s.name, expression = %s.expression, "only rate() schedules run locally");
                 continue;
             };
             let (weak, name, function) = (Arc::downgrade(self), s.name.clone(), s.function.clone());
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(secs.max(1)));
+                let mut tick = tokio::time::interval(period.max(Duration::from_millis(10)));
                 tick.tick().await;
                 loop {
                     tick.tick().await;

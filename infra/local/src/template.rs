@@ -1,6 +1,6 @@
 //! The model of `template.yaml` that the local stack serves: its functions (with the binary
-//! each one builds), the WebSocket routes, the HTTP API routes, the EventBridge rules and the
-//! schedules. The local stack serves exactly what the template declares, so local and cloud
+//! each one builds), the WebSocket routes, the HTTP API routes, the Lambda authorizers that guard
+//! them, the EventBridge rules and the schedules. The local stack serves exactly what the template declares, so local and cloud
 //! cannot drift; `tests/tests/parity.rs` checks the template against the function crates.
 //!
 //! CloudFormation intrinsic functions arrive in two spellings: the short-form YAML tags
@@ -10,6 +10,7 @@
 //! integration's URI) are then rendered to a string in which every reference reads `${Name}`
 //! or `${Name.Attribute}`, the way `Fn::Sub` writes them.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
@@ -27,6 +28,8 @@ pub struct Template {
     pub rules: Vec<Rule>,
     /// Every enabled `Schedule` or `ScheduleV2` event of a function.
     pub schedules: Vec<Schedule>,
+    /// Every Lambda authorizer: `AWS::ApiGatewayV2::Authorizer`s and those of a SAM `HttpApi`'s `Auth`.
+    pub authorizers: Vec<Authorizer>,
 }
 
 /// A function of the template.
@@ -46,6 +49,8 @@ pub struct WsRoute {
     pub route_key: String,
     /// The logical id of the function the route's integration invokes.
     pub function: String,
+    /// The name of the authorizer API Gateway runs first (`AuthorizationType: CUSTOM`).
+    pub authorizer: Option<String>,
 }
 
 /// A route of the HTTP API.
@@ -57,6 +62,39 @@ pub struct HttpRoute {
     pub path: String,
     /// The logical id of the function.
     pub function: String,
+    /// The name of the authorizer API Gateway runs first: the event's `Auth.Authorizer`, else its
+    /// API's `DefaultAuthorizer` (`NONE` opts out).
+    pub authorizer: Option<String>,
+}
+
+/// A Lambda authorizer: API Gateway invokes its function before the routes that use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorizer {
+    /// The `AWS::ApiGatewayV2::Authorizer`'s logical id, or `HttpApiLogicalId.Name` for one in the
+    /// `Auth.Authorizers` of a SAM `HttpApi`.
+    pub name: String,
+    /// The logical id of its function.
+    pub function: String,
+    pub kind: AuthorizerKind,
+    /// Request parameters that must all be present and non-empty, else API Gateway answers 401
+    /// without invoking the function.
+    pub identity_sources: Vec<IdentitySource>,
+}
+
+/// What API Gateway sends an authorizer and how it reads the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizerKind {
+    /// A WebSocket API `REQUEST` authorizer: `methodArn` in, an IAM policy out.
+    WebSocket,
+    /// An HTTP API Lambda authorizer, payload format 2.0: `routeArn` in, `{"isAuthorized"}` out
+    /// with simple responses, else an IAM policy.
+    Http { simple_responses: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    Header(String),
+    Query(String),
 }
 
 /// An EventBridge rule that invokes a function.
@@ -121,6 +159,8 @@ const FUNCTION_TYPE: &str = "AWS::Serverless::Function";
 const WS_API_TYPE: &str = "AWS::ApiGatewayV2::Api";
 const WS_ROUTE_TYPE: &str = "AWS::ApiGatewayV2::Route";
 const WS_INTEGRATION_TYPE: &str = "AWS::ApiGatewayV2::Integration";
+const WS_AUTHORIZER_TYPE: &str = "AWS::ApiGatewayV2::Authorizer";
+const HTTP_API_TYPE: &str = "AWS::Serverless::HttpApi";
 
 impl Template {
     /// Reads the model out of the text of a SAM template.
@@ -139,10 +179,34 @@ impl Template {
             http_routes: Vec::new(),
             rules: Vec::new(),
             schedules: Vec::new(),
+            authorizers: Vec::new(),
         };
+        // HTTP API authorizers first: a function's routes name them. Their functions are checked
+        // once every function is known.
+        let mut default_authorizers = HashMap::new();
+        for &(id, body) in &resources {
+            if resource_type(body) == Some(HTTP_API_TYPE) {
+                if let Some(default) = template.read_http_api(id, body)? {
+                    default_authorizers.insert(id.to_owned(), default);
+                }
+            }
+        }
         for &(id, body) in &resources {
             if resource_type(body) == Some(FUNCTION_TYPE) {
-                template.read_function(id, body)?;
+                template.read_function(id, body, &default_authorizers)?;
+            }
+        }
+        for a in &template.authorizers {
+            if template.function(&a.function).is_none() {
+                let (api, name) = a.name.split_once('.').unwrap_or((&a.name, ""));
+                let what = format!("Properties.Auth.Authorizers.{name}.FunctionArn");
+                return Err(reference(api, &what, &a.function, "an AWS::Serverless::Function"));
+            }
+        }
+        for &(id, body) in &resources {
+            if resource_type(body) == Some(WS_AUTHORIZER_TYPE) {
+                let authorizer = template.read_ws_authorizer(id, body, &resources)?;
+                template.authorizers.push(authorizer);
             }
         }
         for &(id, body) in &resources {
@@ -199,13 +263,106 @@ impl Template {
             .max_by_key(|(r, _)| (specificity(&r.path), r.method != "ANY"))
     }
 
+    /// The authorizer with this name.
+    pub fn authorizer(&self, name: &str) -> Option<&Authorizer> {
+        self.authorizers.iter().find(|a| a.name == name)
+    }
+
     /// The rules whose target is this function.
     pub fn rules_of(&self, logical_id: &str) -> impl Iterator<Item = &Rule> {
         let logical_id = logical_id.to_owned();
         self.rules.iter().filter(move |r| r.function == logical_id)
     }
 
-    fn read_function(&mut self, id: &str, body: &Mapping) -> Result<(), TemplateError> {
+    /// The authorizers of a SAM `HttpApi` (`Auth.Authorizers`); returns its default authorizer.
+    fn read_http_api(&mut self, id: &str, body: &Mapping) -> Result<Option<String>, TemplateError> {
+        let Some(auth) = body.get("Properties").and_then(|p| p.get("Auth")) else {
+            return Ok(None);
+        };
+        let unsupported = |message: String| TemplateError::Unsupported {
+            resource: id.to_owned(),
+            message,
+        };
+        let empty = Mapping::new();
+        let authorizers = match auth.get("Authorizers") {
+            None => &empty,
+            Some(a) => a
+                .as_mapping()
+                .ok_or_else(|| property(id, "Properties.Auth.Authorizers", "a mapping"))?,
+        };
+        for (name, def) in authorizers {
+            let name = name
+                .as_str()
+                .ok_or_else(|| property(id, "Properties.Auth.Authorizers", "string authorizer names"))?;
+            let what = format!("Properties.Auth.Authorizers.{name}");
+            if def.get("JwtConfiguration").is_some() {
+                return Err(unsupported(format!(
+                    "{what} is a JWT authorizer; only Lambda authorizers are served"
+                )));
+            }
+            let function = def
+                .get("FunctionArn")
+                .and_then(render)
+                .and_then(|arn| function_of_arn(&arn))
+                .ok_or_else(|| property(id, &format!("{what}.FunctionArn"), "!GetAtt <function>.Arn"))?;
+            // `"2.0"`, or 2.0 when left unquoted.
+            let version = match def.get("AuthorizerPayloadFormatVersion") {
+                Some(Value::String(v)) => v.clone(),
+                Some(Value::Number(n)) => format!("{:.1}", n.as_f64().unwrap_or_default()),
+                _ => String::new(),
+            };
+            if version != "2.0" {
+                return Err(unsupported(format!(
+                    "{what} has AuthorizerPayloadFormatVersion {version:?}; only \"2.0\" is served"
+                )));
+            }
+            let mut identity_sources = Vec::new();
+            let identity = def.get("Identity");
+            for (key, source) in [
+                ("Headers", IdentitySource::Header as fn(String) -> _),
+                ("QueryStrings", IdentitySource::Query),
+            ] {
+                let Some(names) = identity.and_then(|i| i.get(key)) else {
+                    continue;
+                };
+                let names = names
+                    .as_sequence()
+                    .ok_or_else(|| property(id, &format!("{what}.Identity.{key}"), "a list of names"))?;
+                for n in names {
+                    let n = n
+                        .as_str()
+                        .ok_or_else(|| property(id, &format!("{what}.Identity.{key}"), "a list of names"))?;
+                    identity_sources.push(source(n.to_owned()));
+                }
+            }
+            if let Some(other) = ["StageVariables", "Context"]
+                .iter()
+                .find(|k| identity.and_then(|i| i.get(**k)).is_some())
+            {
+                return Err(unsupported(format!(
+                    "{what}.Identity.{other} is not served; use Headers or QueryStrings"
+                )));
+            }
+            self.authorizers.push(Authorizer {
+                name: format!("{id}.{name}"),
+                function,
+                kind: AuthorizerKind::Http {
+                    simple_responses: def.get("EnableSimpleResponses").and_then(Value::as_bool).unwrap_or(false),
+                },
+                identity_sources,
+            });
+        }
+        let Some(default) = auth.get("DefaultAuthorizer") else {
+            return Ok(None);
+        };
+        let default = default
+            .as_str()
+            .filter(|d| authorizers.contains_key(*d))
+            .ok_or_else(|| property(id, "Properties.Auth.DefaultAuthorizer", "the name of one of its Authorizers"))?;
+        Ok(Some(format!("{id}.{default}")))
+    }
+
+    fn read_function(&mut self, id: &str, body: &Mapping, default_authorizers: &HashMap<String, String>) -> Result<(), TemplateError> {
         let binary = body
             .get("Metadata")
             .and_then(|m| m.get("BuildProperties"))
@@ -247,6 +404,24 @@ impl Template {
                         .filter(|m| !m.is_empty())
                         .ok_or_else(|| property(id, &format!("{what}.Properties.Method"), "an HTTP method"))?;
                     let method = method.to_ascii_uppercase();
+                    // Without ApiId the route is on SAM's implicit API, which has no authorizers here.
+                    let api = props.get("ApiId").and_then(render).and_then(|a| single_reference(&a));
+                    let authorizer = match props.get("Auth").and_then(|a| a.get("Authorizer")) {
+                        None => api.as_ref().and_then(|a| default_authorizers.get(a)).cloned(),
+                        Some(Value::String(n)) if n == "NONE" => None,
+                        Some(n) => {
+                            let full = format!("{}.{}", api.as_deref().unwrap_or_default(), n.as_str().unwrap_or_default());
+                            if self.authorizer(&full).is_none() {
+                                return Err(reference(
+                                    id,
+                                    &format!("{what}.Properties.Auth.Authorizer"),
+                                    &full,
+                                    "an authorizer of its API",
+                                ));
+                            }
+                            Some(full)
+                        }
+                    };
                     self.http_routes.push(HttpRoute {
                         method: if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" {
                             "ANY".into()
@@ -255,6 +430,7 @@ impl Template {
                         },
                         path: path.to_owned(),
                         function: id.to_owned(),
+                        authorizer,
                     });
                 }
                 "EventBridgeRule" | "CloudWatchEvent" => {
@@ -304,14 +480,8 @@ impl Template {
         Ok(())
     }
 
-    /// Route → its `Target` (`integrations/${Integration}`) → the integration's
-    /// `IntegrationUri` (`.../functions/${Function.Arn}/invocations`) → the function.
-    fn read_ws_route(&self, id: &str, body: &Mapping, resources: &[(&str, &Mapping)]) -> Result<WsRoute, TemplateError> {
-        let props = body
-            .get("Properties")
-            .and_then(Value::as_mapping)
-            .ok_or_else(|| property(id, "Properties", "a mapping"))?;
-
+    /// The WebSocket API that `Properties.ApiId` of an `AWS::ApiGatewayV2` resource names.
+    fn ws_api_of(id: &str, props: &Mapping, resources: &[(&str, &Mapping)]) -> Result<String, TemplateError> {
         let api = props
             .get("ApiId")
             .and_then(render)
@@ -326,10 +496,84 @@ impl Template {
             return Err(TemplateError::Unsupported {
                 resource: id.to_owned(),
                 message: format!(
-                    "routes of the {api_protocol} API {api} are not served; declare HTTP routes as HttpApi events of a function"
+                    "routes and authorizers of the {api_protocol} API {api} are not served; declare HTTP routes as HttpApi events of a function"
                 ),
             });
         }
+        Ok(api)
+    }
+
+    /// A WebSocket `REQUEST` authorizer: `AuthorizerUri` (`.../functions/${Function.Arn}/invocations`)
+    /// names its function, `IdentitySource` (`route.request.header.X`, `route.request.querystring.X`)
+    /// what must be present.
+    fn read_ws_authorizer(&self, id: &str, body: &Mapping, resources: &[(&str, &Mapping)]) -> Result<Authorizer, TemplateError> {
+        let props = body
+            .get("Properties")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| property(id, "Properties", "a mapping"))?;
+        Self::ws_api_of(id, props, resources)?;
+        let unsupported = |message: String| TemplateError::Unsupported {
+            resource: id.to_owned(),
+            message,
+        };
+        match props.get("AuthorizerType").and_then(Value::as_str) {
+            Some("REQUEST") => {}
+            other => return Err(unsupported(format!("AuthorizerType {other:?} is not served; only REQUEST"))),
+        }
+        let function = props
+            .get("AuthorizerUri")
+            .and_then(render)
+            .and_then(|uri| function_of_uri(&uri))
+            .ok_or_else(|| {
+                property(
+                    id,
+                    "Properties.AuthorizerUri",
+                    "arn:...:lambda:path/2015-03-31/functions/${Function.Arn}/invocations",
+                )
+            })?;
+        if self.function(&function).is_none() {
+            return Err(reference(id, "Properties.AuthorizerUri", &function, "an AWS::Serverless::Function"));
+        }
+        let sources: Vec<String> = match props.get("IdentitySource") {
+            None => Vec::new(),
+            Some(Value::String(s)) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| property(id, "Properties.IdentitySource", "a list of strings"))?,
+            Some(_) => return Err(property(id, "Properties.IdentitySource", "a list of strings")),
+        };
+        let identity_sources = sources
+            .iter()
+            .map(|s| {
+                if let Some(h) = s.strip_prefix("route.request.header.") {
+                    Ok(IdentitySource::Header(h.to_owned()))
+                } else if let Some(q) = s.strip_prefix("route.request.querystring.") {
+                    Ok(IdentitySource::Query(q.to_owned()))
+                } else {
+                    Err(unsupported(format!(
+                        "identity source {s:?} is not served; only headers and query strings"
+                    )))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Authorizer {
+            name: id.to_owned(),
+            function,
+            kind: AuthorizerKind::WebSocket,
+            identity_sources,
+        })
+    }
+
+    /// Route → its `Target` (`integrations/${Integration}`) → the integration's
+    /// `IntegrationUri` (`.../functions/${Function.Arn}/invocations`) → the function.
+    fn read_ws_route(&self, id: &str, body: &Mapping, resources: &[(&str, &Mapping)]) -> Result<WsRoute, TemplateError> {
+        let props = body
+            .get("Properties")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| property(id, "Properties", "a mapping"))?;
+        Self::ws_api_of(id, props, resources)?;
 
         let route_key = props
             .get("RouteKey")
@@ -365,9 +609,42 @@ impl Template {
                 "an AWS::Serverless::Function",
             ));
         }
+        let authorizer = match props.get("AuthorizationType").and_then(Value::as_str) {
+            None | Some("NONE") => None,
+            Some("CUSTOM") => {
+                let authorizer = props
+                    .get("AuthorizerId")
+                    .and_then(render)
+                    .and_then(|a| single_reference(&a))
+                    .ok_or_else(|| property(id, "Properties.AuthorizerId", "a reference to an authorizer"))?;
+                if self.authorizer(&authorizer).is_none() {
+                    return Err(reference(
+                        id,
+                        "Properties.AuthorizerId",
+                        &authorizer,
+                        "an AWS::ApiGatewayV2::Authorizer",
+                    ));
+                }
+                // As in API Gateway: the other routes run on an already authorized connection.
+                if route_key != "$connect" {
+                    return Err(TemplateError::Unsupported {
+                        resource: id.to_owned(),
+                        message: format!("route {route_key} has an authorizer; WebSocket APIs authorize $connect only"),
+                    });
+                }
+                Some(authorizer)
+            }
+            Some(other) => {
+                return Err(TemplateError::Unsupported {
+                    resource: id.to_owned(),
+                    message: format!("AuthorizationType {other} is not served; only NONE and CUSTOM"),
+                })
+            }
+        };
         Ok(WsRoute {
             route_key: route_key.to_owned(),
             function,
+            authorizer,
         })
     }
 }
@@ -589,7 +866,11 @@ fn single_reference(text: &str) -> Option<String> {
 fn function_of_uri(uri: &str) -> Option<String> {
     let rest = uri.split_once(":lambda:path/")?.1;
     let rest = rest.split_once("/functions/")?.1;
-    let arn = rest.strip_suffix("/invocations")?;
+    function_of_arn(rest.strip_suffix("/invocations")?)
+}
+
+/// `Function` when `arn` is exactly `${Function.Arn}`.
+fn function_of_arn(arn: &str) -> Option<String> {
     let name = arn.strip_prefix("${")?.strip_suffix(".Arn}")?;
     let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric());
     valid.then(|| name.to_owned())
@@ -676,10 +957,18 @@ mod tests {
                 ("$default", "WsDefaultFunction"),
                 ("$disconnect", "WsDisconnectFunction"),
                 ("ping", "WsPingFunction"),
+                ("resume", "WsResumeFunction"),
                 ("subscribe", "WsSubscribeFunction"),
                 ("unsubscribe", "WsUnsubscribeFunction"),
             ]
         );
+        let guarded: Vec<(&str, Option<&str>)> = t
+            .ws_routes
+            .iter()
+            .filter(|r| r.authorizer.is_some())
+            .map(|r| (r.route_key.as_str(), r.authorizer.as_deref()))
+            .collect();
+        assert_eq!(guarded, vec![("$connect", Some("WsConnectAuthorizer"))]);
         assert_eq!(
             t.ws_route_for_action(Some("ping")).map(|r| r.function.as_str()),
             Some("WsPingFunction")
@@ -718,6 +1007,33 @@ mod tests {
         assert_eq!(params, vec![("chatId".to_owned(), "C1".to_owned())]);
         assert!(t.match_http("GET", "/api/chat").is_none());
         assert!(t.match_http("POST", "/api/chat/C1").is_none());
+        // The HttpApi's DefaultAuthorizer guards every route.
+        for r in &t.http_routes {
+            assert_eq!(r.authorizer.as_deref(), Some("HttpApi.JwtAuthorizer"), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn real_template_authorizers() {
+        let t = real();
+        assert_eq!(
+            t.authorizers,
+            vec![
+                Authorizer {
+                    name: "HttpApi.JwtAuthorizer".into(),
+                    function: "AuthorizerFunction".into(),
+                    kind: AuthorizerKind::Http { simple_responses: true },
+                    identity_sources: vec![IdentitySource::Header("Authorization".into())],
+                },
+                Authorizer {
+                    name: "WsConnectAuthorizer".into(),
+                    function: "AuthorizerFunction".into(),
+                    kind: AuthorizerKind::WebSocket,
+                    identity_sources: vec![],
+                },
+            ]
+        );
+        assert_eq!(t.binary_of("AuthorizerFunction"), Some("authorizer"));
     }
 
     #[test]
@@ -730,7 +1046,8 @@ mod tests {
         assert_eq!(rule.pattern, json!({"source": [{"prefix": "realtime."}]}));
         assert_eq!(t.rules_of("FanoutFunction").count(), 1);
         assert_eq!(t.rules_of("ChatCreateFunction").count(), 0);
-        assert!(t.schedules.is_empty());
+        let schedules: Vec<&str> = t.schedules.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(schedules, vec!["OutboxSweeperFunction.Sweep"]);
     }
 
     const SMALL: &str = r#"
@@ -829,11 +1146,13 @@ Resources:
             vec![
                 WsRoute {
                     route_key: "$connect".into(),
-                    function: "HelloFunction".into()
+                    function: "HelloFunction".into(),
+                    authorizer: None,
                 },
                 WsRoute {
                     route_key: "sweep".into(),
-                    function: "SweepFunction".into()
+                    function: "SweepFunction".into(),
+                    authorizer: None,
                 },
             ]
         );
@@ -843,12 +1162,14 @@ Resources:
                 HttpRoute {
                     method: "GET".into(),
                     path: "/api/hello/{name}".into(),
-                    function: "HelloFunction".into()
+                    function: "HelloFunction".into(),
+                    authorizer: None,
                 },
                 HttpRoute {
                     method: "ANY".into(),
                     path: "/api/files/{proxy+}".into(),
-                    function: "HelloFunction".into()
+                    function: "HelloFunction".into(),
+                    authorizer: None,
                 },
             ]
         );
@@ -1000,25 +1321,30 @@ Resources:
                     method: "ANY".into(),
                     path: "/api/{proxy+}".into(),
                     function: "Catch".into(),
+                    authorizer: None,
                 },
                 HttpRoute {
                     method: "GET".into(),
                     path: "/api/chat/{chatId}".into(),
                     function: "Param".into(),
+                    authorizer: None,
                 },
                 HttpRoute {
                     method: "GET".into(),
                     path: "/api/chat/stats".into(),
                     function: "Literal".into(),
+                    authorizer: None,
                 },
                 HttpRoute {
                     method: "ANY".into(),
                     path: "/api/chat/stats".into(),
                     function: "AnyLiteral".into(),
+                    authorizer: None,
                 },
             ],
             rules: vec![],
             schedules: vec![],
+            authorizers: vec![],
         };
         let pick = |m: &str, p: &str| t.match_http(m, p).map(|(r, _)| r.function.clone());
         assert_eq!(pick("GET", "/api/chat/stats").as_deref(), Some("Literal"));
@@ -1026,6 +1352,126 @@ Resources:
         assert_eq!(pick("GET", "/api/chat/C1").as_deref(), Some("Param"));
         assert_eq!(pick("GET", "/api/trips/T1").as_deref(), Some("Catch"));
         assert_eq!(pick("GET", "/other"), None);
+    }
+
+    const AUTH: &str = r#"
+Resources:
+  Ws: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}
+  Http:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Main
+        Authorizers:
+          Main:
+            FunctionArn: !GetAtt AuthFunction.Arn
+            AuthorizerPayloadFormatVersion: 2.0
+            EnableSimpleResponses: true
+            Identity: {Headers: [Authorization], QueryStrings: [apiKey]}
+          Policy:
+            FunctionArn: {"Fn::GetAtt": [AuthFunction, Arn]}
+            AuthorizerPayloadFormatVersion: "2.0"
+  AuthFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: auth}}
+  AppFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: app}}
+    Properties:
+      Events:
+        Default: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /a, Method: get}}
+        Open: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /b, Method: get, Auth: {Authorizer: NONE}}}
+        Other: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /c, Method: get, Auth: {Authorizer: Policy}}}
+        Implicit: {Type: HttpApi, Properties: {Path: /d, Method: get}}
+  WsAuth:
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties:
+      Name: a
+      ApiId: !Ref Ws
+      AuthorizerType: REQUEST
+      AuthorizerUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AuthFunction.Arn}/invocations
+      IdentitySource: [route.request.header.Auth, route.request.querystring.token]
+  I:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Ws, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AppFunction.Arn}/invocations"}
+  Connect:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Ws, RouteKey: $connect, AuthorizationType: CUSTOM, AuthorizerId: !Ref WsAuth, Target: !Sub "integrations/${I}"}
+"#;
+
+    #[test]
+    fn authorizers_guard_the_routes_that_name_them() {
+        let t = Template::parse(AUTH).expect("parses");
+        let http_main = t.authorizer("Http.Main").expect("Http.Main");
+        assert_eq!(http_main.function, "AuthFunction");
+        assert_eq!(http_main.kind, AuthorizerKind::Http { simple_responses: true });
+        assert_eq!(
+            http_main.identity_sources,
+            vec![
+                IdentitySource::Header("Authorization".into()),
+                IdentitySource::Query("apiKey".into())
+            ]
+        );
+        assert_eq!(
+            t.authorizer("Http.Policy").map(|a| a.kind),
+            Some(AuthorizerKind::Http { simple_responses: false })
+        );
+        let guard = |path: &str| t.match_http("GET", path).and_then(|(r, _)| r.authorizer.clone());
+        assert_eq!(guard("/a").as_deref(), Some("Http.Main"));
+        assert_eq!(guard("/b"), None);
+        assert_eq!(guard("/c").as_deref(), Some("Http.Policy"));
+        assert_eq!(guard("/d"), None);
+        let ws = t.authorizer("WsAuth").expect("WsAuth");
+        assert_eq!(
+            (ws.kind, &ws.identity_sources),
+            (
+                AuthorizerKind::WebSocket,
+                &vec![IdentitySource::Header("Auth".into()), IdentitySource::Query("token".into())]
+            )
+        );
+        assert_eq!(t.ws_route("$connect").and_then(|r| r.authorizer.as_deref()), Some("WsAuth"));
+    }
+
+    #[test]
+    fn authorizer_errors_name_the_offender() {
+        let err = |from: &str, to: &str| Template::parse(&AUTH.replace(from, to)).unwrap_err();
+        let e = err("RouteKey: $connect", "RouteKey: chat");
+        assert!(
+            matches!(e, TemplateError::Unsupported { ref resource, .. } if resource == "Connect"),
+            "{e}"
+        );
+        let e = err("AuthorizerId: !Ref WsAuth", "AuthorizerId: !Ref Nope");
+        assert!(matches!(e, TemplateError::Reference { ref target, .. } if target == "Nope"), "{e}");
+        let e = err("AuthorizationType: CUSTOM", "AuthorizationType: AWS_IAM");
+        assert!(e.to_string().contains("AWS_IAM"), "{e}");
+        let e = err("AuthorizerType: REQUEST", "AuthorizerType: JWT");
+        assert!(
+            matches!(e, TemplateError::Unsupported { ref resource, .. } if resource == "WsAuth"),
+            "{e}"
+        );
+        let e = err("route.request.querystring.token", "stageVariables.token");
+        assert!(e.to_string().contains("stageVariables.token"), "{e}");
+        let e = err("${AuthFunction.Arn}/invocations", "${Ghost.Arn}/invocations");
+        assert!(matches!(e, TemplateError::Reference { ref target, .. } if target == "Ghost"), "{e}");
+        let e = err("FunctionArn: !GetAtt AuthFunction.Arn", "FunctionArn: !GetAtt Ghost.Arn");
+        assert!(
+            matches!(e, TemplateError::Reference { ref resource, ref target, .. } if resource == "Http" && target == "Ghost"),
+            "{e}"
+        );
+        let e = err("AuthorizerPayloadFormatVersion: 2.0", "AuthorizerPayloadFormatVersion: \"1.0\"");
+        assert!(e.to_string().contains("1.0"), "{e}");
+        let e = err("DefaultAuthorizer: Main", "DefaultAuthorizer: Nope");
+        assert!(e.to_string().contains("DefaultAuthorizer"), "{e}");
+        let e = err("Auth: {Authorizer: Policy}", "Auth: {Authorizer: Nope}");
+        assert!(
+            matches!(e, TemplateError::Reference { ref target, .. } if target == "Http.Nope"),
+            "{e}"
+        );
+        let e = err(
+            "FunctionArn: !GetAtt AuthFunction.Arn",
+            "JwtConfiguration: {}\n            FunctionArn: !GetAtt AuthFunction.Arn",
+        );
+        assert!(e.to_string().contains("JWT"), "{e}");
     }
 
     #[test]

@@ -24,9 +24,11 @@ pub struct BusRule {
 /// Invokes a target function with an EventBridge event; Err means "retry may help".
 pub type Dispatch = Arc<dyn Fn(String, Value) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
-/// How often a failing target is invoked before the event is given up (EventBridge
-/// retries for hours; locally a few quick attempts keep tests honest and fast).
-const ATTEMPTS: u32 = 3;
+/// How often a failing target is invoked before the event is given up. EventBridge
+/// retries up to 185 times over a day; locally 20 attempts with backoff capped at a
+/// second cover any transient fault and still end within seconds.
+const ATTEMPTS: u32 = 20;
+const MAX_BACKOFF_MS: u64 = 1000;
 
 pub struct EmbeddedBus {
     matcher: Quamina<String>,
@@ -111,8 +113,9 @@ async fn invoke_with_retries(dispatch: Dispatch, target: String, event: Value) {
         match dispatch(target.clone(), event.clone()).await {
             Ok(()) => return,
             Err(e) if attempt < ATTEMPTS => {
-                tracing::warn!(%target, attempt, error = %e, "target failed; retrying");
-                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt))).await;
+                tracing::debug!(%target, attempt, error = %e, "target failed; retrying");
+                let backoff = (10u64 << attempt.min(10)).min(MAX_BACKOFF_MS);
+                tokio::time::sleep(Duration::from_millis(backoff / 2 + rand::random::<u64>() % (backoff / 2 + 1))).await;
             }
             Err(e) => tracing::error!(%target, error = %e, "target failed; event given up"),
         }

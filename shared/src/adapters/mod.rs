@@ -6,5 +6,6 @@ pub mod aws;
 pub mod bus;
 pub mod dynamo;
 pub mod eventbridge;
+pub mod faults;
 pub mod hub;
 pub mod sqlite;
