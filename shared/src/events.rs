@@ -55,6 +55,7 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
+    // ---- chat (payloads in this file or in `crate::chat`)
     #[serde(rename = "chat.created")]
     ChatCreated(ChatCreated),
     #[serde(rename = "chat.participant.joined")]
@@ -63,6 +64,8 @@ pub enum Event {
     MessageStored(MessageStored),
     #[serde(rename = "chat.turn.changed")]
     TurnChanged(TurnChanged),
+    // ---- ride-sharing (payloads in `crate::trips`)
+    // ---- connections
     #[serde(rename = "connection.opened")]
     ConnectionOpened(ConnectionChanged),
     #[serde(rename = "connection.closed")]
@@ -144,12 +147,14 @@ pub struct ConnectionChanged {
     pub user_id: String,
 }
 
-impl Event {
-    fn context(&self) -> &'static str {
-        match self {
-            Event::ChatCreated(_) | Event::ParticipantJoined(_) | Event::MessageStored(_) | Event::TurnChanged(_) => "chat",
-            Event::ConnectionOpened(_) | Event::ConnectionClosed(_) => "connections",
-        }
+/// The bounded context of an event type, its EventBridge `Source` suffix:
+/// `chat.*` → chat, `trip.*` and `booking.*` → trips, `connection.*` → connections.
+pub fn context_of(event_type: &str) -> &'static str {
+    match event_type.split('.').next() {
+        Some("chat") => "chat",
+        Some("trip") | Some("booking") => "trips",
+        Some("connection") => "connections",
+        _ => "other",
     }
 }
 
@@ -164,7 +169,6 @@ pub struct Cause {
 impl Envelope {
     /// A new envelope (fresh ULID, now) for a typed event.
     pub fn new(event: Event, cause: &Cause) -> Self {
-        let source = format!("realtime.{}", event.context());
         let (event_type, data) = match serde_json::to_value(&event) {
             Ok(Value::Object(mut m)) => (
                 m.remove("type").and_then(|t| t.as_str().map(str::to_string)).unwrap_or_default(),
@@ -172,6 +176,7 @@ impl Envelope {
             ),
             _ => (String::new(), Value::Null),
         };
+        let source = format!("realtime.{}", context_of(&event_type));
         let chat_id = data.get("chatId").and_then(Value::as_str).map(str::to_string);
         let trip_id = data.get("tripId").and_then(Value::as_str).map(str::to_string);
         Envelope {
