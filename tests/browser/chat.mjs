@@ -1,0 +1,86 @@
+// A real browser against the local stack: Debian's Chromium driven by playwright-core.
+// Two browser contexts join one chat; one sends, the other sees it; the server drops
+// the reader's socket, its indicator shows `reconnecting`, a message is sent meanwhile,
+// and after the reconnect the reader has every message exactly once. A screenshot of
+// the page (chat, trip tracker, admin view) is saved for CI.
+//
+//   node tests/browser/chat.mjs <base url> <screenshot.png>
+import { createRequire } from "node:module";
+
+// playwright-core lives in the project's tools folder (NODE_PATH), which only
+// CommonJS resolution consults.
+const { chromium } = createRequire(import.meta.url)("playwright-core");
+
+const [base, screenshot] = process.argv.slice(2);
+if (!base || !screenshot) {
+  console.error("usage: node chat.mjs <base url> <screenshot.png>");
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const fail = async (msg) => {
+  console.error(`browser test failed: ${msg}`);
+  await browser.close();
+  process.exit(1);
+};
+
+try {
+  async function signIn(user, roles) {
+    const ctx = await browser.newContext({ viewport: { width: 1500, height: 900 } });
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => console.error(`[${user}] page error: ${e.message}`));
+    await page.goto(base);
+    await page.fill("#user", user);
+    await page.fill("#roles", roles);
+    await page.click("#signin");
+    await page.waitForSelector('#status[data-status="open"]', { timeout: 10000 });
+    return page;
+  }
+  const messages = (page) => page.$$eval("#messages li", (els) => els.map((e) => e.textContent));
+
+  const alice = await signIn("alice", "organizer,admin");
+  await alice.fill("#title", "Browser test");
+  await alice.click("#create");
+  await alice.waitForFunction(() => document.querySelector("#chat-id").textContent.length > 5);
+  const chatId = await alice.textContent("#chat-id");
+
+  const bob = await signIn("bob", "passenger");
+  await bob.fill("#chatid", chatId);
+  await bob.click("#join");
+  await bob.waitForFunction((id) => document.querySelector("#chat-id").textContent === id, chatId);
+
+  await alice.fill("#text", "hello from alice");
+  await alice.press("#text", "Enter");
+  await bob.waitForFunction(() => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes("hello from alice")), null, { timeout: 10000 });
+
+  // The server drops bob's socket: his indicator says so, then he comes back.
+  const dropped = await (await fetch(`${base}/api/dev/drop`, { method: "POST", body: JSON.stringify({ userId: "bob" }) })).json();
+  if (dropped.dropped < 1) await fail(`no socket dropped: ${JSON.stringify(dropped)}`);
+  await bob.waitForSelector('#status[data-status="reconnecting"]', { timeout: 5000 });
+  await alice.fill("#text", "sent while bob was away");
+  await alice.press("#text", "Enter");
+  await bob.waitForSelector('#status[data-status="open"]', { timeout: 15000 });
+  await bob.waitForFunction(() => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes("sent while bob was away")), null, { timeout: 10000 });
+
+  await bob.fill("#text", "back again");
+  await bob.press("#text", "Enter");
+  await alice.waitForFunction(() => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes("back again")), null, { timeout: 10000 });
+
+  const seen = await messages(bob);
+  const want = ["hello from alice", "sent while bob was away", "back again"];
+  for (const w of want) {
+    const n = seen.filter((m) => m.includes(w)).length;
+    if (n !== 1) await fail(`bob saw "${w}" ${n} times: ${JSON.stringify(seen)}`);
+  }
+
+  // The admin view counted live events.
+  await alice.waitForFunction(() => +document.querySelector("#n-messages").textContent >= 3, null, { timeout: 10000 });
+  await alice.screenshot({ path: screenshot, fullPage: true });
+  console.log(`browser test passed: chat ${chatId}; bob saw ${seen.length} messages once each; screenshot ${screenshot}`);
+} catch (e) {
+  await fail(e.stack ?? String(e));
+}
+await browser.close();
