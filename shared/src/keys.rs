@@ -45,3 +45,29 @@ pub fn outbox(shard: u32) -> String {
 pub fn outbox_entry(occurred_at: &str, event_id: &str) -> String {
     format!("{occurred_at}#{event_id}")
 }
+
+// ---- ride-sharing (`crate::trips`)
+pub fn trip(trip_id: &str) -> String {
+    format!("TRIP#{trip_id}")
+}
+pub const BOOKING_PREFIX: &str = "BOOKING#";
+/// A booking under its trip (`TRIP#{id}`), and the pk of its id → trip pointer.
+pub fn booking(booking_id: &str) -> String {
+    format!("BOOKING#{booking_id}")
+}
+/// A passenger's seat count on a trip (under `TRIP#{id}`): who may follow the trip.
+pub fn passenger(user_id: &str) -> String {
+    format!("PASSENGER#{user_id}")
+}
+pub const STATUS_PREFIX: &str = "STATUS#";
+pub fn trip_status(at: &str) -> String {
+    format!("STATUS#{at}")
+}
+/// The first answer to a request with an `Idempotency-Key`.
+pub fn idem(scope: &str, key: &str) -> String {
+    format!("IDEM#{scope}#{key}")
+}
+/// Emission counters, sharded so that no single item takes every fan-out's write.
+pub fn stats(shard: u32) -> String {
+    format!("STATS#{shard}")
+}

@@ -37,7 +37,7 @@ impl Running {
 
 /// Binds `addr` and serves the stack until `stop` (or until `shutdown` resolves).
 pub async fn start(addr: SocketAddr, opts: &stack::Options) -> anyhow::Result<Running> {
-    let stack = stack::Stack::new(opts)?;
+    let stack = stack::Stack::new(opts).await?;
     stack.start_schedules();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;

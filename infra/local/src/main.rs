@@ -20,6 +20,10 @@ struct Args {
     /// transiently. Nothing is lost: the outbox, retries and `resume` recover it all.
     #[arg(long, default_value_t = 0.0)]
     fault_rate: f64,
+    /// Keep the table in DynamoDB at this endpoint (e.g. DynamoDB Local from
+    /// `infra/dynamodb-local.sh`) instead of SQLite in the data dir.
+    #[arg(long, env = "REALTIME_DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: Option<String>,
 }
 
 #[tokio::main]
@@ -32,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         jwt_secret: std::env::var("JWT_SECRET").ok(),
         fault_rate: args.fault_rate,
         fault_seed: rand_seed(),
+        dynamodb_endpoint: args.dynamodb_endpoint,
         ..Default::default()
     };
     let running = realtime_local::start(args.addr, &opts).await?;

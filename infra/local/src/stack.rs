@@ -41,7 +41,13 @@ pub struct Options {
     pub outbox_min_age_secs: Option<i64>,
     /// Runs every schedule at this period instead of its `rate(...)`.
     pub schedule_period: Option<Duration>,
+    /// Keep the table in DynamoDB (e.g. DynamoDB Local) at this endpoint instead of
+    /// SQLite, so functions under `cargo lambda watch` share it with the stack.
+    pub dynamodb_endpoint: Option<String>,
 }
+
+/// The table's name on DynamoDB (the `TABLE_NAME` the functions get from Cargo.toml).
+pub const DYNAMODB_TABLE: &str = "realtime";
 
 /// The template this binary was built with (the local stack serves what it declares).
 pub const TEMPLATE: &str = include_str!("../../../template.yaml");
@@ -64,13 +70,20 @@ fn jwt_secret(opts: &Options) -> anyhow::Result<String> {
 }
 
 impl Stack {
-    pub fn new(opts: &Options) -> anyhow::Result<Arc<Self>> {
+    pub async fn new(opts: &Options) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("creating {}", opts.data_dir.display()))?;
         let template = match &opts.template {
             Some(p) => Template::load(p)?,
             None => Template::parse(TEMPLATE)?,
         };
-        let mut table: Arc<dyn Table> = Arc::new(SqliteTable::open(&opts.data_dir.join("table.db"))?);
+        let mut table: Arc<dyn Table> = match &opts.dynamodb_endpoint {
+            Some(endpoint) => {
+                let client = aws_sdk_dynamodb::Client::new(&realtime_shared::adapters::aws::local_config(endpoint));
+                realtime_shared::adapters::dynamo::create_table(&client, DYNAMODB_TABLE).await?;
+                Arc::new(realtime_shared::adapters::dynamo::DynamoTable::new(client, DYNAMODB_TABLE))
+            }
+            None => Arc::new(SqliteTable::open(&opts.data_dir.join("table.db"))?),
+        };
         let mut handlers = HashMap::new();
         for f in &template.functions {
             let h = registry::handler(&f.binary).with_context(|| {
