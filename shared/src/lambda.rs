@@ -33,6 +33,20 @@ impl EventError {
     }
 }
 
+/// Requests, 4xx, 5xx and latency per route, as embedded metrics.
+fn request_metrics(route: Option<&str>, status: i64, started: std::time::Instant) {
+    let class = |lo: i64| if (lo..lo + 100).contains(&status) { 1.0 } else { 0.0 };
+    crate::metrics::emit(
+        route,
+        &[
+            ("Requests", 1.0, "Count"),
+            ("ClientErrors", class(400), "Count"),
+            ("ServerErrors", class(500), "Count"),
+            ("LatencyMs", started.elapsed().as_secs_f64() * 1000.0, "Milliseconds"),
+        ],
+    );
+}
+
 async fn deps() -> Result<Deps, Error> {
     crate::telemetry::init();
     Ok(Deps::aws_from_env().await?)
@@ -46,7 +60,12 @@ where
     let deps = deps().await?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<HttpRequest>| {
         let deps = deps.clone();
-        async move { Ok::<_, Error>(crate::http::serve(handler, deps, ev.payload).await) }
+        async move {
+            let (started, route) = (std::time::Instant::now(), ev.payload.route_key.clone());
+            let resp = crate::http::serve(handler, deps, ev.payload).await;
+            request_metrics(route.as_deref(), resp.status_code, started);
+            Ok::<_, Error>(resp)
+        }
     }))
     .await
 }
@@ -59,7 +78,12 @@ where
     let deps = deps().await?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<WsRequest>| {
         let deps = deps.clone();
-        async move { Ok::<_, Error>(crate::ws::serve(handler, deps, ev.payload).await) }
+        async move {
+            let (started, route) = (std::time::Instant::now(), ev.payload.request_context.route_key.clone());
+            let resp = crate::ws::serve(handler, deps, ev.payload).await;
+            request_metrics(route.as_deref(), resp.status_code, started);
+            Ok::<_, Error>(resp)
+        }
     }))
     .await
 }

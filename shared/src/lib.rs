@@ -17,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod lambda;
 pub mod log;
+pub mod metrics;
 pub mod outbox;
 pub mod ports;
 pub mod ratelimit;
