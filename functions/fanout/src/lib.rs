@@ -16,5 +16,18 @@ pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
         .await
         .map_err(|e| EventError::retry(e.to_string()))?;
     tracing::info!(event_type = %envelope.event_type, event_id = %envelope.id, delivered = report.delivered, stale = report.stale, throttled = report.throttled, failed = report.failed, duplicates = report.duplicates, "fan-out done");
+    // From the event's occurrence to the last push: what a subscriber waited.
+    let latency_ms = (chrono::Utc::now() - envelope.occurred_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    realtime_shared::metrics::emit(
+        None,
+        &[
+            ("Delivered", report.delivered as f64, "Count"),
+            ("Stale", report.stale as f64, "Count"),
+            ("Throttled", report.throttled as f64, "Count"),
+            ("Failed", report.failed as f64, "Count"),
+            ("Duplicates", report.duplicates as f64, "Count"),
+            ("EventToPushMs", latency_ms, "Milliseconds"),
+        ],
+    );
     Ok(())
 }
