@@ -57,7 +57,9 @@ pub async fn open(deps: &Deps, connection_id: &str, user: &Claims) -> Result<(),
         .with("roles", roles)
         .with("connectedAt", chrono::Utc::now().to_rfc3339())
         .with_ttl(now_epoch() + CONNECTION_TTL_SECS);
-    deps.table.put(item, None).await
+    deps.table.put(item, None).await?;
+    crate::stats::connection_opened(deps.table.as_ref()).await;
+    Ok(())
 }
 
 pub async fn get(table: &dyn Table, connection_id: &str) -> Result<Option<Connection>, TableError> {
@@ -94,6 +96,9 @@ pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<(), TableE
     for chunk in ops.chunks(100) {
         table.transact(chunk.to_vec()).await?;
     }
+    if items.iter().any(|i| i.sk == keys::META) {
+        crate::stats::connection_closed(table).await;
+    }
     Ok(())
 }
 
@@ -104,8 +109,8 @@ pub async fn authorize(table: &dyn Table, conn: &Connection, channel: &Channel) 
         Channel::Drivers => conn.roles.contains(&Role::Driver) || conn.roles.contains(&Role::Admin),
         Channel::User(id) => *id == conn.user_id || conn.roles.contains(&Role::Admin),
         Channel::Chat(id) => conn.roles.contains(&Role::Admin) || table.get(&keys::chat(id), &keys::member(&conn.user_id)).await?.is_some(),
-        // Trip parties are checked once trips exist; until then only admins.
-        Channel::Trip(_) => conn.roles.contains(&Role::Admin),
+        // The trip's organizer, its driver, its passengers with a booking, and admins.
+        Channel::Trip(id) => crate::trips::access::may_follow(table, &conn.user_id, &conn.roles, id).await?,
     };
     if allowed {
         Ok(())

@@ -20,6 +20,9 @@ pub enum ApiError {
     /// A state conflict with a specific code (`not_your_turn`, `not_enough_seats`, ...).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Well-formed but refused by a rule with a specific code (`message_rejected`: moderation).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("too many requests")]
@@ -39,6 +42,7 @@ impl ApiError {
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::Conflict { .. } => 409,
+            ApiError::Unprocessable { .. } => 422,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::RateLimited => 429,
             ApiError::Internal(_) => 500,
@@ -54,7 +58,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict { code, .. } => code,
+            ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RateLimited => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",

@@ -64,7 +64,37 @@ pub enum Event {
     MessageStored(MessageStored),
     #[serde(rename = "chat.turn.changed")]
     TurnChanged(TurnChanged),
+    #[serde(rename = "chat.message.rejected")]
+    MessageRejected(crate::chat::MessageRejected),
+    #[serde(rename = "chat.typing.user")]
+    TypingUser(crate::chat::Typing),
+    #[serde(rename = "chat.typing.assistant")]
+    TypingAssistant(crate::chat::Typing),
+    #[serde(rename = "chat.completion.updated")]
+    CompletionUpdated(crate::chat::CompletionUpdated),
+    #[serde(rename = "chat.completion.ready")]
+    CompletionReady(crate::chat::CompletionReady),
+    #[serde(rename = "chat.settings.updated")]
+    SettingsUpdated(crate::chat::SettingsUpdated),
+    #[serde(rename = "chat.ai.requested")]
+    AiRequested(crate::chat::AiRequested),
+    #[serde(rename = "chat.ai.started")]
+    AiStarted(crate::chat::AiStarted),
+    #[serde(rename = "chat.ai.completed")]
+    AiCompleted(crate::chat::AiCompleted),
+    #[serde(rename = "chat.ai.failed")]
+    AiFailed(crate::chat::AiFailed),
     // ---- ride-sharing (payloads in `crate::trips`)
+    #[serde(rename = "trip.created")]
+    TripCreated(crate::trips::TripCreated),
+    #[serde(rename = "trip.status.updated")]
+    TripStatusUpdated(crate::trips::TripStatusUpdated),
+    #[serde(rename = "trip.offer.created")]
+    TripOfferCreated(crate::trips::TripOfferCreated),
+    #[serde(rename = "booking.confirmed")]
+    BookingConfirmed(crate::trips::BookingConfirmed),
+    #[serde(rename = "booking.cancelled")]
+    BookingCancelled(crate::trips::BookingCancelled),
     // ---- connections
     #[serde(rename = "connection.opened")]
     ConnectionOpened(ConnectionChanged),

@@ -63,6 +63,8 @@ pub enum ClientFrame {
     Unsubscribe(Unsubscribe),
     Resume(Resume),
     Ping(Ping),
+    /// `{"action":"typing","chatId","isTyping"}`: the chat domain's typing indicator.
+    Typing(crate::chat::TypingFrame),
 }
 
 /// Server → client.

@@ -111,6 +111,16 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> HttpResponse {
     r
 }
 
+/// A text answer of another type (`text/csv; charset=utf-8`, ...).
+pub fn text(status: u16, content_type: &'static str, body: String) -> HttpResponse {
+    let mut r = HttpResponse::default();
+    r.status_code = status.into();
+    r.headers
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    r.body = Some(Body::Text(body));
+    r
+}
+
 pub fn error_response(e: &ApiError) -> HttpResponse {
     json(e.status(), &e.body())
 }

@@ -26,8 +26,30 @@ pub fn log_evt(event_id: &str) -> String {
 pub fn chat(chat_id: &str) -> String {
     format!("CHAT#{chat_id}")
 }
+// ---- the chat session, under `CHAT#{id}` (`crate::chat::session`). Every session item's
+// sort key starts with `S#`, which sorts after every message (`MSG#…`; "S" > "M"), and the
+// idempotency markers (`CMID#…`) sort before the messages. So the newest end of the
+// partition is the session, then the newest messages: one backward Query from the end
+// reads both (participants, turn, typing, completion, settings and the recent messages)
+// without paging through the history.
+pub const SESSION_PREFIX: &str = "S#";
+/// The chat itself: title, settings, member count.
+pub const CHAT_META: &str = "S#META";
 pub fn member(user_id: &str) -> String {
-    format!("MEMBER#{user_id}")
+    format!("S#MEMBER#{user_id}")
+}
+pub const TURN: &str = "S#TURN";
+pub fn typing(user_id: &str) -> String {
+    format!("S#TYPING#{user_id}")
+}
+pub fn done(user_id: &str) -> String {
+    format!("S#DONE#{user_id}")
+}
+/// How many participants have completed, and when all had (written once).
+pub const COMPLETION: &str = "S#COMPLETION";
+/// The analytics extension's rows for a chat (TTL'd retention), outside the session.
+pub fn analytics(chat_id: &str) -> String {
+    format!("ANALYTICS#{chat_id}")
 }
 pub const MSG_PREFIX: &str = "MSG#";
 pub fn msg(created_at: &str, msg_id: &str) -> String {

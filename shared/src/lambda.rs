@@ -133,3 +133,37 @@ where
         other => other,
     }
 }
+
+/// A streaming handler (server-sent events) behind a function URL with
+/// `InvokeMode: RESPONSE_STREAM`: the status and headers go in the metadata prelude, the
+/// body is streamed as the handler produces it (`lambda_runtime` response streaming).
+pub async fn run_stream<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, HttpRequest) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = crate::stream::StreamResult> + Send,
+{
+    use futures::StreamExt;
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<HttpRequest>| {
+        let deps = deps.clone();
+        async move {
+            let resp = crate::stream::serve(handler, deps, ev.payload).await;
+            let mut headers = http::HeaderMap::new();
+            for (k, v) in &resp.headers {
+                if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k.as_str()), http::HeaderValue::try_from(v.as_str())) {
+                    headers.insert(k, v);
+                }
+            }
+            let metadata_prelude = lambda_runtime::MetadataPrelude {
+                status_code: http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+                headers,
+                cookies: Vec::new(),
+            };
+            Ok::<_, Error>(lambda_runtime::StreamResponse {
+                metadata_prelude,
+                stream: resp.body.map(Ok::<bytes::Bytes, std::convert::Infallible>),
+            })
+        }
+    }))
+    .await
+}

@@ -82,7 +82,9 @@ async fn http_fixtures_create_join_and_send() {
     e.deps
         .table
         .put(
-            Item::new(keys::chat("C1"), keys::META).with("chatId", "C1").with("title", "C1"),
+            Item::new(keys::chat("C1"), keys::CHAT_META)
+                .with("chatId", "C1")
+                .with("title", "C1"),
             None,
         )
         .await
@@ -164,4 +166,249 @@ async fn the_eventbridge_fixture_is_fanned_out_to_a_subscriber() {
     // EventBridge delivers at least once: the same event again pushes nothing.
     f(e.deps.clone(), fixture("eventbridge-chat-message-stored.json")).await.unwrap();
     assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv()).await.is_err());
+}
+
+#[tokio::test]
+async fn chat_domain_fixtures_drive_typing_state_assistant_analytics_settings_and_completion() {
+    use realtime_shared::chat::turns::ASSISTANT_ID;
+    let e = embedded(FIXTURE_SECRET);
+    // Chat C1 of alice (the fixtures' user): free turns, the assistant and analytics on.
+    let settings = serde_json::json!({"turnMode": "free", "assistantEnabled": true, "extensions": ["analytics"], "blocklist": []});
+    let meta = Item::new(keys::chat("C1"), keys::CHAT_META)
+        .with("chatId", "C1")
+        .with("title", "Fixture chat")
+        .with("createdBy", "alice")
+        .with("settings", settings)
+        .with("settingsVersion", 1)
+        .with("extensionsSince", serde_json::json!({"analytics": "2020-01-01T00:00:00.000000Z"}))
+        .with("memberCount", 1);
+    let member = Item::new(keys::chat("C1"), keys::member("alice"))
+        .with("userId", "alice")
+        .with("displayName", "Alice")
+        .with("role", "organizer")
+        .with("joinedAt", "2026-11-24T04:00:00.000Z");
+    e.deps.table.put(meta, None).await.unwrap();
+    e.deps.table.put(member, None).await.unwrap();
+
+    let (status, typing) = http("chat-typing", &e.deps, "http-chat-typing.json").await;
+    assert_eq!((status, typing["isTyping"].as_bool()), (200, Some(true)), "{typing}");
+    let (status, state) = http("chat-state", &e.deps, "http-chat-state.json").await;
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["typing"][0]["userId"], "alice");
+    assert_eq!(state["participants"][1]["userId"], ASSISTANT_ID);
+
+    // The analytics extension records the stored-message fixture; the CSV export shows it.
+    let Some(Handler::Event(analytics)) = handler("ext-analytics") else {
+        panic!("ext-analytics is not an event function")
+    };
+    analytics(e.deps.clone(), fixture("eventbridge-chat-message-stored.json"))
+        .await
+        .unwrap();
+    let Some(Handler::Http(export)) = handler("chat-analytics") else {
+        panic!("chat-analytics is not an http function")
+    };
+    let r = export(e.deps.clone(), serde_json::from_value(fixture("http-chat-analytics.json")).unwrap()).await;
+    assert_eq!(r.status_code, 200);
+    assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let Some(Body::Text(csv)) = r.body else { panic!("no CSV body") };
+    assert!(csv.lines().nth(1).unwrap().starts_with("01JFIXTUREMSG0000000000001,"), "{csv}");
+
+    // The assistant answers the request fixture; a redelivery stores nothing twice.
+    let Some(Handler::Event(assistant)) = handler("chat-assistant") else {
+        panic!("chat-assistant is not an event function")
+    };
+    assistant(e.deps.clone(), fixture("eventbridge-chat-ai-requested.json"))
+        .await
+        .unwrap();
+    assistant(e.deps.clone(), fixture("eventbridge-chat-ai-requested.json"))
+        .await
+        .unwrap();
+    let (status, history) = http("chat-history", &e.deps, "http-chat-history.json").await;
+    assert_eq!(status, 200, "{history}");
+    let senders: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["senderId"].as_str().unwrap())
+        .collect();
+    assert_eq!(senders, vec![ASSISTANT_ID]);
+
+    let (status, st) = http("chat-settings", &e.deps, "http-chat-settings.json").await;
+    assert_eq!(
+        (status, st["settings"]["extensions"].clone()),
+        (200, serde_json::json!(["analytics", "moderation"])),
+        "{st}"
+    );
+    let (status, done) = http("chat-complete", &e.deps, "http-chat-complete.json").await;
+    assert_eq!((status, done["ready"].as_bool()), (200, Some(true)), "{done}");
+
+    // The WebSocket typing action: no answer on success, the indicator is set.
+    let mut rx = e.hub.register(CONN, None);
+    ws("ws-connect", &e.deps, "ws-connect.json").await;
+    e.deps.table.delete(&keys::chat("C1"), &keys::typing("alice"), None).await.unwrap();
+    assert_eq!(ws("ws-typing", &e.deps, "ws-typing.json").await.status_code, 200);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), rx.recv()).await.is_err(),
+        "no error frame"
+    );
+    assert!(e.deps.table.get(&keys::chat("C1"), &keys::typing("alice")).await.unwrap().is_some());
+}
+
+/// The ride-sharing fixtures: trips, bookings (with an Idempotency-Key), both cancel paths,
+/// a driver's acceptance and status update, the passenger and driver subscriptions, the
+/// monitoring routes, and the trip-status stream as its function URL invokes it.
+#[tokio::test]
+async fn ride_sharing_fixtures_drive_their_functions() {
+    use realtime_shared::auth::{Claims, Role};
+    use realtime_shared::trips::{Place, Trip, TripStatus, TripType};
+
+    let e = embedded(FIXTURE_SECRET);
+    let (status, created) = http("trip-create", &e.deps, "http-trip-create.json").await;
+    assert_eq!(
+        (status, created["title"].as_str(), created["status"].as_str()),
+        (201, Some("Fixture trip"), Some("PUBLISHED"))
+    );
+
+    // The other fixtures name trip T1 (a shared trip of alice's) and bookings B1, B2.
+    let now = chrono::Utc::now();
+    let place = |name: &str| Place {
+        name: name.into(),
+        lat: 43.2,
+        lng: 76.9,
+    };
+    let t1 = Trip {
+        trip_id: "T1".into(),
+        title: "T1".into(),
+        trip_type: TripType::Shared,
+        status: TripStatus::Published,
+        organizer_id: "alice".into(),
+        driver_id: None,
+        driver_name: None,
+        origin: place("A"),
+        destination: place("B"),
+        departure_time: now + chrono::Duration::hours(2),
+        total_seats: 4,
+        available_seats: 4,
+        price_per_seat: 1000,
+        distance_km: 0.0,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let mut item = Item::new(keys::trip("T1"), keys::META);
+    item.attrs = serde_json::to_value(&t1).unwrap().as_object().unwrap().clone();
+    e.deps.table.put(item, None).await.unwrap();
+    let (status, trip) = http("trip-get", &e.deps, "http-trip-get.json").await;
+    assert_eq!((status, trip["tripId"].as_str()), (200, Some("T1")));
+
+    let (status, booked) = http("booking-create", &e.deps, "http-booking-create.json").await;
+    assert_eq!((status, booked["availableSeats"].as_u64()), (201, Some(2)), "{booked}");
+    let (status, again) = http("booking-create", &e.deps, "http-booking-create.json").await;
+    assert_eq!(
+        (status, &again["bookingId"]),
+        (201, &booked["bookingId"]),
+        "the Idempotency-Key replays"
+    );
+
+    // pat's connection follows the trip.
+    let mut rx = e.hub.register(CONN, None);
+    let claims = |sub: &str, role: Role| Claims {
+        sub: sub.into(),
+        roles: vec![role],
+        name: None,
+        exp: i64::MAX,
+    };
+    realtime_shared::connections::open(&e.deps, CONN, &claims("pat", Role::Passenger))
+        .await
+        .unwrap();
+    ws("ws-passenger-subscribe", &e.deps, "ws-passenger-subscribe.json").await;
+    let f = frame(&mut rx).await;
+    assert_eq!(
+        (f["type"].as_str(), f["channel"].as_str(), f["id"].as_str()),
+        (Some("subscribed"), Some("trip:T1"), Some("p1"))
+    );
+
+    // The cancel fixtures name B1 and B2: point them at pat's bookings.
+    let with_id = |name: &str, param: &str, id: &str| {
+        let mut f = fixture(name);
+        f["pathParameters"][param] = id.into();
+        f
+    };
+    let Some(Handler::Http(cancel)) = handler("booking-cancel") else {
+        panic!()
+    };
+    let b1 = booked["bookingId"].as_str().unwrap();
+    let r = cancel(
+        e.deps.clone(),
+        serde_json::from_value(with_id("http-booking-cancel.json", "id", b1)).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status_code, 200);
+    let (_, b2) = realtime_shared::trips::booking::create(
+        &e.deps,
+        &claims("pat", Role::Passenger),
+        realtime_shared::trips::booking::CreateBooking {
+            trip_id: "T1".into(),
+            seats_booked: 1,
+        },
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let b2 = b2["bookingId"].as_str().unwrap();
+    let r = cancel(
+        e.deps.clone(),
+        serde_json::from_value(with_id("http-passenger-booking-cancel.json", "bookingId", b2)).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status_code, 200);
+
+    let (status, accepted) = http("driver-accept-trip", &e.deps, "http-driver-accept-trip.json").await;
+    assert_eq!((status, accepted["driverId"].as_str()), (200, Some("dan")));
+    let (status, moved) = http("driver-update-status", &e.deps, "http-driver-update-status.json").await;
+    assert_eq!((status, moved["status"].as_str()), (200, Some("DEPARTED")));
+
+    // The same connection id, now dan's: offers on `drivers`, filtered.
+    realtime_shared::connections::remove(e.deps.table.as_ref(), CONN).await.unwrap();
+    realtime_shared::connections::open(&e.deps, CONN, &claims("dan", Role::Driver))
+        .await
+        .unwrap();
+    ws("ws-driver-subscribe", &e.deps, "ws-driver-subscribe.json").await;
+    let f = frame(&mut rx).await;
+    assert_eq!((f["type"].as_str(), f["channel"].as_str()), (Some("subscribed"), Some("drivers")));
+    let subs = realtime_shared::connections::subscribers(e.deps.table.as_ref(), &realtime_shared::channels::Channel::Drivers)
+        .await
+        .unwrap();
+    let filter = subs[0].filter.clone().unwrap();
+    assert_eq!(filter["distanceKm"][0]["numeric"][1].as_f64(), Some(50.0), "{filter}");
+
+    for (binary, name) in [
+        ("events-stats", "http-events-stats.json"),
+        ("websocket-stats", "http-websocket-stats.json"),
+        ("websocket-health", "http-websocket-health.json"),
+    ] {
+        assert_eq!(http(binary, &e.deps, name).await.0, 200, "{binary}");
+    }
+
+    // The stream, invoked as its function URL invokes it: `connected` first, with the status.
+    let Some(Handler::Stream(stream)) = handler("trip-status-stream") else {
+        panic!("trip-status-stream is not a stream function")
+    };
+    let resp = stream(
+        e.deps.clone(),
+        serde_json::from_value(fixture("function-url-trip-status-stream.json")).unwrap(),
+    )
+    .await;
+    assert_eq!((resp.status, resp.header("content-type")), (200, Some("text/event-stream")));
+    let mut body = resp.body;
+    let mut text = String::new();
+    while !text.contains("connected") {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), futures::StreamExt::next(&mut body))
+            .await
+            .unwrap()
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.contains("\"currentStatus\":\"DEPARTED\""), "{text}");
 }

@@ -15,11 +15,30 @@ const IMPLEMENTED_HTTP_ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/chat", "chat-create"),
     ("POST", "/api/chat/{chatId}/participants", "chat-join"),
     ("POST", "/api/chat/{chatId}/messages", "chat-send-message"),
+    ("GET", "/api/chat/{chatId}/messages", "chat-history"),
+    ("GET", "/api/chat/{chatId}/state", "chat-state"),
+    ("POST", "/api/typing", "chat-typing"),
+    ("POST", "/api/chat/{chatId}/complete", "chat-complete"),
+    ("PUT", "/api/chat/{chatId}/settings", "chat-settings"),
+    ("GET", "/api/chat/{chatId}/analytics", "chat-analytics"),
+    ("POST", "/api/trips", "trip-create"),
+    ("GET", "/api/trips/{tripId}", "trip-get"),
+    ("POST", "/api/bookings", "booking-create"),
+    ("PATCH", "/api/bookings/{id}", "booking-cancel"),
+    ("POST", "/api/passengers/bookings/{bookingId}/cancel", "booking-cancel"),
+    ("POST", "/api/drivers/trips/accept/{tripId}", "driver-accept-trip"),
+    ("PUT", "/api/drivers/trips/{tripId}/status", "driver-update-status"),
+    ("GET", "/api/events/stats", "events-stats"),
+    ("GET", "/api/websocket/stats", "websocket-stats"),
+    ("GET", "/api/websocket/health", "websocket-health"),
 ];
 
 /// The HTTP routes API.md leaves public (`Auth: {Authorizer: NONE}` in the template); every
 /// other one must go through an authorizer.
-const PUBLIC_HTTP_ROUTES: &[(&str, &str)] = &[];
+const PUBLIC_HTTP_ROUTES: &[(&str, &str)] = &[("GET", "/api/websocket/health")];
+
+/// The streaming function URLs (server-sent events) of API.md: (path, binary).
+const STREAM_ROUTES: &[(&str, &str)] = &[("/api/realtime/trip-status/{tripId}", "trip-status-stream")];
 
 /// The WebSocket routes every deployment needs.
 const REQUIRED_WS_ROUTES: &[&str] = &["$connect", "$disconnect", "$default"];
@@ -261,6 +280,9 @@ fn routes_and_rules_target_functions_of_the_right_kind() {
     for a in &template.authorizers {
         check(format!("authorizer {}", a.name), &a.function, Kind::Authorizer);
     }
+    for r in &template.stream_routes {
+        check(format!("streaming function URL {}", r.path), &r.function, Kind::Stream);
+    }
     fail_if_any("triggers that target the wrong kind of function", &problems);
 }
 
@@ -275,6 +297,7 @@ fn every_function_has_a_trigger() {
         .chain(template.rules.iter().map(|r| r.function.as_str()))
         .chain(template.schedules.iter().map(|s| s.function.as_str()))
         .chain(template.authorizers.iter().map(|a| a.function.as_str()))
+        .chain(template.stream_routes.iter().map(|r| r.function.as_str()))
         .collect();
     let problems: Vec<String> = template
         .functions
@@ -406,7 +429,11 @@ fn http_routes_are_exactly_the_implemented_api_routes() {
 
     // And a request to each route finds exactly that route.
     for (method, path, binary) in IMPLEMENTED_HTTP_ROUTES {
-        let concrete = path.replace("{chatId}", "C1");
+        let concrete: String = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "X1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
         let found = template.match_http(method, &concrete);
         let found_binary = found.as_ref().and_then(|(r, _)| template.binary_of(&r.function));
         assert_eq!(found_binary, Some(*binary), "{method} {concrete} should reach {binary}");
@@ -502,4 +529,29 @@ fn package_name_reader() {
     assert_eq!(package_name(manifest).as_deref(), Some("ws-ping"));
     assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
     assert_eq!(package_name("[lib]\nname = \"a\"\n[package]\nname=\"b\"\n").as_deref(), Some("b"));
+}
+
+#[test]
+fn stream_routes_are_the_api_streams() {
+    let template = template();
+    let actual: BTreeSet<(String, String)> = template
+        .stream_routes
+        .iter()
+        .map(|r| {
+            (
+                r.path.clone(),
+                template.binary_of(&r.function).unwrap_or("<no such function>").to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = STREAM_ROUTES.iter().map(|(p, b)| ((*p).to_owned(), (*b).to_owned())).collect();
+    assert_eq!(actual, expected, "streaming function URLs differ from API.md");
+    // No HTTP API route shadows a stream (the local stack tries HTTP routes first).
+    for (path, _) in STREAM_ROUTES {
+        let concrete = path.replace("{tripId}", "T1");
+        assert!(
+            template.match_http("GET", &concrete).is_none(),
+            "{concrete} is also an HTTP API route"
+        );
+    }
 }

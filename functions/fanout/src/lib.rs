@@ -16,6 +16,14 @@ pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
         .await
         .map_err(|e| EventError::retry(e.to_string()))?;
     tracing::info!(event_type = %envelope.event_type, event_id = %envelope.id, delivered = report.delivered, stale = report.stale, throttled = report.throttled, failed = report.failed, duplicates = report.duplicates, "fan-out done");
+    // What the emission did per transport (the seeds' `EmissionResult`), added to the counters
+    // `GET /api/events/stats` reports; a redelivery that did nothing new is not counted again.
+    if report.duplicates < report.channels {
+        let table = deps.table.as_ref();
+        let emission = realtime_shared::stats::emission(table, &envelope, &report).await;
+        realtime_shared::stats::record(table, &envelope.event_type, &emission, report.duplicates).await;
+        tracing::debug!(event_id = %envelope.id, ?emission, "emission");
+    }
     // From the event's occurrence to the last push: what a subscriber waited.
     let latency_ms = (chrono::Utc::now() - envelope.occurred_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
     realtime_shared::metrics::emit(

@@ -44,11 +44,13 @@ pub async fn start(addr: SocketAddr, opts: &stack::Options) -> anyhow::Result<Ru
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = server::router(stack.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let hub = stack.hub.clone();
+    let streams = stack.clone();
     let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = rx.await;
             // Upgraded sockets outlive graceful shutdown unless told to close.
             hub.close_all();
+            streams.end_streams();
         };
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
             tracing::error!(error = %e, "server failed");

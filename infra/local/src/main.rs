@@ -37,6 +37,8 @@ async fn main() -> anyhow::Result<()> {
         fault_rate: args.fault_rate,
         fault_seed: rand_seed(),
         dynamodb_endpoint: args.dynamodb_endpoint,
+        // TYPING_TTL_SECS, ASSISTANT_PROVIDER=openai, ASSISTANT_BASE_URL, ... (README "The chat domain").
+        chat: Some(realtime_shared::config::ChatConfig::from_env()?),
         ..Default::default()
     };
     let running = realtime_local::start(args.addr, &opts).await?;

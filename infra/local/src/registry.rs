@@ -11,6 +11,9 @@ pub enum Kind {
     Event,
     /// A Lambda authorizer, invoked by API Gateway before the routes it guards (JSON in, JSON out).
     Authorizer,
+    /// A function URL with response streaming (`InvokeMode: RESPONSE_STREAM`): an HTTP request
+    /// (payload 2.0) in, a streamed body out (server-sent events).
+    Stream,
 }
 
 /// Every function crate under `functions/`, by binary name, with its kind.
@@ -25,9 +28,30 @@ pub const FUNCTIONS: &[(&str, Kind)] = &[
     ("chat-create", Kind::Http),
     ("chat-join", Kind::Http),
     ("chat-send-message", Kind::Http),
+    ("chat-history", Kind::Http),
+    ("chat-state", Kind::Http),
+    ("chat-typing", Kind::Http),
+    ("chat-complete", Kind::Http),
+    ("chat-settings", Kind::Http),
+    ("chat-analytics", Kind::Http),
+    ("ws-typing", Kind::Ws),
+    ("chat-assistant", Kind::Event),
+    ("ext-analytics", Kind::Event),
     ("fanout", Kind::Event),
     ("outbox-sweeper", Kind::Event),
     ("authorizer", Kind::Authorizer),
+    ("trip-create", Kind::Http),
+    ("trip-get", Kind::Http),
+    ("booking-create", Kind::Http),
+    ("booking-cancel", Kind::Http),
+    ("driver-accept-trip", Kind::Http),
+    ("driver-update-status", Kind::Http),
+    ("events-stats", Kind::Http),
+    ("websocket-stats", Kind::Http),
+    ("websocket-health", Kind::Http),
+    ("ws-passenger-subscribe", Kind::Ws),
+    ("ws-driver-subscribe", Kind::Ws),
+    ("trip-status-stream", Kind::Stream),
 ];
 
 use futures::future::BoxFuture;
@@ -45,6 +69,8 @@ pub enum Handler {
     Event(fn(Deps, Value) -> BoxFuture<'static, Result<(), EventError>>),
     /// The answer, or the error message the invocation failed with (API Gateway reads it).
     Authorizer(fn(Deps, Value) -> BoxFuture<'static, Result<Value, String>>),
+    /// The status, headers and streamed body (errors are already JSON answers).
+    Stream(fn(Deps, HttpRequest) -> BoxFuture<'static, realtime_shared::stream::StreamResponse>),
 }
 
 impl Handler {
@@ -54,6 +80,7 @@ impl Handler {
             Handler::Http(_) => Kind::Http,
             Handler::Event(_) => Kind::Event,
             Handler::Authorizer(_) => Kind::Authorizer,
+            Handler::Stream(_) => Kind::Stream,
         }
     }
 }
@@ -66,6 +93,11 @@ macro_rules! ws {
 macro_rules! http {
     ($c:ident) => {
         Handler::Http(|d, r| Box::pin(realtime_shared::http::serve($c::handle, d, r)))
+    };
+}
+macro_rules! stream {
+    ($c:ident) => {
+        Handler::Stream(|d, r| Box::pin(realtime_shared::stream::serve($c::handle, d, r)))
     };
 }
 macro_rules! event {
@@ -87,8 +119,29 @@ pub fn handler(binary: &str) -> Option<Handler> {
         "chat-create" => http!(chat_create),
         "chat-join" => http!(chat_join),
         "chat-send-message" => http!(chat_send_message),
+        "chat-history" => http!(chat_history),
+        "chat-state" => http!(chat_state),
+        "chat-typing" => http!(chat_typing),
+        "chat-complete" => http!(chat_complete),
+        "chat-settings" => http!(chat_settings),
+        "chat-analytics" => http!(chat_analytics),
+        "ws-typing" => ws!(ws_typing),
+        "chat-assistant" => event!(chat_assistant),
+        "ext-analytics" => event!(ext_analytics),
         "fanout" => event!(fanout),
         "outbox-sweeper" => event!(outbox_sweeper),
+        "trip-create" => http!(trip_create),
+        "trip-get" => http!(trip_get),
+        "booking-create" => http!(booking_create),
+        "booking-cancel" => http!(booking_cancel),
+        "driver-accept-trip" => http!(driver_accept_trip),
+        "driver-update-status" => http!(driver_update_status),
+        "events-stats" => http!(events_stats),
+        "websocket-stats" => http!(websocket_stats),
+        "websocket-health" => http!(websocket_health),
+        "ws-passenger-subscribe" => ws!(ws_passenger_subscribe),
+        "ws-driver-subscribe" => ws!(ws_driver_subscribe),
+        "trip-status-stream" => stream!(trip_status_stream),
         "authorizer" => Handler::Authorizer(|d, e| Box::pin(async move { authorizer::handle(d, e).await.map_err(|e| e.to_string()) })),
         _ => return None,
     })

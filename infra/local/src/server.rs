@@ -118,6 +118,10 @@ async fn http_api(
 ) -> Response {
     let path = uri.path();
     let Some((route, params)) = stack.template.match_http(method.as_str(), path) else {
+        if let Some((route, _)) = stack.template.match_stream(path) {
+            let function = route.function.clone();
+            return function_url(&stack, &function, peer, method, uri, headers, body).await;
+        }
         return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {method} {path}"));
     };
     let body = match body_within(body, MAX_BODY_BYTES) {
@@ -178,6 +182,65 @@ async fn http_api(
         _ => Body::empty(),
     };
     out.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A streaming function URL (`InvokeMode: RESPONSE_STREAM`): the request as a function URL
+/// sends it (payload 2.0, route `$default`, no path parameters, no authorizer: the function
+/// checks the caller), the answer streamed to the client as the function produces it.
+async fn function_url(
+    stack: &Stack,
+    function: &str,
+    peer: SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body_within(body, MAX_BODY_BYTES) {
+        Ok(b) => b,
+        Err(resp) => return *resp,
+    };
+    let Some(Handler::Stream(f)) = stack.handler(function) else {
+        return json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "function URL has no streaming handler",
+        );
+    };
+    let (body, b64) = match std::str::from_utf8(&body) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&body), true),
+    };
+    let path = uri.path();
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": uri.query().unwrap_or_default(),
+        "headers": headers_json(&headers),
+        "queryStringParameters": query_json(uri.query()),
+        "requestContext": {
+            "accountId": "anonymous", "apiId": "local", "domainName": headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
+            "http": {"method": method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": peer.ip().to_string(),
+                     "userAgent": headers.get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or_default()},
+            "requestId": ulid::Ulid::new().to_string(), "routeKey": "$default", "stage": "$default",
+            "time": chrono::Utc::now().to_rfc2822(), "timeEpoch": now_ms()
+        },
+        "body": body,
+        "isBase64Encoded": b64,
+    });
+    let req = match serde_json::from_value(event) {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+    };
+    let resp = f(stack.deps.clone(), req).await;
+    let mut out = Response::builder().status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    for (k, v) in &resp.headers {
+        out = out.header(k.as_str(), v.as_str());
+    }
+    let body = resp.body.take_until(stack.streams_ended());
+    out.body(Body::from_stream(body.map(Ok::<Bytes, std::convert::Infallible>)))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 // ---------- Lambda authorizers ----------

@@ -25,6 +25,8 @@ pub struct Stack {
     /// Handlers by the template's logical function id.
     handlers: HashMap<String, Handler>,
     schedule_period: Option<Duration>,
+    /// Set when the server stops: open streams (SSE) end, so a graceful shutdown need not wait.
+    streams_end: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -41,6 +43,12 @@ pub struct Options {
     pub outbox_min_age_secs: Option<i64>,
     /// Runs every schedule at this period instead of its `rate(...)`.
     pub schedule_period: Option<Duration>,
+    /// The trip-status stream's heartbeat period and log polling period (tests shorten them).
+    pub sse_heartbeat: Option<Duration>,
+    pub sse_poll: Option<Duration>,
+    /// The chat domain's configuration (typing TTL, assistant provider, ...) instead of
+    /// `ChatConfig::local()` (the binary reads it from the environment; tests shorten it).
+    pub chat: Option<realtime_shared::config::ChatConfig>,
     /// Keep the table in DynamoDB (e.g. DynamoDB Local) at this endpoint instead of
     /// SQLite, so functions under `cargo lambda watch` share it with the stack.
     pub dynamodb_endpoint: Option<String>,
@@ -122,6 +130,15 @@ impl Stack {
         let mut config = Config::local(&jwt_secret(opts)?);
         config.log_retention_secs = opts.log_retention_secs.unwrap_or(config.log_retention_secs);
         config.outbox_min_age_secs = opts.outbox_min_age_secs.unwrap_or(config.outbox_min_age_secs);
+        if let Some(chat) = &opts.chat {
+            config.chat = chat.clone();
+        }
+        if let Some(d) = opts.sse_heartbeat {
+            config.sse_heartbeat_ms = (d.as_millis() as u64).max(10);
+        }
+        if let Some(d) = opts.sse_poll {
+            config.sse_poll_ms = (d.as_millis() as u64).max(10);
+        }
         let deps = Deps::new(table, publisher, pusher, config);
         let stack = Arc::new(Self {
             deps,
@@ -130,6 +147,7 @@ impl Stack {
             template,
             handlers,
             schedule_period: opts.schedule_period,
+            streams_end: tokio::sync::watch::channel(false).0,
         });
         // The bus invokes functions that need the stack's deps: wire it afterwards,
         // holding the stack weakly so that dropping it frees everything.
@@ -142,6 +160,19 @@ impl Stack {
             })
         }));
         Ok(stack)
+    }
+
+    /// Ends every open stream (the server is stopping).
+    pub fn end_streams(&self) {
+        self.streams_end.send_replace(true);
+    }
+
+    /// Resolves when the streams should end.
+    pub fn streams_ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.streams_end.subscribe();
+        async move {
+            let _ = rx.wait_for(|ended| *ended).await;
+        }
     }
 
     pub fn handler(&self, logical_id: &str) -> Option<Handler> {

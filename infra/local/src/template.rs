@@ -30,6 +30,9 @@ pub struct Template {
     pub schedules: Vec<Schedule>,
     /// Every Lambda authorizer: `AWS::ApiGatewayV2::Authorizer`s and those of a SAM `HttpApi`'s `Auth`.
     pub authorizers: Vec<Authorizer>,
+    /// Every function URL with response streaming (a function's `FunctionUrlConfig` with
+    /// `InvokeMode: RESPONSE_STREAM`), at the path its function answers.
+    pub stream_routes: Vec<StreamRoute>,
 }
 
 /// A function of the template.
@@ -65,6 +68,18 @@ pub struct HttpRoute {
     /// The name of the authorizer API Gateway runs first: the event's `Auth.Authorizer`, else its
     /// API's `DefaultAuthorizer` (`NONE` opts out).
     pub authorizer: Option<String>,
+}
+
+/// A function URL whose function streams its answer (server-sent events). A function URL has
+/// no routes: every path reaches the function. `Metadata.UrlPath` of the function names the
+/// path (template) it answers, e.g. `/api/realtime/trip-status/{tripId}`; the local stack
+/// serves the function there, on its one address, with no authorizer (`AuthType: NONE`: the
+/// function checks the caller itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRoute {
+    pub path: String,
+    /// The logical id of the function.
+    pub function: String,
 }
 
 /// A Lambda authorizer: API Gateway invokes its function before the routes that use it.
@@ -180,6 +195,7 @@ impl Template {
             rules: Vec::new(),
             schedules: Vec::new(),
             authorizers: Vec::new(),
+            stream_routes: Vec::new(),
         };
         // HTTP API authorizers first: a function's routes name them. Their functions are checked
         // once every function is known.
@@ -374,6 +390,9 @@ impl Template {
             logical_id: id.to_owned(),
             binary: binary.to_owned(),
         });
+        if let Some(url) = body.get("Properties").and_then(|p| p.get("FunctionUrlConfig")) {
+            self.read_function_url(id, body, url)?;
+        }
 
         let Some(events) = body.get("Properties").and_then(|p| p.get("Events")) else {
             return Ok(());
@@ -478,6 +497,50 @@ impl Template {
             }
         }
         Ok(())
+    }
+
+    /// A function URL: only `InvokeMode: RESPONSE_STREAM` with `AuthType: NONE` is served, at
+    /// the function's `Metadata.UrlPath`.
+    fn read_function_url(&mut self, id: &str, body: &Mapping, url: &Value) -> Result<(), TemplateError> {
+        let what = "Properties.FunctionUrlConfig";
+        let unsupported = |message: String| TemplateError::Unsupported {
+            resource: id.to_owned(),
+            message,
+        };
+        let mode = url.get("InvokeMode").and_then(Value::as_str).unwrap_or("BUFFERED");
+        if mode != "RESPONSE_STREAM" {
+            return Err(unsupported(format!(
+                "{what}.InvokeMode is {mode}; the local stack serves function URLs with RESPONSE_STREAM only"
+            )));
+        }
+        match url.get("AuthType").and_then(Value::as_str) {
+            Some("NONE") => {}
+            Some(other) => {
+                return Err(unsupported(format!(
+                    "{what}.AuthType is {other}; the local stack serves AuthType NONE only (the function checks the caller)"
+                )))
+            }
+            None => return Err(property(id, &format!("{what}.AuthType"), "NONE")),
+        }
+        let path = body
+            .get("Metadata")
+            .and_then(|m| m.get("UrlPath"))
+            .and_then(Value::as_str)
+            .filter(|p| p.starts_with('/'))
+            .ok_or_else(|| property(id, "Metadata.UrlPath", "the path its function URL answers, starting with /"))?;
+        self.stream_routes.push(StreamRoute {
+            path: path.to_owned(),
+            function: id.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// The streaming function URL route that serves `path`, with its path parameters.
+    pub fn match_stream(&self, path: &str) -> Option<(&StreamRoute, Vec<(String, String)>)> {
+        self.stream_routes
+            .iter()
+            .filter_map(|r| match_path(&r.path, path).map(|params| (r, params)))
+            .max_by_key(|(r, _)| specificity(&r.path))
     }
 
     /// The WebSocket API that `Properties.ApiId` of an `AWS::ApiGatewayV2` resource names.
@@ -956,9 +1019,12 @@ mod tests {
                 ("$connect", "WsConnectFunction"),
                 ("$default", "WsDefaultFunction"),
                 ("$disconnect", "WsDisconnectFunction"),
+                ("driver:subscribe", "WsDriverSubscribeFunction"),
+                ("passenger:subscribe", "WsPassengerSubscribeFunction"),
                 ("ping", "WsPingFunction"),
                 ("resume", "WsResumeFunction"),
                 ("subscribe", "WsSubscribeFunction"),
+                ("typing", "WsTypingFunction"),
                 ("unsubscribe", "WsUnsubscribeFunction"),
             ]
         );
@@ -991,25 +1057,107 @@ mod tests {
         let mut routes: Vec<(&str, &str, &str)> = t
             .http_routes
             .iter()
+            .filter(|r| r.path.starts_with("/api/chat") || r.path == "/api/typing")
             .map(|r| (r.method.as_str(), r.path.as_str(), r.function.as_str()))
             .collect();
         routes.sort();
         assert_eq!(
             routes,
             vec![
+                ("GET", "/api/chat/{chatId}/analytics", "ChatAnalyticsFunction"),
+                ("GET", "/api/chat/{chatId}/messages", "ChatHistoryFunction"),
+                ("GET", "/api/chat/{chatId}/state", "ChatStateFunction"),
                 ("POST", "/api/chat", "ChatCreateFunction"),
+                ("POST", "/api/chat/{chatId}/complete", "ChatCompleteFunction"),
                 ("POST", "/api/chat/{chatId}/messages", "ChatSendMessageFunction"),
                 ("POST", "/api/chat/{chatId}/participants", "ChatJoinFunction"),
+                ("POST", "/api/typing", "ChatTypingFunction"),
+                ("PUT", "/api/chat/{chatId}/settings", "ChatSettingsFunction"),
             ]
         );
+        // GET and POST of one path are two routes.
+        let (history, _) = t.match_http("GET", "/api/chat/C1/messages").expect("history");
+        assert_eq!(history.function, "ChatHistoryFunction");
         let (route, params) = t.match_http("post", "/api/chat/C1/messages").expect("route");
         assert_eq!(route.function, "ChatSendMessageFunction");
         assert_eq!(params, vec![("chatId".to_owned(), "C1".to_owned())]);
         assert!(t.match_http("GET", "/api/chat").is_none());
         assert!(t.match_http("POST", "/api/chat/C1").is_none());
-        // The HttpApi's DefaultAuthorizer guards every route.
-        for r in &t.http_routes {
+        // The HttpApi's DefaultAuthorizer guards every route but the public health check.
+        for r in t.http_routes.iter().filter(|r| r.path != "/api/websocket/health") {
             assert_eq!(r.authorizer.as_deref(), Some("HttpApi.JwtAuthorizer"), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn real_template_trip_routes_and_stream() {
+        let t = real();
+        let mut routes: Vec<(&str, &str, &str)> = t
+            .http_routes
+            .iter()
+            .filter(|r| {
+                [
+                    "/api/trips",
+                    "/api/bookings",
+                    "/api/passengers/",
+                    "/api/drivers/",
+                    "/api/events/",
+                    "/api/websocket/",
+                ]
+                .iter()
+                .any(|p| r.path.starts_with(p))
+            })
+            .map(|r| (r.method.as_str(), r.path.as_str(), t.binary_of(&r.function).unwrap_or_default()))
+            .collect();
+        routes.sort();
+        let mut expected = vec![
+            ("POST", "/api/trips", "trip-create"),
+            ("GET", "/api/trips/{tripId}", "trip-get"),
+            ("POST", "/api/bookings", "booking-create"),
+            ("PATCH", "/api/bookings/{id}", "booking-cancel"),
+            ("POST", "/api/passengers/bookings/{bookingId}/cancel", "booking-cancel"),
+            ("POST", "/api/drivers/trips/accept/{tripId}", "driver-accept-trip"),
+            ("PUT", "/api/drivers/trips/{tripId}/status", "driver-update-status"),
+            ("GET", "/api/events/stats", "events-stats"),
+            ("GET", "/api/websocket/stats", "websocket-stats"),
+            ("GET", "/api/websocket/health", "websocket-health"),
+        ];
+        expected.sort();
+        assert_eq!(routes, expected);
+        let health = t.match_http("GET", "/api/websocket/health").expect("health").0;
+        assert_eq!(health.authorizer, None, "the health check is public");
+        // The SSE function is a streaming function URL, served at its Metadata.UrlPath.
+        assert_eq!(
+            t.stream_routes,
+            vec![StreamRoute {
+                path: "/api/realtime/trip-status/{tripId}".into(),
+                function: "TripStatusStreamFunction".into(),
+            }]
+        );
+        assert!(t.match_http("GET", "/api/realtime/trip-status/T1").is_none());
+        let (route, params) = t.match_stream("/api/realtime/trip-status/T1").expect("stream route");
+        assert_eq!(t.binary_of(&route.function), Some("trip-status-stream"));
+        assert_eq!(params, vec![("tripId".to_owned(), "T1".to_owned())]);
+        assert!(t.match_stream("/api/realtime/trip-status/T1/x").is_none());
+    }
+
+    #[test]
+    fn function_urls_must_stream_without_auth_and_name_their_path() {
+        let doc = |url: &str, meta: &str| {
+            format!(
+                "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildProperties: {{Binary: f}}\n{meta}    Properties:\n      FunctionUrlConfig: {url}\n"
+            )
+        };
+        let ok = Template::parse(&doc("{AuthType: NONE, InvokeMode: RESPONSE_STREAM}", "      UrlPath: /s/{id}\n")).unwrap();
+        assert_eq!(ok.match_stream("/s/1").map(|(r, _)| r.function.as_str()), Some("F"));
+        for (url, meta, needle) in [
+            ("{AuthType: NONE}", "      UrlPath: /s\n", "RESPONSE_STREAM"),
+            ("{AuthType: AWS_IAM, InvokeMode: RESPONSE_STREAM}", "      UrlPath: /s\n", "AWS_IAM"),
+            ("{InvokeMode: RESPONSE_STREAM}", "      UrlPath: /s\n", "AuthType"),
+            ("{AuthType: NONE, InvokeMode: RESPONSE_STREAM}", "", "Metadata.UrlPath"),
+        ] {
+            let err = Template::parse(&doc(url, meta)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{url} {meta:?}: {err}");
         }
     }
 
@@ -1039,13 +1187,28 @@ mod tests {
     #[test]
     fn real_template_fanout_rule() {
         let t = real();
-        assert_eq!(t.rules.len(), 1, "{:?}", t.rules);
-        let rule = &t.rules[0];
+        assert_eq!(t.rules.len(), 3, "{:?}", t.rules);
+        let rule = t.rules.iter().find(|r| r.function == "FanoutFunction").expect("the fan-out rule");
         assert_eq!(rule.name, "FanoutFunction.RealtimeEvents");
         assert_eq!(rule.function, "FanoutFunction");
         assert_eq!(rule.pattern, json!({"source": [{"prefix": "realtime."}]}));
         assert_eq!(t.rules_of("FanoutFunction").count(), 1);
         assert_eq!(t.rules_of("ChatCreateFunction").count(), 0);
+        // The assistant and the analytics extension: their own rules, on chat event types.
+        let pattern = |f: &str| t.rules_of(f).next().map(|r| r.pattern.clone());
+        assert_eq!(
+            pattern("ChatAssistantFunction"),
+            Some(json!({"source": ["realtime.chat"], "detail-type": ["chat.ai.requested"]}))
+        );
+        assert_eq!(
+            pattern("ExtAnalyticsFunction").map(|p| p["detail-type"].clone()),
+            Some(json!([
+                "chat.message.stored",
+                "chat.message.rejected",
+                "chat.ai.completed",
+                "chat.ai.failed"
+            ]))
+        );
         let schedules: Vec<&str> = t.schedules.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(schedules, vec!["OutboxSweeperFunction.Sweep"]);
     }
@@ -1345,6 +1508,7 @@ Resources:
             rules: vec![],
             schedules: vec![],
             authorizers: vec![],
+            stream_routes: vec![],
         };
         let pick = |m: &str, p: &str| t.match_http(m, p).map(|(r, _)| r.function.clone());
         assert_eq!(pick("GET", "/api/chat/stats").as_deref(), Some("Literal"));

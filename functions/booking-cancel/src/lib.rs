@@ -1,0 +1,32 @@
+//! Cancels a booking and gives its seats back, exactly once (`booking.cancelled`):
+//! `PATCH /api/bookings/{id}` with `{"action":"cancel","reason"?}`, and
+//! `POST /api/passengers/bookings/{bookingId}/cancel` with an optional `{"reason"?}`.
+
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::trips::booking::{self, CancelBooking, PatchBooking};
+use realtime_shared::{ApiError, Deps};
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let (booking_id, reason) = if req.path_parameters.contains_key("bookingId") {
+        let id = http::path_param(&req, "bookingId")?;
+        let body = if http::body_bytes(&req)?.iter().all(u8::is_ascii_whitespace) {
+            CancelBooking::default()
+        } else {
+            http::json_body::<CancelBooking>(&req)?
+        };
+        (id, body.reason)
+    } else {
+        let id = http::path_param(&req, "id")?;
+        let body: PatchBooking = http::json_body(&req)?;
+        if body.action != "cancel" {
+            return Err(ApiError::BadRequest(format!(
+                "unknown action {:?}: only \"cancel\"",
+                body.action.chars().take(40).collect::<String>()
+            )));
+        }
+        (id, body.reason)
+    };
+    let answer = booking::cancel(&deps, &user, booking_id, reason, &http::cause(&req, &user)).await?;
+    Ok(http::json(200, &answer))
+}

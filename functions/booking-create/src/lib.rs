@@ -1,0 +1,17 @@
+//! `POST /api/bookings`: books seats in one transaction (never overbooks: 409 `not_enough_seats`),
+//! honouring `Idempotency-Key` (the first answer, success or refusal, is replayed); announces
+//! `booking.confirmed`.
+
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::idempotency::Key;
+use realtime_shared::trips::booking;
+use realtime_shared::Deps;
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let body: booking::CreateBooking = http::json_body(&req)?;
+    let raw = http::body_bytes(&req)?;
+    let idem = Key::from_header(&format!("booking:{}", user.sub), http::header(&req, "idempotency-key"), &raw)?;
+    let (status, answer) = booking::create(&deps, &user, body, idem, &http::cause(&req, &user)).await?;
+    Ok(http::json(status, &answer))
+}

@@ -1,0 +1,22 @@
+//! `GET /api/chat/{chatId}/analytics?format=json|csv`: the analytics extension's figures
+//! (JSON) or its per-message rows (CSV).
+
+use realtime_shared::chat::analytics;
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::{ApiError, Deps};
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let chat_id = http::path_param(&req, "chatId")?;
+    let csv = match http::query_param(&req, "format") {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::BadRequest("format must be json or csv".into())),
+    };
+    let report = analytics::report(&deps, &user, chat_id).await?;
+    Ok(if csv {
+        http::text(200, "text/csv; charset=utf-8", report.to_csv())
+    } else {
+        http::json(200, &report)
+    })
+}

@@ -1,0 +1,22 @@
+//! `POST /api/chat/{chatId}/complete`: the caller marks itself complete (`chat.completion.updated`,
+//! then `chat.completion.ready` once when everybody has).
+
+use realtime_shared::chat::completion;
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::Deps;
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let chat_id = http::path_param(&req, "chatId")?;
+    // No body is needed; one that is sent must be JSON (an empty object at most).
+    if !http::body_bytes(&req)?.iter().all(u8::is_ascii_whitespace) {
+        let _: Empty = http::json_body(&req)?;
+    }
+    let status = completion::complete(&deps, &user, chat_id, &http::cause(&req, &user)).await?;
+    Ok(http::json(200, &status))
+}
+
+/// The body, when there is one: `{}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}

@@ -1,0 +1,18 @@
+//! `GET /api/chat/{chatId}/messages?before=&limit=`: a participant pages through the history, newest first.
+
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::{chat, Deps};
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let chat_id = http::path_param(&req, "chatId")?;
+    let page = chat::history(
+        &deps,
+        &user,
+        chat_id,
+        http::query_param(&req, "before"),
+        http::query_param(&req, "limit"),
+    )
+    .await?;
+    Ok(http::json(200, &page))
+}

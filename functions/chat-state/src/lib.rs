@@ -1,0 +1,12 @@
+//! `GET /api/chat/{chatId}/state`: the whole session (participants, turn, recent messages,
+//! who is typing, completion, settings) in one answer, from one DynamoDB Query.
+
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::{chat, Deps};
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let chat_id = http::path_param(&req, "chatId")?;
+    let state = chat::session::state(&deps, &user, chat_id).await?;
+    Ok(http::json(200, &state))
+}

@@ -1,0 +1,12 @@
+//! `POST /api/typing {chatId, isTyping}`: the caller's typing indicator in a chat (`chat.typing.user`, TTL'd).
+
+use realtime_shared::chat::typing::{self, SetTyping};
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::Deps;
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let body: SetTyping = http::json_body(&req)?;
+    let status = typing::set(&deps, &user.sub, &body.chat_id, body.is_typing, &http::cause(&req, &user)).await?;
+    Ok(http::json(200, &status))
+}

@@ -1,0 +1,14 @@
+//! `PUT /api/drivers/trips/{tripId}/status`: `{status, notes?}` along the legal transitions only
+//! (409 `illegal_transition`, nothing sent); each step logged and announced as `trip.status.updated`.
+
+use realtime_shared::http::{self, HttpRequest, HttpResult};
+use realtime_shared::trips::{driver, trip};
+use realtime_shared::Deps;
+
+pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
+    let user = http::authenticate(&deps, &req)?;
+    let trip_id = http::path_param(&req, "tripId")?;
+    let body = http::json_body(&req)?;
+    driver::update_status(&deps, &user, trip_id, body, &http::cause(&req, &user)).await?;
+    Ok(http::json(200, &trip::get(&deps, &user, trip_id).await?))
+}

@@ -1,0 +1,27 @@
+//! The analytics extension, invoked by its own EventBridge rule (messages stored and rejected,
+//! assistant requests completed and failed). Isolated from the message path: its failures are
+//! retried by EventBridge and then land in its dead-letter queue; no send waits for it.
+
+use realtime_shared::chat::analytics::{self, Recorded};
+use realtime_shared::events::Envelope;
+use realtime_shared::lambda::EventError;
+use realtime_shared::Deps;
+use serde_json::Value;
+
+pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
+    let detail = event
+        .get("detail")
+        .cloned()
+        .ok_or_else(|| EventError::drop("event has no detail"))?;
+    let envelope: Envelope = serde_json::from_value(detail).map_err(|e| EventError::drop(format!("detail is not an envelope: {e}")))?;
+    // Rows are keyed by what they describe: a retry rewrites the same row.
+    match analytics::record(&deps, &envelope)
+        .await
+        .map_err(|e| EventError::retry(e.to_string()))?
+    {
+        Recorded::Row => tracing::debug!(event_type = %envelope.event_type, "analytics row"),
+        Recorded::Disabled => tracing::debug!(event_type = %envelope.event_type, "analytics off for this chat"),
+        Recorded::Ignored => {}
+    }
+    Ok(())
+}

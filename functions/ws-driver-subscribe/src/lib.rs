@@ -1,0 +1,36 @@
+//! WebSocket `driver:subscribe` `{filters: {maxDistance, minEarnings, tripTypes}}`: subscribes a
+//! driver's connection to `drivers` for `trip.offer.*`, with the filters as an EventBridge
+//! content filter over the offer (`distanceKm`, `estimatedEarnings`, `tripType`), so the fan-out
+//! pushes only the offers that match. Answers `subscribed`.
+
+use realtime_shared::channels::Channel;
+use realtime_shared::frames::ServerFrame;
+use realtime_shared::trips::access::{DriverSubscribe, DRIVER_EVENTS};
+use realtime_shared::ws::{self, WsRequest, WsResult};
+use realtime_shared::{connections, log, ApiError, Deps};
+
+pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
+    let conn_id = ws::connection_id(&req)?;
+    let f: DriverSubscribe = ws::frame(&req)?;
+    if f.action != "driver:subscribe" {
+        return Err(ApiError::BadRequest("expected a driver:subscribe frame".into()));
+    }
+    let filter = f.filters.content_filter()?;
+    let table = deps.table.as_ref();
+    let conn = connections::get(table, conn_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    let channel = Channel::Drivers;
+    connections::authorize(table, &conn, &channel).await?;
+    let events: Vec<String> = DRIVER_EVENTS.iter().map(|e| e.to_string()).collect();
+    connections::subscribe(table, &conn, &channel, &events, filter.as_ref()).await?;
+    let head = log::head(table, &channel).await?;
+    let ack = ServerFrame::Subscribed {
+        id: f.id,
+        channel: channel.to_string(),
+        epoch: head.epoch,
+        seq: head.seq,
+    };
+    ws::reply(&deps, conn_id, &ack).await?;
+    Ok(ws::ok())
+}

@@ -1,0 +1,47 @@
+//! WebSocket `passenger:subscribe` `{tripIds}`: subscribes the connection to `trip:{id}` of each
+//! trip its user has booked (the generic channel subscription, authorized against state). Each
+//! trip answers `subscribed` or an `error` frame (`forbidden` for a trip not booked).
+
+use realtime_shared::frames::ServerFrame;
+use realtime_shared::trips::access::{self, PassengerSubscribe};
+use realtime_shared::ws::{self, WsRequest, WsResult};
+use realtime_shared::{connections, log, ApiError, Deps};
+
+pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
+    let conn_id = ws::connection_id(&req)?;
+    let f: PassengerSubscribe = ws::frame(&req)?;
+    if f.action != "passenger:subscribe" {
+        return Err(ApiError::BadRequest("expected a passenger:subscribe frame".into()));
+    }
+    let channels = f.channels()?;
+    let table = deps.table.as_ref();
+    let conn = connections::get(table, conn_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    for channel in channels {
+        let realtime_shared::channels::Channel::Trip(trip_id) = &channel else {
+            continue;
+        };
+        // Only trips the passenger has booked (admins: any).
+        let allowed =
+            conn.roles.contains(&realtime_shared::auth::Role::Admin) || access::is_passenger(table, trip_id, &conn.user_id).await?;
+        let frame = if !allowed {
+            ServerFrame::Error {
+                id: f.id.clone(),
+                code: "forbidden".into(),
+                message: format!("no booking on trip {trip_id}"),
+            }
+        } else {
+            connections::subscribe(table, &conn, &channel, &[], None).await?;
+            let head = log::head(table, &channel).await?;
+            ServerFrame::Subscribed {
+                id: f.id.clone(),
+                channel: channel.to_string(),
+                epoch: head.epoch,
+                seq: head.seq,
+            }
+        };
+        ws::reply(&deps, conn_id, &frame).await?;
+    }
+    Ok(ws::ok())
+}

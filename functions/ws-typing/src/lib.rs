@@ -1,0 +1,28 @@
+//! WebSocket `typing` (`{"action":"typing","chatId","isTyping"}`): the typing indicator of the
+//! connection's user, as `POST /api/typing` sets it. No answer on success; errors are `error` frames.
+
+use realtime_shared::chat::typing;
+use realtime_shared::events::Cause;
+use realtime_shared::frames::ClientFrame;
+use realtime_shared::ws::{self, WsRequest, WsResult};
+use realtime_shared::{connections, ApiError, Deps};
+
+pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
+    let conn_id = ws::connection_id(&req)?;
+    let ClientFrame::Typing(f) = ws::frame(&req)? else {
+        return Err(ApiError::BadRequest("expected a typing frame".into()));
+    };
+    let conn = connections::get(deps.table.as_ref(), conn_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    let cause = Cause {
+        correlation_id: req.request_context.request_id.clone().unwrap_or_default(),
+        causation_id: None,
+        actor: Some(realtime_shared::events::Actor {
+            user_id: conn.user_id.clone(),
+            role: None,
+        }),
+    };
+    typing::set(&deps, &conn.user_id, &f.chat_id, f.is_typing, &cause).await?;
+    Ok(ws::ok())
+}

@@ -1,0 +1,251 @@
+//! Drivers: accepting a trip (exactly one driver wins) and moving it along the legal
+//! transitions of `TripStatus::can_become`, each step kept in the trip's status log and
+//! announced as `trip.status.updated`.
+
+use super::booking::{booking_of, BookingStatus};
+use super::trip::{load, offer_event, status_entry_op, StatusEntry};
+use super::Trip;
+use super::{backoff, id_param, stamp, text, TripStatus, TripStatusUpdated, ATTEMPTS, MAX_NOTES};
+use crate::auth::{Claims, Role};
+use crate::deps::Deps;
+use crate::error::ApiError;
+use crate::events::{Cause, Envelope, Event, Priority};
+use crate::keys;
+use crate::outbox;
+use crate::ports::table::query_all;
+use crate::ports::{Condition, Query, TableError, TxOp, Update};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// `PUT /api/drivers/trips/{tripId}/status`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateStatus {
+    pub status: TripStatus,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+fn status_event(
+    trip: &Trip,
+    from: TripStatus,
+    to: TripStatus,
+    by: &str,
+    notes: Option<String>,
+    at: DateTime<Utc>,
+    cause: &Cause,
+) -> Envelope {
+    Envelope::new(
+        Event::TripStatusUpdated(TripStatusUpdated {
+            trip_id: trip.trip_id.clone(),
+            trip_title: trip.title.clone(),
+            previous_status: from,
+            new_status: to,
+            driver_id: trip.driver_id.clone(),
+            driver_name: trip.driver_name.clone(),
+            notes,
+            origin_name: trip.origin.name.clone(),
+            dest_name: trip.destination.name.clone(),
+            updated_by: by.to_string(),
+            updated_at: at,
+        }),
+        cause,
+    )
+    .with_priority(Priority::High)
+}
+
+/// A driver takes a published trip: the trip gets its driver and goes IN_PROGRESS, its
+/// pending bookings are confirmed, all in one transaction that holds only if the trip
+/// is unchanged since it was read. Of drivers racing for one trip exactly one wins;
+/// the others get 409 `already_accepted`.
+pub async fn accept(deps: &Deps, user: &Claims, trip_id: &str, cause: &Cause) -> Result<Trip, ApiError> {
+    id_param("tripId", trip_id)?;
+    if !user.has_role(Role::Driver) {
+        return Err(ApiError::Forbidden("only drivers accept trips".into()));
+    }
+    let table = deps.table.as_ref();
+    for attempt in 0..ATTEMPTS {
+        // The trip first, then its bookings: a booking made after this read changes the
+        // trip's version, which fails the transaction below, so none is left pending.
+        let trip = load(table, trip_id).await?;
+        if trip.driver_id.is_some() {
+            return Err(ApiError::conflict(
+                "already_accepted",
+                format!("trip {trip_id} already has a driver"),
+            ));
+        }
+        if trip.status != TripStatus::Published {
+            return Err(ApiError::conflict(
+                "illegal_transition",
+                format!("trip {trip_id} is {}, not PUBLISHED", trip.status),
+            ));
+        }
+        let pending: Vec<_> = query_all(table, Query::new(keys::trip(trip_id)).begins_with(keys::BOOKING_PREFIX))
+            .await?
+            .iter()
+            .filter_map(booking_of)
+            .filter(|b| b.status == BookingStatus::Pending)
+            .collect();
+        let now = Utc::now();
+        let mut accepted = trip.clone();
+        accepted.status = TripStatus::InProgress;
+        accepted.driver_id = Some(user.sub.clone());
+        accepted.driver_name = Some(user.display_name().to_string());
+        accepted.updated_at = now;
+        accepted.version += 1;
+        let notes = Some(format!("{} has accepted your trip", user.display_name()));
+        let events = [status_event(
+            &accepted,
+            TripStatus::Published,
+            TripStatus::InProgress,
+            &user.sub,
+            notes.clone(),
+            now,
+            cause,
+        )];
+        let mut ops = vec![
+            TxOp::Update {
+                pk: keys::trip(trip_id),
+                sk: keys::META.into(),
+                updates: vec![
+                    Update::Set("status".into(), TripStatus::InProgress.as_str().into()),
+                    Update::Set("driverId".into(), user.sub.as_str().into()),
+                    Update::Set("driverName".into(), user.display_name().into()),
+                    Update::Set("updatedAt".into(), stamp(now).into()),
+                    Update::Add("version".into(), 1),
+                ],
+                cond: Some(Condition::And(vec![
+                    Condition::Eq("version".into(), trip.version.into()),
+                    Condition::Eq("status".into(), TripStatus::Published.as_str().into()),
+                    Condition::AttrNotExists("driverId".into()),
+                ])),
+            },
+            status_entry_op(
+                trip_id,
+                &StatusEntry {
+                    previous_status: Some(TripStatus::Published),
+                    new_status: TripStatus::InProgress,
+                    updated_by: user.sub.clone(),
+                    notes,
+                    at: now,
+                },
+            ),
+        ];
+        for b in &pending {
+            ops.push(TxOp::Update {
+                pk: keys::trip(trip_id),
+                sk: keys::booking(&b.booking_id),
+                updates: vec![
+                    Update::Set("status".into(), BookingStatus::Confirmed.as_str().into()),
+                    Update::Set("updatedAt".into(), stamp(now).into()),
+                ],
+                cond: Some(Condition::Eq("status".into(), BookingStatus::Pending.as_str().into())),
+            });
+        }
+        ops.extend(outbox::entries(&events));
+        match table.transact(ops).await {
+            Ok(()) => {
+                tracing::info!(%trip_id, driver = %user.sub, confirmed = pending.len(), "trip accepted");
+                outbox::flush(deps, &events).await;
+                return Ok(accepted);
+            }
+            // Another driver (or a booking) changed the trip: read it again to see which.
+            Err(TableError::TransactionCanceled { .. }) => backoff(attempt / 4).await,
+            Err(TableError::Transient(_)) => backoff(attempt).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Unavailable("the trip is busy; retry".into()))
+}
+
+/// Who may move a trip from `from` to `to`: its driver and admins any legal step; its
+/// organizer may publish a draft and cancel before a driver takes it.
+fn may_update(user: &Claims, trip: &Trip, from: TripStatus, to: TripStatus) -> bool {
+    if user.has_role(Role::Admin) || trip.driver_id.as_deref() == Some(user.sub.as_str()) {
+        return true;
+    }
+    trip.organizer_id == user.sub
+        && matches!(
+            (from, to),
+            (TripStatus::Draft, TripStatus::Published)
+                | (TripStatus::Draft, TripStatus::Cancelled)
+                | (TripStatus::Published, TripStatus::Cancelled)
+        )
+}
+
+/// Moves the trip to `req.status` if that is a legal step from where it is (else 409
+/// `illegal_transition`, and nothing is written or sent).
+pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &str, req: UpdateStatus, cause: &Cause) -> Result<Trip, ApiError> {
+    id_param("tripId", trip_id)?;
+    let notes = req.notes.as_deref().map(|n| text("notes", n, MAX_NOTES)).transpose()?;
+    let to = req.status;
+    let table = deps.table.as_ref();
+    for attempt in 0..ATTEMPTS {
+        let trip = load(table, trip_id).await?;
+        let from = trip.status;
+        let party = user.has_role(Role::Admin) || trip.organizer_id == user.sub || trip.driver_id.as_deref() == Some(user.sub.as_str());
+        if !party {
+            return Err(ApiError::Forbidden(format!("not the driver of trip {trip_id}")));
+        }
+        if !from.can_become(to) {
+            return Err(ApiError::conflict(
+                "illegal_transition",
+                format!("a {from} trip cannot become {to}"),
+            ));
+        }
+        if from == TripStatus::Published && to == TripStatus::InProgress {
+            return Err(ApiError::conflict(
+                "illegal_transition",
+                format!("a driver takes a trip with POST /api/drivers/trips/accept/{trip_id}"),
+            ));
+        }
+        if !may_update(user, &trip, from, to) {
+            return Err(ApiError::Forbidden(format!(
+                "not allowed to move trip {trip_id} from {from} to {to}"
+            )));
+        }
+        let now = Utc::now();
+        let mut updated = trip.clone();
+        updated.status = to;
+        updated.updated_at = now;
+        updated.version += 1;
+        let mut events = vec![status_event(&updated, from, to, &user.sub, notes.clone(), now, cause)];
+        // A private draft that is published now goes to the drivers.
+        events.extend(offer_event(&updated, now, cause));
+        let mut ops = vec![
+            TxOp::Update {
+                pk: keys::trip(trip_id),
+                sk: keys::META.into(),
+                updates: vec![
+                    Update::Set("status".into(), to.as_str().into()),
+                    Update::Set("updatedAt".into(), stamp(now).into()),
+                    Update::Add("version".into(), 1),
+                ],
+                cond: Some(Condition::Eq("status".into(), from.as_str().into())),
+            },
+            status_entry_op(
+                trip_id,
+                &StatusEntry {
+                    previous_status: Some(from),
+                    new_status: to,
+                    updated_by: user.sub.clone(),
+                    notes: notes.clone(),
+                    at: now,
+                },
+            ),
+        ];
+        ops.extend(outbox::entries(&events));
+        match table.transact(ops).await {
+            Ok(()) => {
+                tracing::info!(%trip_id, %from, %to, by = %user.sub, "trip status updated");
+                outbox::flush(deps, &events).await;
+                return Ok(updated);
+            }
+            // The status moved meanwhile: judge the step again from where it is now.
+            Err(TableError::TransactionCanceled { .. }) => backoff(attempt / 4).await,
+            Err(TableError::Transient(_)) => backoff(attempt).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Unavailable("the trip is busy; retry".into()))
+}
