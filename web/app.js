@@ -146,13 +146,14 @@ $("track").onclick = async () => {
     while ((end = buf.indexOf("\n\n")) >= 0) {
       const block = buf.slice(0, end);
       buf = buf.slice(end + 2);
-      const event = /^event: ?(.*)$/m.exec(block)?.[1] ?? "message";
       const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (event === "heartbeat") continue;
       let d = {};
       try {
         d = JSON.parse(data);
       } catch {}
+      // Unnamed SSE events: the JSON's `type` says which (connected, status_update, heartbeat, resync).
+      const event = d.type ?? /^event: ?(.*)$/m.exec(block)?.[1] ?? "message";
+      if (event === "heartbeat") continue;
       const status = d.currentStatus ?? d.newStatus ?? d.data?.newStatus;
       if (status) $("trip-status").textContent = status;
       li($("timeline"), `<b>${esc(event)}</b> ${esc(status ?? "")} <span class="muted">${esc(d.notes ?? "")}</span>`);

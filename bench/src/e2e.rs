@@ -16,7 +16,7 @@ use crate::procfs::{self, RssSampler};
 use crate::stats::{self, Summary};
 use anyhow::{bail, ensure, Context};
 use futures::{SinkExt, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +34,7 @@ const PEER_CHAT: &str = "01BENCHBENCHBENCHBENCHBENC";
 /// The load client's WebSocket read buffer (frames here are ~0.6 KB).
 const CLIENT_READ_BUFFER: usize = 4 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     Realtime,
@@ -108,7 +108,7 @@ impl Options {
 }
 
 /// One level of the latency phase: sequential messages to `subscribers` sockets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Level {
     pub target: Target,
     pub subscribers: usize,
@@ -130,7 +130,7 @@ pub struct Level {
 }
 
 /// The throughput phase: `messages` published `inflight` at a time to every socket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Burst {
     pub target: Target,
     pub subscribers: usize,
@@ -148,7 +148,7 @@ pub struct Burst {
     pub rss_peak_kb: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub target: Target,
     pub levels: Vec<Level>,

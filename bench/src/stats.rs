@@ -1,8 +1,8 @@
 //! Percentiles of latency samples (microseconds).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub n: usize,
     pub p50_us: u32,

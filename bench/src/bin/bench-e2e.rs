@@ -64,6 +64,9 @@ struct Args {
     /// Its pid, for CPU and RSS.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Only redraw the plot from an `e2e.json` of an earlier run (into `--out`).
+    #[arg(long)]
+    replot: Option<PathBuf>,
     /// Where the tables, the JSON and the plot go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -88,6 +91,22 @@ fn sibling(name: &str) -> PathBuf {
 
 async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
+    if let Some(json) = &args.replot {
+        let reports: Vec<Report> = serde_json::from_str(&std::fs::read_to_string(json)?)?;
+        let machine = std::fs::read_to_string(args.out.join("e2e.md"))
+            .ok()
+            .and_then(|md| {
+                md.lines().find_map(|l| {
+                    l.strip_prefix("Measured ")
+                        .map(|m| m.split(". Command").next().unwrap_or(m).to_string())
+                })
+            })
+            .unwrap_or_default();
+        let png = args.out.join("latency.png");
+        plot_latency(&reports, &machine, &png)?;
+        println!("wrote {}", png.display());
+        return Ok(());
+    }
     let logs = std::env::temp_dir().join(format!("realtime-bench-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
     let top = args.levels.iter().copied().max().unwrap_or(0);
