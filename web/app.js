@@ -147,6 +147,7 @@ $("track").onclick = async () => {
       const block = buf.slice(0, end);
       buf = buf.slice(end + 2);
       const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+      if (!data) continue; // e.g. the `retry:` advice
       let d = {};
       try {
         d = JSON.parse(data);

@@ -76,10 +76,40 @@ try {
     if (n !== 1) await fail(`bob saw "${w}" ${n} times: ${JSON.stringify(seen)}`);
   }
 
+  // The trip tracker: alice (organizer) tracks a trip over SSE while a driver takes it.
+  const api = async (path, token, body, method = "POST") => {
+    const res = await fetch(`${base}/api${path}`, {
+      method,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    return res.json();
+  };
+  const aliceToken = (await api("/dev/token", null, { sub: "alice", roles: ["organizer", "admin"], name: "alice" })).token;
+  const driverToken = (await api("/dev/token", null, { sub: "dave", roles: ["driver"], name: "Dave" })).token;
+  const trip = await api("/trips", aliceToken, {
+    title: "Airport run",
+    tripType: "PRIVATE",
+    status: "PUBLISHED",
+    origin: { name: "Old Town", lat: 48.2082, lng: 16.3738 },
+    destination: { name: "Airport", lat: 48.1103, lng: 16.5697 },
+    departureTime: new Date(Date.now() + 3600e3).toISOString(),
+    totalSeats: 3,
+    pricePerSeat: 2500,
+  });
+  if (!trip.tripId) await fail(`trip not created: ${JSON.stringify(trip)}`);
+  await alice.fill("#tripid", trip.tripId);
+  await alice.click("#track");
+  await alice.waitForFunction(() => document.querySelector("#trip-status").textContent === "PUBLISHED", null, { timeout: 10000 });
+  await api(`/drivers/trips/accept/${trip.tripId}`, driverToken, {});
+  await alice.waitForFunction(() => document.querySelector("#trip-status").textContent === "IN_PROGRESS", null, { timeout: 10000 });
+  await api(`/drivers/trips/${trip.tripId}/status`, driverToken, { status: "DEPARTED", notes: "on our way" }, "PUT");
+  await alice.waitForFunction(() => document.querySelector("#trip-status").textContent === "DEPARTED", null, { timeout: 10000 });
+
   // The admin view counted live events.
   await alice.waitForFunction(() => +document.querySelector("#n-messages").textContent >= 3, null, { timeout: 10000 });
   await alice.screenshot({ path: screenshot, fullPage: true });
-  console.log(`browser test passed: chat ${chatId}; bob saw ${seen.length} messages once each; screenshot ${screenshot}`);
+  console.log(`browser test passed: chat ${chatId}; bob saw ${seen.length} messages once each; trip ${trip.tripId} tracked to DEPARTED; screenshot ${screenshot}`);
 } catch (e) {
   await fail(e.stack ?? String(e));
 }
