@@ -5,6 +5,7 @@
 pub mod page;
 pub mod registry;
 pub mod server;
+pub mod specs;
 pub mod stack;
 pub mod template;
 

@@ -94,7 +94,7 @@ pub async fn record(deps: &Deps, e: &Envelope) -> Result<Recorded, TableError> {
 // ---------------------------------------------------------------- the report
 
 /// One message as analytics saw it (a CSV row).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRow {
     pub message_id: String,
@@ -108,7 +108,7 @@ pub struct MessageRow {
     pub response_time_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SenderFigures {
     pub sender_id: String,
@@ -118,7 +118,7 @@ pub struct SenderFigures {
     pub average_length: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageFigures {
     pub total: u64,
@@ -130,7 +130,7 @@ pub struct MessageFigures {
     pub by_sender: Vec<SenderFigures>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TurnFigures {
     pub count: u64,
@@ -138,7 +138,7 @@ pub struct TurnFigures {
     pub max_duration_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssistantFigures {
     pub responses: u64,
@@ -148,7 +148,7 @@ pub struct AssistantFigures {
     pub max_response_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletionFigures {
     pub participants: u64,
@@ -159,7 +159,7 @@ pub struct CompletionFigures {
 }
 
 /// `GET /api/chat/{chatId}/analytics?format=json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub chat_id: String,

@@ -25,7 +25,7 @@ use serde::Serialize;
 const ATTEMPTS: usize = 8;
 
 /// The answer of `POST /api/chat/{chatId}/complete`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletionStatus {
     pub chat_id: String,

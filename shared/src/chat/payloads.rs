@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `chat.message.rejected`: moderation refused a message; nothing was stored. Sent to the
 /// sender's `user:{id}` channel only (the room never sees refused content).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRejected {
     pub chat_id: String,
@@ -22,7 +22,7 @@ pub struct MessageRejected {
 
 /// `chat.typing.user` and `chat.typing.assistant` (priority `low`): an indicator went on
 /// (until `expiresAt`, unless refreshed) or off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Typing {
     pub chat_id: String,
@@ -34,7 +34,7 @@ pub struct Typing {
 }
 
 /// `chat.completion.updated`: one participant completed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletionUpdated {
     pub chat_id: String,
@@ -46,7 +46,7 @@ pub struct CompletionUpdated {
 }
 
 /// `chat.completion.ready`: every participant has completed (announced once per chat).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletionReady {
     pub chat_id: String,
@@ -56,7 +56,7 @@ pub struct CompletionReady {
 }
 
 /// `chat.settings.updated`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsUpdated {
     pub chat_id: String,
@@ -68,7 +68,7 @@ pub struct SettingsUpdated {
 }
 
 /// `chat.ai.requested`: the assistant should answer (its EventBridge rule invokes it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AiRequested {
     pub chat_id: String,
@@ -80,7 +80,7 @@ pub struct AiRequested {
 }
 
 /// `chat.ai.started`: the assistant is working on a request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AiStarted {
     pub chat_id: String,
@@ -91,7 +91,7 @@ pub struct AiStarted {
 }
 
 /// `chat.ai.completed`: the reply is stored as message `messageId`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AiCompleted {
     pub chat_id: String,
@@ -107,7 +107,7 @@ pub struct AiCompleted {
 }
 
 /// `chat.ai.failed`: no reply; the turn moved on to the next user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AiFailed {
     pub chat_id: String,

@@ -79,7 +79,7 @@ impl Meta {
 }
 
 /// A typing indicator that has not expired.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TypingEntry {
     pub user_id: String,
@@ -88,7 +88,7 @@ pub struct TypingEntry {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Done {
     pub user_id: String,
@@ -234,7 +234,7 @@ pub async fn require(deps: &Deps, chat_id: &str, recent: u32) -> Result<Session,
 
 // ---------------------------------------------------------------- the state view
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StateParticipant {
     #[serde(flatten)]
@@ -242,7 +242,7 @@ pub struct StateParticipant {
     pub completed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TurnView {
     pub mode: super::TurnMode,
@@ -251,7 +251,7 @@ pub struct TurnView {
     pub since: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletionView {
     pub completed: Vec<String>,
@@ -262,7 +262,7 @@ pub struct CompletionView {
 }
 
 /// `GET /api/chat/{chatId}/state`: the whole session in one answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatState {
     pub chat_id: String,

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 const ATTEMPTS: usize = 4;
 
 /// The fields to change; the others keep their value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SettingsPatch {
     pub turn_mode: Option<TurnMode>,

@@ -49,7 +49,7 @@ impl Speaker<'_> {
 }
 
 /// The turn state (the `S#TURN` item).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Turn {
     pub mode: TurnMode,

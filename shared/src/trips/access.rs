@@ -42,7 +42,7 @@ pub async fn may_follow(table: &dyn Table, user_id: &str, roles: &[Role], trip_i
 pub const MAX_TRIPS_PER_SUBSCRIBE: usize = 20;
 
 /// `{"action":"passenger:subscribe","id"?,"tripIds":[...]}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PassengerSubscribe {
     pub action: String,
@@ -72,7 +72,7 @@ impl PassengerSubscribe {
 }
 
 /// `{"action":"driver:subscribe","id"?,"filters":{"maxDistance","minEarnings","tripTypes"}}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DriverSubscribe {
     pub action: String,
@@ -82,7 +82,7 @@ pub struct DriverSubscribe {
     pub filters: DriverFilters,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DriverFilters {
     /// Offers at most this far (km, origin to destination).

@@ -43,7 +43,7 @@ pub const MAX_NOTES: usize = 500;
 pub const ATTEMPTS: u32 = 40;
 
 /// A trip's lifecycle (API.md "Trip statuses").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TripStatus {
     Draft,
@@ -124,7 +124,7 @@ impl std::fmt::Display for TripStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TripType {
     /// The whole vehicle for one party: offered to drivers when published.
@@ -142,7 +142,7 @@ impl TripType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Place {
     pub name: String,
@@ -168,7 +168,7 @@ impl Place {
 }
 
 /// A trip as stored on its `META` item and answered by `GET /api/trips/{tripId}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Trip {
     pub trip_id: String,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// `trip.created`: a trip was created (logged on its channel, seen by the admin stream).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TripCreated {
     pub trip_id: String,
@@ -21,7 +21,7 @@ pub struct TripCreated {
 }
 
 /// `trip.status.updated`: one step of the trip's lifecycle (also the SSE `status_update`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TripStatusUpdated {
     pub trip_id: String,
@@ -42,7 +42,7 @@ pub struct TripStatusUpdated {
 
 /// `trip.offer.created`: a private trip waits for a driver. Drivers filter on `distanceKm`,
 /// `estimatedEarnings` and `tripType` (`driver:subscribe`). The organizer is not named.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TripOfferCreated {
     pub trip_id: String,
@@ -65,7 +65,7 @@ pub struct TripOfferCreated {
 
 /// `booking.confirmed`: seats were booked (held for the passenger). `bookingStatus` is
 /// `CONFIRMED` when the trip has a driver, else `PENDING` until a driver accepts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingConfirmed {
     pub trip_id: String,
@@ -80,7 +80,7 @@ pub struct BookingConfirmed {
 }
 
 /// `booking.cancelled`: a booking was cancelled and its seats given back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingCancelled {
     pub trip_id: String,

@@ -18,7 +18,7 @@ use serde_json::Value;
 pub const MAX_PRICE: u64 = 1_000_000_000;
 
 /// `POST /api/trips`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTrip {
     pub title: String,
@@ -34,7 +34,7 @@ pub struct CreateTrip {
 }
 
 /// One entry of a trip's status log (`STATUS#{time}` items).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,7 +49,7 @@ pub struct StatusEntry {
 /// `GET /api/trips/{tripId}`: the trip; for its parties also its status log, and the
 /// bookings the caller may see (all of them for the organizer, the driver and admins;
 /// a passenger's own).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TripView {
     #[serde(flatten)]
