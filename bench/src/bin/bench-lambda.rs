@@ -597,10 +597,11 @@ struct Function {
 }
 
 const FUNCTIONS: &[Function] = &[
+    // Every WebSocket message is rate limited against the table (one get, one put).
     Function {
         name: "ws-ping",
         fixture: "ws-ping.json",
-        needs_table: false,
+        needs_table: true,
     },
     Function {
         name: "authorizer",
@@ -631,6 +632,11 @@ struct ColdResult {
     runs: Vec<ColdStart>,
     init: Summary,
     first_response: Summary,
+    first_invocation: Summary,
+    warm_invocation: Summary,
+    /// Init + what the first invocation took beyond a warm one: the cold start proper,
+    /// without the endpoints' own latency (DynamoDB Local's here, DynamoDB's in AWS).
+    cold_overhead: Summary,
     peak_rss_kb: u64,
     answer: String,
 }
@@ -703,12 +709,12 @@ async fn cold(
         let tpl = fixture(fixtures, f.fixture)?;
         let mut rs = Vec::new();
         for i in 0..runs {
-            let event = match f.name {
-                "chat-send-message" => send_event(&tpl, &chat_id, &format!("cold-{i}-{}", ulid::Ulid::new())),
+            let event = |k: usize| match f.name {
+                "chat-send-message" => send_event(&tpl, &chat_id, &format!("cold-{i}-{k}-{}", ulid::Ulid::new())),
                 "fanout" => fanout_event(&tpl, &chat_id),
                 _ => tpl.clone(),
             };
-            rs.push(api.cold_start(&bin, &env, event, Duration::from_secs(20)).await?);
+            rs.push(api.cold_start(&bin, &env, event(0), event(1), Duration::from_secs(20)).await?);
         }
         let summary = |f: &dyn Fn(&ColdStart) -> f64| {
             let mut us: Vec<u32> = rs.iter().map(|r| (f(r) * 1000.0) as u32).collect();
@@ -720,15 +726,20 @@ async fn cold(
             bootstrap_bytes: size,
             init: summary(&|r| r.init_ms),
             first_response: summary(&|r| r.first_response_ms),
+            first_invocation: summary(&|r| r.first_invocation_ms),
+            warm_invocation: summary(&|r| r.warm_invocation_ms),
+            cold_overhead: summary(&|r| r.init_ms + (r.first_invocation_ms - r.warm_invocation_ms).max(0.0)),
             peak_rss_kb: rs.iter().filter_map(|r| r.peak_rss_kb).max().unwrap_or(0),
             answer,
             runs: rs,
         };
         println!(
-            "{name}: init p50 {} ms, first response p50 {} ms (max {} ms), peak RSS {:.1} MB, bootstrap {:.2} MB; answer {}",
+            "{name}: init p50 {} ms, first response p50 {} ms (max {} ms), warm invocation p50 {} ms, cold overhead p50 {} ms, peak RSS {:.1} MiB, bootstrap {:.2} MiB; answer {}",
             stats::ms(r.init.p50_us),
             stats::ms(r.first_response.p50_us),
             stats::ms(r.first_response.max_us),
+            stats::ms(r.warm_invocation.p50_us),
+            stats::ms(r.cold_overhead.p50_us),
             r.peak_rss_kb as f64 / 1024.0,
             size as f64 / 1048576.0,
             r.answer
@@ -737,47 +748,75 @@ async fn cold(
     }
     let mut md = String::new();
     let _ = writeln!(md, "# Cold starts of the release binaries\n");
-    let _ = writeln!(md, "Each run starts the function's release binary (`opt-level = \"s\"`, LTO, one codegen unit, stripped; built for this machine's x86-64, where Lambda runs the arm64 build) with a minimal Lambda Runtime API on 127.0.0.1 (`bench-lambda cold`), {runs} runs per function. *Init* is process start → the runtime's first `GET …/invocation/next` (what Lambda reports as Init Duration); *first response* is process start → `POST …/response`, the fixture's invocation included (its DynamoDB calls against DynamoDB Local, PutEvents and pushes against a local stack). Peak RSS is `VmHWM` after the first response. A representative subset: building every function with LTO takes long on 2 cores.\n");
+    let _ = writeln!(md, "Each run starts the function's release binary (`opt-level = \"s\"`, LTO, one codegen unit, stripped; built for this machine's x86-64, where Lambda runs the arm64 build) against a minimal Lambda Runtime API on 127.0.0.1 (`bench-lambda cold`) and hands it the fixture's event twice; {runs} runs per function. The functions' DynamoDB is DynamoDB Local (Java, in memory, warmed up), their PutEvents and pushes go to a local stack.\n");
     let _ = writeln!(
         md,
-        "| function | bootstrap MB | init p50 ms | init max ms | first response p50 ms | first response max ms | peak RSS MB | answer |"
+        "* *init*: process start → the runtime's first `GET …/invocation/next` (what Lambda reports as Init Duration);"
     );
+    let _ = writeln!(
+        md,
+        "* *first response*: process start → `POST …/response` of the first invocation, its AWS calls included;"
+    );
+    let _ = writeln!(
+        md,
+        "* *warm*: the second invocation in the same process (handed out → answered): the endpoints' own latency;"
+    );
+    let _ = writeln!(
+        md,
+        "* *cold start proper*: init + (first invocation − warm invocation), what a cold start adds to a request;"
+    );
+    let _ = writeln!(
+        md,
+        "* peak RSS: `VmHWM` after the first response. A representative subset: building every function with LTO takes long on 2 cores.\n"
+    );
+    let _ = writeln!(md, "| function | bootstrap MiB | init p50 ms | first response p50 / max ms | warm invocation p50 ms | cold start proper p50 / max ms | peak RSS MiB | answer |");
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---|");
     for r in &results {
         let _ = writeln!(
             md,
-            "| {} | {:.2} | {} | {} | {} | {} | {:.1} | {} |",
+            "| {} | {:.2} | {} | {} / {} | {} | {} / {} | {:.1} | {} |",
             r.function,
             r.bootstrap_bytes as f64 / 1048576.0,
             stats::ms(r.init.p50_us),
-            stats::ms(r.init.max_us),
             stats::ms(r.first_response.p50_us),
             stats::ms(r.first_response.max_us),
+            stats::ms(r.warm_invocation.p50_us),
+            stats::ms(r.cold_overhead.p50_us),
+            stats::ms(r.cold_overhead.max_us),
             r.peak_rss_kb as f64 / 1024.0,
             r.answer
         );
     }
-    let _ = writeln!(md, "\nTargets: cold start ≤ 25 ms, bootstrap ≤ 8 MB, RSS ≤ 40 MB.\n");
+    let _ = writeln!(md, "\nTargets: cold start ≤ 25 ms, bootstrap ≤ 8 MB (MiB here), RSS ≤ 40 MB.\n");
     for r in &results {
         let mut miss = Vec::new();
         let first = f64::from(r.first_response.p50_us) / 1000.0;
-        if first > 25.0 {
-            miss.push(format!("cold start {first:.1} ms (+{:.1} ms)", first - 25.0));
+        let proper = f64::from(r.cold_overhead.p50_us) / 1000.0;
+        if proper > 25.0 {
+            miss.push(format!("cold start proper {proper:.1} ms (+{:.1} ms)", proper - 25.0));
         }
         let mb = r.bootstrap_bytes as f64 / 1048576.0;
         if mb > 8.0 {
-            miss.push(format!("bootstrap {mb:.2} MB (+{:.2} MB)", mb - 8.0));
+            miss.push(format!("bootstrap {mb:.2} MiB (+{:.2})", mb - 8.0));
         }
         let rss = r.peak_rss_kb as f64 / 1024.0;
         if rss > 40.0 {
-            miss.push(format!("RSS {rss:.1} MB (+{:.1} MB)", rss - 40.0));
+            miss.push(format!("RSS {rss:.1} MiB (+{:.1})", rss - 40.0));
         }
+        let strict = if first > 25.0 {
+            format!(
+                "; counting the first invocation's calls to DynamoDB Local and the stack, first response {first:.1} ms (+{:.1} ms)",
+                first - 25.0
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             md,
-            "* {}: {}",
+            "* {}: {}{strict}",
             r.function,
             if miss.is_empty() {
-                "all met".into()
+                "cold start proper, bootstrap and RSS met".into()
             } else {
                 format!("**missed**: {}", miss.join(", "))
             }
