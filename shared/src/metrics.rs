@@ -10,10 +10,17 @@ pub type Metric<'a> = (&'a str, f64, &'a str);
 
 /// The EMF line for `metrics`, dimensioned by function and, when given, route.
 pub fn line(function: &str, route: Option<&str>, metrics: &[Metric<'_>], now_ms: i64) -> String {
-    let dims: Vec<&str> = if route.is_some() { vec!["Function", "Route"] } else { vec!["Function"] };
+    let dims: Vec<&str> = if route.is_some() {
+        vec!["Function", "Route"]
+    } else {
+        vec!["Function"]
+    };
     let defs: Vec<Value> = metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit})).collect();
     let mut root = Map::new();
-    root.insert("_aws".into(), json!({"Timestamp": now_ms, "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [dims], "Metrics": defs}]}));
+    root.insert(
+        "_aws".into(),
+        json!({"Timestamp": now_ms, "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [dims], "Metrics": defs}]}),
+    );
     root.insert("Function".into(), function.into());
     if let Some(r) = route {
         root.insert("Route".into(), r.into());
@@ -38,10 +45,19 @@ mod tests {
 
     #[test]
     fn lines_follow_the_embedded_metric_format() {
-        let l: Value = serde_json::from_str(&line("fanout", None, &[("Delivered", 3.0, "Count"), ("LatencyMs", 1.5, "Milliseconds")], 1000)).unwrap();
+        let l: Value = serde_json::from_str(&line(
+            "fanout",
+            None,
+            &[("Delivered", 3.0, "Count"), ("LatencyMs", 1.5, "Milliseconds")],
+            1000,
+        ))
+        .unwrap();
         assert_eq!(l["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
         assert_eq!(l["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function"]]));
-        assert_eq!(l["_aws"]["CloudWatchMetrics"][0]["Metrics"][1], json!({"Name": "LatencyMs", "Unit": "Milliseconds"}));
+        assert_eq!(
+            l["_aws"]["CloudWatchMetrics"][0]["Metrics"][1],
+            json!({"Name": "LatencyMs", "Unit": "Milliseconds"})
+        );
         assert_eq!((l["Delivered"].as_f64(), l["Function"].as_str()), (Some(3.0), Some("fanout")));
         let l: Value = serde_json::from_str(&line("chat-send-message", Some("POST /api/chat"), &[("Requests", 1.0, "Count")], 1)).unwrap();
         assert_eq!(l["Route"], "POST /api/chat");

@@ -15,7 +15,10 @@ fn committed_specs_match_the_types() {
             drift.push(name);
         }
     }
-    assert!(drift.is_empty(), "specs out of date: {drift:?}; run `cargo run -p realtime-local --bin realtime-specs` and commit specs/");
+    assert!(
+        drift.is_empty(),
+        "specs out of date: {drift:?}; run `cargo run -p realtime-local --bin realtime-specs` and commit specs/"
+    );
 }
 
 #[test]
@@ -23,7 +26,10 @@ fn the_specs_cover_every_event_frame_and_route() {
     let template = Template::parse(realtime_local::stack::TEMPLATE).unwrap();
     let specs: std::collections::HashMap<_, _> = realtime_local::specs::generate(&template).into_iter().collect();
     let events = &specs["events.schema.json"];
-    for t in realtime_shared::events::EVENT_TYPES.iter().filter(|t| !["chat.participant.left", "chat.state.updated"].contains(t)) {
+    for t in realtime_shared::events::EVENT_TYPES
+        .iter()
+        .filter(|t| !["chat.participant.left", "chat.state.updated"].contains(t))
+    {
         assert!(events.contains(&format!("\"{t}\"")), "events schema lacks {t}");
     }
     let client = &specs["client-frames.schema.json"];
@@ -32,7 +38,12 @@ fn the_specs_cover_every_event_frame_and_route() {
     }
     let openapi: serde_json::Value = serde_json::from_str(&specs["openapi.json"]).unwrap();
     for r in &template.http_routes {
-        assert!(openapi["paths"][&r.path][r.method.to_lowercase()].is_object(), "openapi lacks {} {}", r.method, r.path);
+        assert!(
+            openapi["paths"][&r.path][r.method.to_lowercase()].is_object(),
+            "openapi lacks {} {}",
+            r.method,
+            r.path
+        );
     }
     let asyncapi: serde_json::Value = serde_json::from_str(&specs["asyncapi.json"]).unwrap();
     assert_eq!(asyncapi["asyncapi"], "3.0.0");

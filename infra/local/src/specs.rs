@@ -14,7 +14,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 fn generator(definitions: &'static str) -> SchemaGenerator {
-    SchemaSettings::draft2020_12().with(|s| s.definitions_path = definitions.into()).into_generator()
+    SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = definitions.into())
+        .into_generator()
 }
 
 fn standalone<T: JsonSchema>() -> Value {
