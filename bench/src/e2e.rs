@@ -691,14 +691,14 @@ impl ServerProc {
     /// Starts `program args` (which must listen on `port` on 127.0.0.1), output to `log`.
     pub fn spawn(program: &str, args: &[String], env: &[(&str, String)], port: u16, log: &std::path::Path) -> anyhow::Result<Self> {
         let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let child = std::process::Command::new(program)
-            .args(args)
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("starting {program}"))?;
+            .stderr(out);
+        die_with_parent(&mut cmd);
+        let child = cmd.spawn().with_context(|| format!("starting {program}"))?;
         let pid = child.id();
         Ok(Self {
             child,
@@ -751,6 +751,19 @@ impl ServerProc {
 impl Drop for ServerProc {
     fn drop(&mut self) {
         self.terminate();
+    }
+}
+
+/// The child gets SIGTERM if this process dies first (even by a panic that aborts and
+/// runs no destructor), so no server outlives the benchmark.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
     }
 }
 

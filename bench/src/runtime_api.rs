@@ -85,7 +85,9 @@ impl RuntimeApi {
             s.queue.push_back((ulid::Ulid::new().to_string(), second));
         }
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(program)
+        let mut cmd = std::process::Command::new(program);
+        crate::e2e::die_with_parent(&mut cmd);
+        let mut child = tokio::process::Command::from(cmd)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &name)

@@ -321,16 +321,17 @@ fn write_results(out: &Path, machine: &str, reports: &[Report], args: &Args) -> 
     let _ = writeln!(md, "\nCPU per delivery is the server's user + system time (`/proc/<pid>/stat`, all threads) over the measured messages divided by the deliveries: it includes the HTTP publish (and, for the local stack, the route, its storage, the event bus, sequencing, the log and the pushes). It is read in 10 ms ticks, so it means little below ~1,000 subscribers.\n");
 
     let _ = writeln!(md, "## Fan-out throughput and the servers' cost\n");
-    let _ = writeln!(md, "| server | sockets held | messages (in flight) | deliveries | missing | deliveries/s | p50 ms | p99 ms | server CPU µs/delivery | load client CPU s | server RSS peak MB | frame bytes |");
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "| server | sockets held | connect + subscribe s | messages (in flight) | deliveries | missing | deliveries/s | p50 ms | p99 ms | server CPU µs/delivery | load client CPU s | server RSS peak MB | frame bytes |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut tcsv = String::from("server,subscribers,messages,inflight,deliveries,missing,secs,deliveries_per_sec,p50_ms,p99_ms,server_cpu_s,cpu_us_per_delivery,client_cpu_s,rss_peak_mb,frame_bytes\n");
     for r in reports {
         if let Some(b) = &r.burst {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} ({}) | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {:.1} | {} ({}) | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.0} |",
                 r.target.name(),
                 r.connected,
+                r.levels.iter().map(|l| l.connect_secs).sum::<f64>(),
                 b.messages,
                 b.inflight,
                 b.deliveries,

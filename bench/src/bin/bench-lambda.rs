@@ -79,9 +79,18 @@ enum Cmd {
         dynamodb_url: Option<String>,
         #[arg(long, default_value = "tests/fixtures")]
         fixtures: PathBuf,
+        /// Extra environment of the functions (`KEY=VALUE`, repeatable).
+        #[arg(long = "env", value_parser = parse_env)]
+        extra_env: Vec<(String, String)>,
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, not {s:?}"))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -103,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
             stack_bin,
             dynamodb_url,
             fixtures,
+            extra_env,
             out,
         } => {
             let here = std::env::current_exe()?.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -133,7 +143,17 @@ async fn main() -> anyhow::Result<()> {
                     url
                 }
             };
-            let r = cold(&bin_dir, &functions, runs, &url, dynamodb_url.as_deref(), &fixtures, &out).await;
+            let r = cold(
+                &bin_dir,
+                &functions,
+                runs,
+                &url,
+                dynamodb_url.as_deref(),
+                &fixtures,
+                &extra_env,
+                &out,
+            )
+            .await;
             if let Some((p, data)) = stack {
                 p.stop();
                 let _ = std::fs::remove_dir_all(data);
@@ -401,43 +421,54 @@ fn warm_markdown(route: &Summary, iterations: usize, levels: &[WarmLevel]) -> St
     }
     let _ = writeln!(md, "\n## AWS calls per message delivered to N subscribers\n");
     let _ = writeln!(md, "Counted at the ports (each port call is one AWS request) for one `POST /api/chat/{{id}}/messages` with a `clientMessageId` and the fan-out of its event. Capacity units from DynamoDB's rules (item sizes estimated from their JSON; transactional items at 2×; GetItem and Query strongly consistent, as the DynamoDB adapter reads).\n");
-    let _ = writeln!(md, "| N | route: DynamoDB (Get / Tx items) | fan-out: Get / Tx items / Update / Query pages (items) | RRU | WRU | PutEvents | Lambda invocations | PostToConnection |");
-    let _ = writeln!(md, "|---:|---|---|---:|---:|---:|---:|---:|");
-    for l in levels {
-        let (r, f) = (&l.route, &l.fanout_calls);
+    let _ = writeln!(md, "| N | | GetItem | Query (items) | PutItem | UpdateItem | DeleteItem | TransactWriteItems (items) | DynamoDB requests | RRU | WRU | PutEvents | PostToConnection |");
+    let _ = writeln!(md, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let calls = |md: &mut String, n: String, what: &str, c: &Counts| {
         let _ = writeln!(
             md,
-            "| {} | {} / {} in {} tx | {} / {} in {} tx / {} / {} ({}) | {} | {} | {} | {} | {} |",
-            l.subscribers,
-            r.get_item,
-            r.transact_items,
-            r.transact_write_items,
-            f.get_item,
-            f.transact_items,
-            f.transact_write_items,
-            f.update_item,
-            f.query,
-            f.query_items,
+            "| {n} | {what} | {} | {} ({}) | {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} |",
+            c.get_item,
+            c.query,
+            c.query_items,
+            c.put_item,
+            c.update_item,
+            c.delete_item,
+            c.transact_write_items,
+            c.transact_items,
+            c.dynamodb_requests(),
+            c.rru,
+            c.wru,
+            c.put_events,
+            c.post_to_connection
+        );
+    };
+    for l in levels {
+        calls(&mut md, l.subscribers.to_string(), "route", &l.route);
+        calls(&mut md, String::new(), "fan-out", &l.fanout_calls);
+        let _ = writeln!(
+            md,
+            "| | **total** | | | | | | | **{}** | **{}** | **{}** | **{}** | **{}** |",
+            l.usage.dynamodb_requests,
             l.usage.rru,
             l.usage.wru,
-            r.put_events + f.put_events,
-            l.usage.lambda_invocations,
-            f.post_to_connection
+            l.route.put_events + l.fanout_calls.put_events,
+            l.route.post_to_connection + l.fanout_calls.post_to_connection
         );
     }
+    let _ = writeln!(md, "\nPlus 2 Lambda invocations (the route and the fan-out) and 1 HTTP API request per message; the authorizer's answer is cached per token (`ReauthorizeEvery: 300`). The fan-out Queries two channels (`chat:{{id}}` and `admin`), pages of 1 MB.\n");
     let p = &PRICES;
     let _ = writeln!(md, "\n## Cost per million delivered messages\n");
     let _ = writeln!(md, "Prices: {}: DynamoDB on-demand ${}/M WRU and ${}/M RRU; EventBridge ${}/M events; Lambda ${}/M requests + ${}/GB-s (arm64, 256 MB); API Gateway HTTP API ${}/M requests, WebSocket ${}/M messages and ${}/M connection minutes. Lambda time = the warm compute above + {} ms per DynamoDB request + {} ms per PutEvents + {} ms per {} concurrent posts (typical in-region round trips; the embedded adapters have none). The authorizer's answer is cached per token (`ReauthorizeEvery: 300`), so it adds no invocation per message.\n",
         p.as_of, p.dynamodb_wru_per_million, p.dynamodb_rru_per_million, p.eventbridge_per_million, p.lambda_requests_per_million, p.lambda_gb_second,
         p.http_api_per_million, p.websocket_messages_per_million, p.websocket_connection_minutes_per_million,
         MODEL.dynamodb_ms, MODEL.put_events_ms, MODEL.post_to_connection_ms, MODEL.fanout_concurrency);
-    let _ = writeln!(md, "| N | $ per message | DynamoDB | EventBridge | Lambda | API Gateway | **$ per million delivered** | Scan sample, table = the N connections | Scan sample, rooms in a 10,000-connection table (RRU per message) |");
+    let _ = writeln!(md, "| N | $ per message | DynamoDB | EventBridge | Lambda | API Gateway | **$ per million delivered** | Scan sample, table = the N connections | Scan sample, N in a 10,000-connection table |");
     let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for l in levels {
         let d = l.usage.per_million_delivered(p);
         let _ = writeln!(
             md,
-            "| {} | {:.7} | {:.3} | {:.3} | {:.3} | {:.3} | **{:.3}** | {:.3} | {:.3} ({}) |",
+            "| {} | {:.7} | {:.3} | {:.3} | {:.3} | {:.3} | **{:.3}** | {:.3} | {:.3} |",
             l.subscribers,
             l.usage.dollars(p).total,
             d.dynamodb,
@@ -447,10 +478,22 @@ fn warm_markdown(route: &Summary, iterations: usize, levels: &[WarmLevel]) -> St
             d.total,
             l.scan_sample_same_table.per_million_delivered(p).total,
             l.scan_sample_10k_table.per_million_delivered(p).total,
-            l.scan_sample_10k_table.rru
         );
     }
-    let _ = writeln!(md, "\nThe Scan sample (the usual API Gateway WebSocket chat sample: `sendmessage` over the WebSocket, one function that Scans the connections table and posts to each) has no log, no sequence, no outbox and no replay, and reads every connection of the table for every message (items of ~50 bytes, eventually consistent): its DynamoDB cost grows with the table, ours with the channel. Connection minutes are the same for both and not per message: 10,000 clients connected for a month cost 10,000 × 43,200 × ${}/M = ${:.0}.\n",
+    if let Some(l) = levels.last() {
+        let reads: Vec<String> = levels
+            .iter()
+            .map(|l| format!("{} at N = {}", l.fanout_calls.rru, l.subscribers))
+            .collect();
+        let _ = writeln!(
+            md,
+            "\nPer message, the Scan sample reads the whole connections table: {} RRU with 10,000 connections in it, whatever the room's size. This design's fan-out reads only its channels (subscription items, strongly consistent, and the log head): {} RRU; and it writes {} WRU (log, outbox, counters) that the sample does not have. In dollars both are dominated by API Gateway's WebSocket messages from ~100 subscribers up.\n",
+            l.scan_sample_10k_table.rru,
+            reads.join(", "),
+            l.usage.wru
+        );
+    }
+    let _ = writeln!(md, "The Scan sample (the usual API Gateway WebSocket chat sample: `sendmessage` over the WebSocket, one function that Scans the connections table and posts to each) has no log, no sequence, no outbox and no replay, and reads every connection of the table for every message (items of ~50 bytes, eventually consistent): its DynamoDB cost grows with the table, ours with the channel. Connection minutes are the same for both and not per message: 10,000 clients connected for a month cost 10,000 × 43,200 × ${}/M = ${:.0}.\n",
         p.websocket_connection_minutes_per_million, 10_000.0 * 43_200.0 * p.websocket_connection_minutes_per_million / 1e6);
     md
 }
@@ -641,6 +684,7 @@ struct ColdResult {
     answer: String,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn cold(
     bin_dir: &Path,
     names: &[String],
@@ -648,6 +692,7 @@ async fn cold(
     stack: &str,
     dynamodb: Option<&str>,
     fixtures: &Path,
+    extra_env: &[(String, String)],
     out: &Path,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
@@ -691,6 +736,7 @@ async fn cold(
     env.push(("AWS_ENDPOINT_URL_EVENTBRIDGE".into(), stack.into()));
     // Without DynamoDB Local, a port that refuses at once (table functions are skipped).
     env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamodb.unwrap_or("http://127.0.0.1:9").into()));
+    env.extend(extra_env.iter().cloned());
 
     let mut results = Vec::new();
     for name in names {
@@ -805,7 +851,7 @@ async fn cold(
         }
         let strict = if first > 25.0 {
             format!(
-                "; counting the first invocation's calls to DynamoDB Local and the stack, first response {first:.1} ms (+{:.1} ms)",
+                "; counting the first invocation's calls to DynamoDB Local and the stack, first response {first:.2} ms (+{:.2} ms)",
                 first - 25.0
             )
         } else {
