@@ -79,6 +79,18 @@ impl ApiError {
     }
 }
 
+/// A text field: trimmed, non-empty, at most `max` characters.
+pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(ApiError::BadRequest(format!("{field} must not be empty")));
+    }
+    if v.chars().count() > max {
+        return Err(ApiError::BadRequest(format!("{field} must be at most {max} characters")));
+    }
+    Ok(v.to_string())
+}
+
 impl From<TableError> for ApiError {
     fn from(e: TableError) -> Self {
         match e {

@@ -155,17 +155,7 @@ pub struct ChatView {
     pub participants: Vec<Participant>,
 }
 
-/// A text field: trimmed, non-empty, at most `max` characters.
-pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(ApiError::BadRequest(format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(ApiError::BadRequest(format!("{field} must be at most {max} characters")));
-    }
-    Ok(v.to_string())
-}
+pub(crate) use crate::error::text;
 
 /// Timestamps as stored: RFC 3339, UTC, fixed width (they sort as they compare).
 pub(crate) fn ts(t: DateTime<Utc>) -> String {

@@ -196,17 +196,7 @@ pub struct Trip {
     pub version: u64,
 }
 
-/// A trimmed, non-empty text of at most `max` characters.
-pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(ApiError::BadRequest(format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(ApiError::BadRequest(format!("{field} must be at most {max} characters")));
-    }
-    Ok(v.to_string())
-}
+pub(crate) use crate::error::text;
 
 pub(crate) fn id_param(field: &str, id: &str) -> Result<(), ApiError> {
     if crate::channels::valid_id(id) {
