@@ -91,6 +91,17 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     Ok(v.to_string())
 }
 
+impl ApiError {
+    /// Logs a refusal once, the same way everywhere: 5xx with their detail (never sent
+    /// to the client), 4xx as a plain refusal.
+    pub fn log(&self, what: &str) {
+        match self {
+            ApiError::Internal(detail) | ApiError::Unavailable(detail) => tracing::error!(status = self.status(), %detail, "{what} failed"),
+            _ => tracing::info!(status = self.status(), code = self.code(), "{what} refused"),
+        }
+    }
+}
+
 impl From<TableError> for ApiError {
     fn from(e: TableError) -> Self {
         match e {

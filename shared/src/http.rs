@@ -137,13 +137,7 @@ where
     match tracing::Instrument::instrument(handler(deps, req), span.clone()).await {
         Ok(r) => r,
         Err(e) => {
-            let _g = span.enter();
-            match &e {
-                ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
-                    tracing::error!(status = e.status(), %detail, "request failed")
-                }
-                _ => tracing::info!(status = e.status(), code = e.code(), "request refused"),
-            }
+            span.in_scope(|| e.log("request"));
             error_response(&e)
         }
     }

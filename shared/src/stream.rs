@@ -61,13 +61,7 @@ where
     match tracing::Instrument::instrument(handler(deps, req), span.clone()).await {
         Ok(r) => r,
         Err(e) => {
-            let _g = span.enter();
-            match &e {
-                ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
-                    tracing::error!(status = e.status(), %detail, "stream refused")
-                }
-                _ => tracing::info!(status = e.status(), code = e.code(), "stream refused"),
-            }
+            span.in_scope(|| e.log("stream"));
             StreamResponse::from_error(&e)
         }
     }
