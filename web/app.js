@@ -47,7 +47,6 @@ $("signin").onclick = async () => {
     token: state.token,
     onStatus: setStatus,
     onResync: () => loadHistory(),
-    onResumed: (f) => ($("n-replayed").textContent = +$("n-replayed").textContent + f.replayed),
   });
   state.rt.connect();
   if (roles.includes("admin")) state.rt.subscribe("admin", {}, onAdmin).catch(() => {});
@@ -61,7 +60,10 @@ function onChat(frame) {
     case "chat.message.stored":
       return showMessage(e.data);
     case "chat.turn.changed":
-      return ($("turn").textContent = e.data.nextUserId ?? e.data.nextRole ?? "free");
+      return ($("turn").textContent = e.data.nextUserId ?? e.data.nextRole ?? "anyone");
+    case "chat.participant.joined":
+    case "chat.settings.updated":
+      return loadState();
     case "chat.typing.user":
     case "chat.typing.assistant": {
       const who = e.data.userId ?? "assistant";
@@ -80,15 +82,23 @@ function showMessage(m) {
   el.dataset.id = m.id;
 }
 
-async function loadHistory() {
+// The whole session in one answer: people, whose turn, settings and the newest messages.
+async function loadState() {
   if (!state.chatId) return;
   try {
-    const page = await call("GET", `/chat/${state.chatId}/messages?limit=50`);
-    for (const m of (page.messages ?? page).slice().reverse()) showMessage(m);
+    const s = await call("GET", `/chat/${state.chatId}/state`);
+    $("people").textContent = s.participants.map((p) => p.userId).join(", ");
+    $("turn").textContent = s.turn.nextUserId ?? s.turn.nextRole ?? "anyone";
+    $("assistant").checked = s.settings.assistantEnabled;
+    $("turnmode").value = s.settings.turnMode;
+    for (const m of s.recentMessages) showMessage(m);
   } catch {
-    /* history is optional: the live stream is what this page shows */
+    /* the state is a convenience: the live stream is what this page shows */
   }
 }
+const loadHistory = loadState;
+
+const chosenSettings = () => ({ assistantEnabled: $("assistant").checked, turnMode: $("turnmode").value });
 
 async function enter(chatId) {
   state.chatId = chatId;
@@ -98,7 +108,21 @@ async function enter(chatId) {
   await loadHistory();
 }
 
-$("create").onclick = async () => enter((await call("POST", "/chat", { title: $("title").value })).chatId);
+$("create").onclick = async () => {
+  try {
+    enter((await call("POST", "/chat", { title: $("title").value, settings: chosenSettings() })).chatId);
+  } catch (e) {
+    alert(e.message);
+  }
+};
+$("apply").onclick = async () => {
+  if (!state.chatId) return;
+  try {
+    await call("PUT", `/chat/${state.chatId}/settings`, chosenSettings());
+  } catch (e) {
+    alert(e.message);
+  }
+};
 $("join").onclick = async () => {
   const id = $("chatid").value.trim();
   await call("POST", `/chat/${id}/participants`, { displayName: state.user });
@@ -170,27 +194,40 @@ $("offers").onclick = () =>
 
 // ---- admin
 
+// Channels the admin view counts the subscriptions of: those its events were on.
+const watched = new Set(["admin", "drivers"]);
+
 function onAdmin(frame) {
   const e = frame.event;
   const c = state.counts;
   c.events++;
-  if (e.type === "connection.opened") c.open++;
-  if (e.type === "connection.closed") c.closed++;
   if (e.type === "chat.message.stored") c.messages++;
+  if (e.chatId) watched.add(`chat:${e.chatId}`);
+  if (e.tripId) watched.add(`trip:${e.tripId}`);
   state.types.add(e.type);
   $("n-events").textContent = c.events;
-  $("n-open").textContent = c.open;
-  $("n-closed").textContent = c.closed;
   $("n-messages").textContent = c.messages;
   $("n-types").textContent = state.types.size;
   li($("stream"), `${new Date(e.occurredAt).toLocaleTimeString()} ${esc(e.type)} ${esc(e.chatId ?? e.tripId ?? "")}`, 50);
 }
 
-setInterval(async () => {
+async function refreshStats() {
   if (!state.token || !$("roles").value.includes("admin")) return;
   try {
-    $("stats").textContent = JSON.stringify(await call("GET", "/websocket/stats"), null, 1).slice(0, 600);
+    const channels = [...watched].slice(-20).join(",");
+    const ws = await call("GET", `/websocket/stats?channels=${encodeURIComponent(channels)}`);
+    const ev = await call("GET", "/events/stats");
+    $("n-active").textContent = ws.connections.active;
+    $("n-delivered").textContent = ws.pushes.delivered;
+    $("n-stale").textContent = ws.pushes.stale;
+    $("n-throttled").textContent = ws.pushes.throttled;
+    $("n-replayed").textContent = ws.replay.replayed;
+    $("n-emissions").textContent = ev.emissions.events;
+    $("subs").innerHTML = Object.entries(ws.subscriptions)
+      .map(([ch, n]) => `<li data-channel="${esc(ch)}"><code>${esc(ch)}</code> ${n}</li>`)
+      .join("");
   } catch {
-    /* the stats route is admin-only and optional */
+    /* the stats routes are admin-only */
   }
-}, 2000);
+}
+setInterval(refreshStats, 2000);

@@ -8,6 +8,7 @@ use crate::events::Envelope;
 use crate::frames::ServerFrame;
 use crate::log::{self, Replay};
 use crate::ports::PushError;
+use crate::stats;
 use crate::ws;
 
 /// Events replayed per request; a client that is further behind resumes again.
@@ -18,6 +19,7 @@ pub async fn replay_to(deps: &Deps, conn_id: &str, id: Option<String>, channel: 
     let ch = channel.to_string();
     match log::replay(deps.table.as_ref(), channel, epoch, after, MAX_REPLAY).await? {
         Replay::Resync(reason) => {
+            stats::resumed(deps.table.as_ref(), 0, true).await;
             ws::reply(
                 deps,
                 conn_id,
@@ -51,6 +53,7 @@ pub async fn replay_to(deps: &Deps, conn_id: &str, id: Option<String>, channel: 
                     Err(e) => tracing::debug!(seq, error = %e, "replayed event not pushed"),
                 }
             }
+            stats::resumed(deps.table.as_ref(), replayed, false).await;
             let seq = if more { last } else { head.seq };
             ws::reply(
                 deps,

@@ -8,11 +8,14 @@
 //! over [`SHARDS`] partitions (`STATS#{n}`) so no single item takes every write; a read
 //! sums the shards with one Query each. Counting is best effort: it never fails a fan-out.
 
+use crate::channels::Channel;
+use crate::connections;
 use crate::events::Envelope;
 use crate::fanout::Report;
 use crate::keys;
 use crate::ports::table::query_all;
 use crate::ports::{Query, Table, Update};
+use futures::{stream, StreamExt};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -24,6 +27,7 @@ pub const SHARDS: u32 = 4;
 const EVENTS: &str = "EVENTS";
 const SSE: &str = "SSE";
 const CONNECTIONS: &str = "CONNECTIONS";
+const REPLAY: &str = "REPLAY";
 const TYPE_PREFIX: &str = "TYPE#";
 /// A trip's open streams (under `TRIP#{id}`).
 const TRIP_SSE: &str = "SSE";
@@ -148,6 +152,27 @@ pub async fn connection_closed(table: &dyn Table) {
     add(table, keys::stats(shard()), CONNECTIONS, &[("closed", 1)]).await;
 }
 
+/// A resume request (the `resume` action or `subscribe` with `resume`): the events it
+/// replayed, or a `resync` when the log could not serve it.
+pub async fn resumed(table: &dyn Table, replayed: u64, resync: bool) {
+    let counters = [("resumes", 1), ("events", replayed as i64), ("resyncs", i64::from(resync))];
+    add(table, keys::stats(shard()), REPLAY, &counters).await;
+}
+
+/// Channels one stats request may count the subscriptions of.
+pub const MAX_COUNTED_CHANNELS: usize = 20;
+
+/// The subscriptions of each channel, exactly: one Query per channel partition (the
+/// fan-out's own read), a few at a time.
+pub async fn subscriptions(table: &dyn Table, channels: &[Channel]) -> Result<BTreeMap<String, usize>, crate::ports::TableError> {
+    let reads = channels.iter().cloned().map(|c| async move {
+        let n = connections::subscribers(table, &c).await.map(|s| s.len());
+        (c.to_string(), n)
+    });
+    let counts: Vec<(String, Result<usize, _>)> = stream::iter(reads).buffer_unordered(4).collect().await;
+    counts.into_iter().map(|(c, n)| n.map(|n| (c, n))).collect()
+}
+
 /// Counts an open trip-status stream until dropped (the stream ended or the client left).
 pub struct SseGuard {
     table: Arc<dyn Table>,
@@ -242,14 +267,18 @@ pub async fn events_stats(table: &dyn Table) -> Result<Value, crate::ports::Tabl
     }))
 }
 
-/// `GET /api/websocket/stats`: connections and pushes.
-pub async fn websocket_stats(table: &dyn Table) -> Result<Value, crate::ports::TableError> {
+/// `GET /api/websocket/stats`: connections, pushes, replays, and the subscriptions of the
+/// channels asked for.
+pub async fn websocket_stats(table: &dyn Table, channels: &[Channel]) -> Result<Value, crate::ports::TableError> {
     let t = totals(table).await?;
+    let subs = subscriptions(table, channels).await?;
     let conns = counters(&t, CONNECTIONS, &[("opened", "opened"), ("closed", "closed")]);
     let active = conns["opened"].as_i64().unwrap_or(0) - conns["closed"].as_i64().unwrap_or(0);
     Ok(serde_json::json!({
         "connections": {"opened": conns["opened"], "closed": conns["closed"], "active": active.max(0)},
         "pushes": counters(&t, EVENTS, &[("delivered", "wsConnections"), ("stale", "wsStale"), ("throttled", "wsThrottled"), ("failed", "wsFailed")]),
+        "replay": counters(&t, REPLAY, &[("resumes", "resumes"), ("replayed", "events"), ("resyncs", "resyncs")]),
+        "subscriptions": subs,
     }))
 }
 
@@ -288,10 +317,23 @@ mod tests {
         connection_opened(&t).await;
         connection_opened(&t).await;
         connection_closed(&t).await;
-        let w = websocket_stats(&t).await.unwrap();
+        resumed(&t, 7, false).await;
+        resumed(&t, 0, true).await;
+        // Two subscribers on one chat, one on another, none on a third.
+        for (chat, conn) in [("A", "c1"), ("A", "c2"), ("B", "c3")] {
+            let item = crate::ports::Item::new(keys::chan(&format!("chat:{chat}")), keys::chan_conn(conn))
+                .with("connectionId", conn)
+                .with("userId", "u")
+                .with("events", Vec::<String>::new());
+            t.put(item, None).await.unwrap();
+        }
+        let channels: Vec<Channel> = ["chat:A", "chat:B", "chat:C"].iter().map(|c| c.parse().unwrap()).collect();
+        let w = websocket_stats(&t, &channels).await.unwrap();
         assert_eq!(
             (w["connections"]["active"].as_i64(), w["pushes"]["stale"].as_i64()),
             (Some(1), Some(10))
         );
+        assert_eq!(w["replay"], serde_json::json!({"resumes": 2, "replayed": 7, "resyncs": 1}));
+        assert_eq!(w["subscriptions"], serde_json::json!({"chat:A": 2, "chat:B": 1, "chat:C": 0}));
     }
 }

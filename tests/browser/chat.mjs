@@ -1,5 +1,6 @@
 // A real browser against the local stack: Debian's Chromium driven by playwright-core.
-// Two browser contexts join one chat; one sends, the other sees it; the server drops
+// Two browser contexts join one chat with the assistant on; one sends, the other sees it
+// and the assistant's reply; the server drops
 // the reader's socket, its indicator shows `reconnecting`, a message is sent meanwhile,
 // and after the reconnect the reader has every message exactly once. A screenshot of
 // the page (chat, trip tracker, admin view) is saved for CI.
@@ -21,8 +22,11 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
+// The page to screenshot when the test fails, so CI keeps what went wrong.
+let shown = null;
 const fail = async (msg) => {
   console.error(`browser test failed: ${msg}`);
+  if (shown) await shown.screenshot({ path: screenshot, fullPage: true }).catch(() => {});
   await browser.close();
   process.exit(1);
 };
@@ -39,10 +43,19 @@ try {
     await page.waitForSelector('#status[data-status="open"]', { timeout: 10000 });
     return page;
   }
-  const messages = (page) => page.$$eval("#messages li", (els) => els.map((e) => e.textContent));
+  const messages = (page) => page.$$eval("#messages li", (els) => els.map((e) => ({ role: e.className, text: e.textContent })));
+  const sees = (page, role, text) =>
+    page.waitForFunction(
+      ([role, text]) => [...document.querySelectorAll("#messages li")].some((li) => li.className === role && li.textContent.includes(text)),
+      [role, text],
+      { timeout: 10000 },
+    );
 
   const alice = await signIn("alice", "organizer,admin");
+  shown = alice;
   await alice.fill("#title", "Browser test");
+  await alice.check("#assistant");
+  await alice.selectOption("#turnmode", "free");
   await alice.click("#create");
   await alice.waitForFunction(() => document.querySelector("#chat-id").textContent.length > 5);
   const chatId = await alice.textContent("#chat-id");
@@ -52,9 +65,13 @@ try {
   await bob.click("#join");
   await bob.waitForFunction((id) => document.querySelector("#chat-id").textContent === id, chatId);
 
+  await alice.waitForFunction(() => document.querySelector("#people").textContent.includes("bob"), null, { timeout: 10000 });
   await alice.fill("#text", "hello from alice");
   await alice.press("#text", "Enter");
-  await bob.waitForFunction(() => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes("hello from alice")), null, { timeout: 10000 });
+  await sees(bob, "user", "hello from alice");
+  // The assistant answers in both tabs.
+  await sees(bob, "assistant", 'you said: "hello from alice"');
+  await sees(alice, "assistant", 'you said: "hello from alice"');
 
   // The server drops bob's socket: his indicator says so, then he comes back.
   const dropped = await (await fetch(`${base}/api/dev/drop`, { method: "POST", body: JSON.stringify({ userId: "bob" }) })).json();
@@ -63,18 +80,25 @@ try {
   await alice.fill("#text", "sent while bob was away");
   await alice.press("#text", "Enter");
   await bob.waitForSelector('#status[data-status="open"]', { timeout: 15000 });
-  await bob.waitForFunction(() => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes("sent while bob was away")), null, { timeout: 10000 });
+  await sees(bob, "user", "sent while bob was away");
+  await sees(bob, "assistant", 'you said: "sent while bob was away"');
 
   await bob.fill("#text", "back again");
   await bob.press("#text", "Enter");
-  await alice.waitForFunction(() => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes("back again")), null, { timeout: 10000 });
+  await sees(alice, "user", "back again");
+  await sees(alice, "assistant", 'you said: "back again"');
+  await sees(bob, "assistant", 'you said: "back again"');
 
-  const seen = await messages(bob);
-  const want = ["hello from alice", "sent while bob was away", "back again"];
-  for (const w of want) {
-    const n = seen.filter((m) => m.includes(w)).length;
-    if (n !== 1) await fail(`bob saw "${w}" ${n} times: ${JSON.stringify(seen)}`);
+  // Every message, and every reply, exactly once in each tab.
+  for (const [who, page] of [["alice", alice], ["bob", bob]]) {
+    const seen = await messages(page);
+    for (const w of ["hello from alice", "sent while bob was away", "back again"]) {
+      const mine = seen.filter((m) => m.role === "user" && m.text.includes(w)).length;
+      const replies = seen.filter((m) => m.role === "assistant" && m.text.includes(`you said: "${w}"`)).length;
+      if (mine !== 1 || replies !== 1) await fail(`${who} saw "${w}" ${mine} times and its reply ${replies} times: ${JSON.stringify(seen)}`);
+    }
   }
+  const seen = await messages(bob);
 
   // The trip tracker: alice (organizer) tracks a trip over SSE while a driver takes it.
   const api = async (path, token, body, method = "POST") => {
@@ -106,8 +130,16 @@ try {
   await api(`/drivers/trips/${trip.tripId}/status`, driverToken, { status: "DEPARTED", notes: "on our way" }, "PUT");
   await alice.waitForFunction(() => document.querySelector("#trip-status").textContent === "DEPARTED", null, { timeout: 10000 });
 
-  // The admin view counted live events.
-  await alice.waitForFunction(() => +document.querySelector("#n-messages").textContent >= 3, null, { timeout: 10000 });
+  // The admin view counted live events, and shows the server's figures: pushes delivered,
+  // and the chat's two subscribers (alice and bob) in its subscriptions per channel.
+  await alice.waitForFunction(() => +document.querySelector("#n-messages").textContent >= 6, null, { timeout: 10000 });
+  await alice.waitForFunction(() => +document.querySelector("#n-delivered").textContent > 0, null, { timeout: 10000 });
+  await alice.waitForFunction(
+    (ch) => document.querySelector(`#subs li[data-channel="${ch}"]`)?.textContent.trim().endsWith(" 2"),
+    `chat:${chatId}`,
+    { timeout: 10000 },
+  );
+  if (!/^\d+$/.test(await alice.textContent("#n-replayed"))) await fail("no replayed figure");
   await alice.screenshot({ path: screenshot, fullPage: true });
   console.log(`browser test passed: chat ${chatId}; bob saw ${seen.length} messages once each; trip ${trip.tripId} tracked to DEPARTED; screenshot ${screenshot}`);
 } catch (e) {

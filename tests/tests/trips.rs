@@ -829,6 +829,25 @@ async fn monitoring_routes_report_emissions_and_health_is_public() {
     assert_eq!(status, 200);
     assert!(ws["connections"]["active"].as_i64() >= Some(1), "{ws}");
     assert!(ws["pushes"]["delivered"].as_i64() >= Some(1), "{ws}");
+    // Subscriptions per channel, counted exactly for the channels asked for.
+    let path = format!("/api/websocket/stats?channels=trip:{trip_id},chat:none,drivers");
+    let (status, ws) = http.send(Method::GET, &path, Some(&admin), None).await.unwrap();
+    assert_eq!(status, 200, "{ws}");
+    let want = json!({format!("trip:{trip_id}"): 1, "chat:none": 0, "drivers": 0});
+    assert_eq!(ws["subscriptions"], want, "{ws}");
+    assert!(ws["replay"]["resumes"].is_i64(), "{ws}");
+    let many = (0..21).map(|i| format!("chat:c{i}")).collect::<Vec<_>>().join(",");
+    for bad in ["nope:1", "chat:a/b", many.as_str()] {
+        let (status, body) = http
+            .send(Method::GET, &format!("/api/websocket/stats?channels={bad}"), Some(&admin), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}: {body}"
+        );
+    }
     for path in ["/api/events/stats", "/api/websocket/stats"] {
         let (status, _) = http.send(Method::GET, path, Some(&org), None).await.unwrap();
         assert_eq!(status, 403, "{path}");

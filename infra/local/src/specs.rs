@@ -45,6 +45,44 @@ fn error_schema() -> Value {
         "properties": {"code": {"type": "string", "description": "snake_case code, e.g. not_your_turn"}, "message": {"type": "string"}}}}})
 }
 
+fn path_params(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|p| json!({"name": p.trim_end_matches('+'), "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}))
+        .collect()
+}
+
+/// A streaming function URL (server-sent events): not behind the HTTP API, so it has its
+/// own server (the stack's `TripStatusStreamUrl` output) and checks the token itself.
+fn stream_path(path: &str, binary: &str) -> Value {
+    let mut params = path_params(path);
+    params.push(
+        json!({"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"},
+        "description": "The last `id` received: the stream first replays every later update from the channel log."}),
+    );
+    json!({
+        "servers": [
+            {"url": "http://127.0.0.1:3000", "description": "the local stack"},
+            {"url": "{functionUrl}", "description": "the function URL (stack output of this function's URL)",
+             "variables": {"functionUrl": {"default": "https://example.lambda-url.us-east-1.on.aws"}}}
+        ],
+        "get": {
+            "operationId": format!("{}_get", binary.replace('-', "_")),
+            "summary": format!("GET {path} ({binary}, server-sent events over a streaming function URL)"),
+            "parameters": params,
+            // The JWT as a bearer header, or as `?token=` for EventSource, which cannot set headers.
+            "security": [{"bearer": []}, {"tokenQuery": []}],
+            "responses": {
+                "200": {"description": "An event stream. Each event's `data` is JSON whose `type` says which: `connected` (with `currentStatus`), \
+    `status_update` (its `id` is the channel `seq`; `previousStatus`, `newStatus`, `notes`), `heartbeat`, `resync`.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                "4XX": {"description": "Refused before the stream starts: no or bad token, not a party of the trip, unknown trip",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        }
+    })
+}
+
 pub fn openapi(template: &Template) -> Value {
     let mut g = generator("#/components/schemas/");
     let mut paths = Map::new();
@@ -52,12 +90,7 @@ pub fn openapi(template: &Template) -> Value {
     routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
     for r in &routes {
         let binary = template.binary_of(&r.function).unwrap_or_default();
-        let params: Vec<Value> = r
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|p| json!({"name": p.trim_end_matches('+'), "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}))
-            .collect();
+        let params = path_params(&r.path);
         let mut op = json!({
             "operationId": format!("{}_{}", binary.replace('-', "_"), r.method.to_lowercase()),
             "summary": format!("{} {} ({})", r.method, r.path, binary),
@@ -76,6 +109,10 @@ pub fn openapi(template: &Template) -> Value {
         let item = paths.entry(r.path.clone()).or_insert_with(|| json!({}));
         item[r.method.to_lowercase()] = op;
     }
+    for r in &template.stream_routes {
+        let binary = template.binary_of(&r.function).unwrap_or_default();
+        paths.insert(r.path.clone(), stream_path(&r.path, binary));
+    }
     let mut schemas = Map::new();
     for (k, v) in g.take_definitions(true) {
         schemas.insert(k, v);
@@ -86,7 +123,10 @@ pub fn openapi(template: &Template) -> Value {
         "info": {"title": "realtime HTTP API", "version": "1", "description": "Generated from the Rust types and template.yaml by realtime-specs."},
         "servers": [{"url": "http://127.0.0.1:3000", "description": "the local stack"}],
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "components": {"schemas": schemas, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "tokenQuery": {"type": "apiKey", "in": "query", "name": "token", "description": "The JWT as a query parameter (server-sent events only)."}
+        }},
     })
 }
 
