@@ -41,7 +41,7 @@ if [ ! -f bench/peers/node_modules/socket.io/package.json ] ||
 fi
 echo "socket.io $(node -p 'require("./bench/peers/node_modules/socket.io/package.json").version'), node $(node --version)"
 
-echo "== build (release: opt-level s, LTO, 1 codegen unit; slow on 2 cores)"
+echo "== build (the workspace's release profile: opt-level s, no LTO)"
 functions=(ws-ping ws-connect chat-send-message fanout)
 pkgs=(-p realtime-local -p realtime-bench)
 if [ "$what" != e2e ]; then

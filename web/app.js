@@ -5,6 +5,8 @@ const $ = (id) => document.getElementById(id);
 const state = { rt: null, token: null, user: null, chatId: null, seen: new Set(), types: new Set(), counts: { events: 0, open: 0, closed: 0, messages: 0 } };
 
 const api = () => $("api").value.trim() || location.origin;
+// In AWS the trip-status stream is a function URL (the stack's TripStatusStreamUrl output).
+const sseBase = () => $("sseurl").value.trim().replace(/\/+$/, "") || api();
 const wsUrl = () => $("wsurl").value.trim() || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 
 async function call(method, path, body) {
@@ -158,7 +160,7 @@ $("send").onsubmit = async (ev) => {
 $("track").onclick = async () => {
   const id = $("tripid").value.trim();
   $("timeline").innerHTML = "";
-  const res = await fetch(`${api()}/api/realtime/trip-status/${id}`, { headers: { authorization: `Bearer ${state.token}` } });
+  const res = await fetch(`${sseBase()}/api/realtime/trip-status/${id}`, { headers: { authorization: `Bearer ${state.token}` } });
   if (!res.ok || !res.body) return li($("timeline"), `<span class="muted">cannot track: ${res.status}</span>`);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";

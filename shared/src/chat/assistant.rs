@@ -109,7 +109,8 @@ impl Provider for Builtin {
 
 /// Any OpenAI-compatible chat completions API (`POST {base}/chat/completions`).
 pub struct OpenAiCompatible {
-    pub client: reqwest::Client,
+    /// The process's client, or why there is none (no TLS roots): every reply then fails.
+    pub client: Result<HttpClient, String>,
     pub base_url: String,
     pub model: String,
     pub api_key: Option<crate::config::Secret>,
@@ -135,16 +136,12 @@ impl Provider for OpenAiCompatible {
             };
             messages.push(json!({"role": role, "content": content}));
         }
-        let mut req = self
-            .client
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(&json!({"model": self.model, "messages": messages}));
-        if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key.expose());
-        }
-        let resp = req.send().await.map_err(|e| ProviderError::Failed(e.without_url().to_string()))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let body = json!({"model": self.model, "messages": messages}).to_string();
+        let client = self.client.as_ref().map_err(|e| ProviderError::Failed(e.clone()))?;
+        let (status, body) = client
+            .post_json(&format!("{}/chat/completions", self.base_url), self.api_key.as_ref(), body)
+            .await?;
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if !status.is_success() {
             let detail = body["error"]["message"]
                 .as_str()
@@ -161,10 +158,64 @@ impl Provider for OpenAiCompatible {
     }
 }
 
+/// Answers larger than this are refused (a chat completion is a few KB).
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// A pooled HTTP/1.1 client for HTTPS (system roots, rustls on aws-lc-rs) and plain HTTP.
+#[derive(Clone)]
+pub struct HttpClient(hyper_util::client::legacy::Client<Connector, http_body_util::Full<bytes::Bytes>>);
+
+impl HttpClient {
+    fn new() -> Result<Self, ProviderError> {
+        // The provider named, not the process default: a build where rustls has both
+        // aws-lc-rs and ring (the tests, through reqwest) has no default.
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| ProviderError::Failed(format!("no TLS root certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https),
+        ))
+    }
+
+    /// POSTs a JSON body; the answer's status and body.
+    async fn post_json(
+        &self,
+        url: &str,
+        bearer: Option<&crate::config::Secret>,
+        body: String,
+    ) -> Result<(http::StatusCode, bytes::Bytes), ProviderError> {
+        use http_body_util::BodyExt;
+        let mut req = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(key) = bearer {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {}", key.expose()));
+        }
+        let req = req
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| ProviderError::Failed(format!("bad provider URL: {e}")))?;
+        let resp = self
+            .0
+            .request(req)
+            .await
+            .map_err(|e| ProviderError::Failed(format!("request failed: {e}")))?;
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| ProviderError::Failed(format!("reading the answer: {e}")))?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
 /// One HTTP client per process (it pools connections; providers are cheap to build).
-fn http_client() -> reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new).clone()
+fn http_client() -> Result<HttpClient, String> {
+    static CLIENT: std::sync::OnceLock<Result<HttpClient, String>> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| HttpClient::new().map_err(|e| e.to_string())).clone()
 }
 
 /// The provider the configuration names.
