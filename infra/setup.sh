@@ -24,12 +24,16 @@ if [ ! -f "$tools/node_modules/playwright-core/package.json" ] ||
   npm install --silent --no-audit --no-fund --prefix "$tools" "playwright-core@$PLAYWRIGHT_CORE" >/dev/null
 fi
 
-# The browser test drives Debian's Chromium (never a browser download).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "setup: installing chromium (apt)"
+# The browser test drives Debian's Chromium (never a browser download); the assistant's
+# TLS test makes its certificates with the openssl CLI.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # The deployable builds are for Lambda's arm64 (cargo-lambda cross-compiles with zig):

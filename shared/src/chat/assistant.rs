@@ -201,7 +201,7 @@ impl HttpClient {
             .0
             .request(req)
             .await
-            .map_err(|e| ProviderError::Failed(format!("request failed: {e}")))?;
+            .map_err(|e| ProviderError::Failed(format!("request failed: {}", causes(&e))))?;
         let status = resp.status();
         let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
             .collect()
@@ -210,6 +210,19 @@ impl HttpClient {
             .to_bytes();
         Ok((status, body))
     }
+}
+
+/// An error and its sources ("client error (Connect): invalid peer certificate: ..."):
+/// hyper's own message alone does not say what went wrong.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
 }
 
 /// One HTTP client per process (it pools connections; providers are cheap to build).
