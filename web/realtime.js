@@ -101,8 +101,7 @@ export class RealtimeClient {
     ws.onmessage = (m) => this.#onFrame(m.data);
     ws.onclose = () => {
       if (this.ws !== ws) return;
-      for (const [, p] of this.pending) p.reject(new Error("connection closed"));
-      this.pending.clear();
+      this.#rejectPending();
       if (this.closedByUser) return this.#setStatus("closed");
       this.#scheduleReconnect();
     };
@@ -112,8 +111,18 @@ export class RealtimeClient {
   #reconnect() {
     const old = this.ws;
     this.ws = null;
+    // Its answers will not come: fail what waits for them now, not at their timeouts.
+    this.#rejectPending();
     if (old) old.close(1000, "refresh");
     this.#scheduleReconnect();
+  }
+
+  #rejectPending() {
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error("connection closed"));
+    }
+    this.pending.clear();
   }
 
   #scheduleReconnect() {

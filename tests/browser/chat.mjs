@@ -130,6 +130,61 @@ try {
   await api(`/drivers/trips/${trip.tripId}/status`, driverToken, { status: "DEPARTED", notes: "on our way" }, "PUT");
   await alice.waitForFunction(() => document.querySelector("#trip-status").textContent === "DEPARTED", null, { timeout: 10000 });
 
+  // The client keeps itself alive: pings on its interval and, at its maximum connection
+  // age (API Gateway's 2-hour cap, shortened here), reconnects on its own and resumes, so
+  // messages sent across the refresh arrive once each, in order.
+  const keepAlive = await alice.evaluate(async () => {
+    const { RealtimeClient } = await import("/web/realtime.js");
+    const post = async (path, token, body) =>
+      (await fetch(`/api${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) })).json();
+    const { token } = await post("/dev/token", null, { sub: "carol", roles: [], name: "carol" });
+    const { chatId } = await post("/chat", token, { title: "keep-alive" });
+    const statuses = [];
+    let opened;
+    const open = new Promise((r) => (opened = r));
+    const rt = new RealtimeClient({
+      url: `ws://${location.host}/ws`,
+      token,
+      onStatus: (s) => {
+        statuses.push(s);
+        if (s === "open") opened();
+      },
+      pingIntervalMs: 200,
+      maxConnectionMs: 1500,
+      backoff: { baseMs: 100, maxMs: 1000 },
+    });
+    let pings = 0;
+    const send = rt.send.bind(rt);
+    rt.send = (frame) => {
+      if (frame.action === "ping") pings++;
+      return send(frame);
+    };
+    rt.connect();
+    await open;
+    const got = [];
+    await rt.subscribe(`chat:${chatId}`, { events: ["chat.message.stored"] }, (f) => got.push(f.event.data.content));
+    const sent = [];
+    for (let i = 1; i <= 6; i++) {
+      const content = `keep-alive ${i}`;
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const r = await fetch(`/api/chat/${chatId}/messages`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ content, clientMessageId: `ka${i}` }) });
+        if (r.ok) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      sent.push(content);
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    const deadline = Date.now() + 8000;
+    while (got.length < sent.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300)); // anything doubled would arrive by now
+    rt.close();
+    return { statuses, pings, sent, got };
+  });
+  const refreshed = keepAlive.statuses.indexOf("reconnecting", keepAlive.statuses.indexOf("open")) > 0;
+  if (!refreshed || keepAlive.statuses.filter((s) => s === "open").length < 2) await fail(`no proactive reconnect: ${JSON.stringify(keepAlive)}`);
+  if (keepAlive.pings < 3) await fail(`the client pinged ${keepAlive.pings} times in ~3 s at a 200 ms interval`);
+  if (JSON.stringify(keepAlive.got) !== JSON.stringify(keepAlive.sent)) await fail(`across the refresh: ${JSON.stringify(keepAlive)}`);
+
   // The admin view counted live events, and shows the server's figures: pushes delivered,
   // and the chat's two subscribers (alice and bob) in its subscriptions per channel.
   await alice.waitForFunction(() => +document.querySelector("#n-messages").textContent >= 6, null, { timeout: 10000 });
@@ -141,7 +196,10 @@ try {
   );
   if (!/^\d+$/.test(await alice.textContent("#n-replayed"))) await fail("no replayed figure");
   await alice.screenshot({ path: screenshot, fullPage: true });
-  console.log(`browser test passed: chat ${chatId}; bob saw ${seen.length} messages once each; trip ${trip.tripId} tracked to DEPARTED; screenshot ${screenshot}`);
+  console.log(
+    `browser test passed: chat ${chatId}; bob saw ${seen.length} messages once each; trip ${trip.tripId} tracked to DEPARTED; ` +
+      `keep-alive: ${keepAlive.pings} pings, statuses ${keepAlive.statuses.join(" > ")}, ${keepAlive.got.length} messages once each; screenshot ${screenshot}`,
+  );
 } catch (e) {
   await fail(e.stack ?? String(e));
 }
