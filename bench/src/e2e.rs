@@ -294,17 +294,11 @@ impl Session {
         let http = reqwest::Client::builder().no_proxy().build()?;
         match target {
             Target::Realtime => {
-                let token = post_json(
-                    &http,
-                    &format!("{base}/api/dev/token"),
-                    None,
-                    &json!({"sub": "bench", "roles": ["admin"], "name": "bench"}),
-                )
-                .await?["token"]
-                    .as_str()
-                    .context("no token")?
-                    .to_string();
-                let chat = post_json(&http, &format!("{base}/api/chat"), Some(&token), &json!({"title": "bench"})).await?;
+                // Set up with the project's client crate; the timed paths below stay raw.
+                let api = realtime_client::Http::new(base.as_str());
+                let token = api.dev_token("bench", &["admin"]).await?;
+                let (status, chat) = api.post("/api/chat", Some(&token), &json!({"title": "bench"})).await?;
+                ensure!(status == 201, "POST /api/chat: {status} {chat}");
                 let chat_id = chat["chatId"].as_str().context("no chatId")?.to_string();
                 Ok(Self {
                     target,
@@ -394,18 +388,6 @@ impl Session {
         }
         Ok(ws)
     }
-}
-
-async fn post_json(http: &reqwest::Client, url: &str, token: Option<&str>, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
-    let mut req = http.post(url).json(body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await?;
-    let status = resp.status();
-    let text = resp.text().await?;
-    ensure!(status.is_success(), "POST {url}: {status} {text}");
-    Ok(serde_json::from_str(&text)?)
 }
 
 /// The next text frame for which `pred` holds (others are skipped), within 15 s.

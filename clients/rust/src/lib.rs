@@ -1,6 +1,7 @@
 //! A small Rust client of the realtime event system: a WebSocket client speaking the
 //! frames of API.md (token as subprotocol or query, subscribe, send, wait for frames)
-//! and a JSON HTTP client. The end-to-end tests drive the system with it.
+//! and a JSON HTTP client. The end-to-end tests drive the system with it; the benchmark
+//! sets up its runs with it (its timed paths stay raw sockets).
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
