@@ -32,10 +32,16 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk);
 ";
 
+/// How often the background checkpointer moves committed pages from the WAL into the
+/// database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 /// The embedded adapter of [`Table`]. Cheap to clone (the connection is shared).
 #[derive(Clone)]
 pub struct SqliteTable {
     conn: Arc<Mutex<Connection>>,
+    /// Checkpoints done by the background checkpointer (file databases).
+    checkpoints: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SqliteTable {
@@ -50,7 +56,37 @@ impl SqliteTable {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Another process (e.g. a second local stack) may hold the write lock for a moment.
         conn.busy_timeout(Duration::from_secs(5))?;
-        Self::with_schema(conn)
+        // SQLite checkpoints inside the commit that crosses 1,000 WAL pages, so some request
+        // would wait for it: a thread of its own does it instead, on its own connection
+        // (a PASSIVE checkpoint never blocks the writer).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let table = Self::with_schema(conn)?;
+        table.start_checkpointer(path)?;
+        Ok(table)
+    }
+
+    /// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the last clone of the table is
+    /// dropped (then SQLite's own close checkpoints what is left).
+    fn start_checkpointer(&self, path: &Path) -> Result<(), TableError> {
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(Duration::from_millis(100))?;
+        let alive = Arc::downgrade(&self.conn);
+        let count = self.checkpoints.clone();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while alive.strong_count() > 0 {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    match checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0)) {
+                        Ok(_) => {
+                            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::debug!(error = %e, "WAL checkpoint skipped"),
+                    }
+                }
+            })
+            .map_err(|e| TableError::Other(format!("starting the checkpointer: {e}")))?;
+        Ok(())
     }
 
     /// A private database in memory (tests).
@@ -65,6 +101,7 @@ impl SqliteTable {
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            checkpoints: Arc::default(),
         })
     }
 
@@ -601,6 +638,45 @@ mod tests {
         let b = t.update("IDEM#b", "META", vec![Update::Add("n".into(), 1)], None).await.unwrap();
         assert_eq!(b.i64("n"), Some(1), "an update of an expired item starts from nothing");
         assert_eq!(t.purge_expired().await.unwrap(), 0, "the update dropped the old ttl");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_background_thread_checkpoints_the_wal_and_stops_with_the_table() {
+        let path = std::env::temp_dir().join(format!("sqlite-table-{}/t.db", ulid::Ulid::new()));
+        let t = SqliteTable::open(&path).unwrap();
+        let auto: i64 = t
+            .run(|c| Ok(c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(auto, 0, "commits never checkpoint");
+        let before = std::fs::metadata(&path).unwrap().len();
+        let body = "x".repeat(1000);
+        for i in 0..2000 {
+            t.put(Item::new(format!("P#{i}"), "S").with("body", body.as_str()), None)
+                .await
+                .unwrap();
+        }
+        // Only a checkpoint moves pages from the WAL into the database file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::metadata(&path).unwrap().len() < before + 1_000_000 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            std::fs::metadata(&path).unwrap().len() >= before + 1_000_000,
+            "the WAL was never checkpointed"
+        );
+        assert_eq!(t.get("P#1999", "S").await.unwrap().unwrap().get("body"), Some(&json!(body)));
+        let count = t.checkpoints.clone();
+        drop(t);
+        tokio::time::sleep(CHECKPOINT_EVERY * 2).await;
+        let after_drop = count.load(std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(CHECKPOINT_EVERY * 3).await;
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::Relaxed),
+            after_drop,
+            "the checkpointer stopped"
+        );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
