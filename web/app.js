@@ -2,7 +2,7 @@
 import { RealtimeClient } from "./realtime.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { rt: null, token: null, user: null, chatId: null, seen: new Set(), types: new Set(), counts: { events: 0, open: 0, closed: 0, messages: 0 } };
+const state = { rt: null, token: null, user: null, chatId: null, seen: new Set(), types: new Set(), counts: { events: 0, messages: 0 } };
 
 const api = () => $("api").value.trim() || location.origin;
 // In AWS the trip-status stream is a function URL (the stack's TripStatusStreamUrl output).
@@ -48,7 +48,7 @@ $("signin").onclick = async () => {
     url: wsUrl(),
     token: state.token,
     onStatus: setStatus,
-    onResync: () => loadHistory(),
+    onResync: () => loadState(),
   });
   state.rt.connect();
   if (roles.includes("admin")) state.rt.subscribe("admin", {}, onAdmin).catch(() => {});
@@ -98,7 +98,6 @@ async function loadState() {
     /* the state is a convenience: the live stream is what this page shows */
   }
 }
-const loadHistory = loadState;
 
 const chosenSettings = () => ({ assistantEnabled: $("assistant").checked, turnMode: $("turnmode").value });
 
@@ -107,7 +106,7 @@ async function enter(chatId) {
   $("chat-id").textContent = chatId;
   $("chatid").value = chatId;
   await state.rt.subscribe(`chat:${chatId}`, { events: ["chat.**"] }, onChat);
-  await loadHistory();
+  await loadState();
 }
 
 $("create").onclick = async () => {

@@ -168,12 +168,12 @@ type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connec
 pub struct HttpClient(hyper_util::client::legacy::Client<Connector, http_body_util::Full<bytes::Bytes>>);
 
 impl HttpClient {
-    fn new() -> Result<Self, ProviderError> {
+    fn new() -> Result<Self, String> {
         // The provider named, not the process default: a build where rustls has both
         // aws-lc-rs and ring (the tests, through reqwest) has no default.
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| ProviderError::Failed(format!("no TLS root certificates: {e}")))?
+            .map_err(|e| format!("no TLS root certificates: {e}"))?
             .https_or_http()
             .enable_http1()
             .build();
@@ -228,7 +228,7 @@ fn causes(e: &dyn std::error::Error) -> String {
 /// One HTTP client per process (it pools connections; providers are cheap to build).
 fn http_client() -> Result<HttpClient, String> {
     static CLIENT: std::sync::OnceLock<Result<HttpClient, String>> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| HttpClient::new().map_err(|e| e.to_string())).clone()
+    CLIENT.get_or_init(HttpClient::new).clone()
 }
 
 /// The provider the configuration names.
