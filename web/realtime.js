@@ -5,10 +5,14 @@
 //   rt.connect();
 //   await rt.subscribe("chat:C1", { events: ["chat.**"] }, (frame) => render(frame.event));
 //
-// It reconnects with backoff and jitter, resubscribes every channel and resumes from the
-// last `seq` it saw (so nothing is lost across a reconnect), drops duplicates by `seq`,
-// asks for a replay when it sees a gap, pings under API Gateway's 10-minute idle
-// timeout and reconnects on its own before API Gateway's 2-hour connection cap.
+// It hands each channel's events to the handler in `seq` order, each once: an event that
+// arrives ahead of a gap waits until the gap fills, duplicates are dropped, and a gap still
+// open after `gapWaitMs` (default 1 s) gets one `resume` from the last delivered seq
+// (`ChannelOrder`, below, is that logic on its own). `low` events (no `seq`) go straight
+// through. It reconnects with backoff and jitter, resubscribes every channel and resumes
+// from the last `seq` it delivered (so nothing is lost across a reconnect), pings under
+// API Gateway's 10-minute idle timeout and reconnects on its own before API Gateway's
+// 2-hour connection cap.
 
 const PROTOCOL = "realtime.v1";
 
@@ -24,14 +28,29 @@ export class RealtimeClient {
     maxConnectionMs = 110 * 60 * 1000,
     requestTimeoutMs = 10 * 1000,
     backoff = { baseMs: 300, maxMs: 30 * 1000 },
+    gapWaitMs = 1000,
+    maxPending = 10000,
   }) {
-    Object.assign(this, { url, token, onStatus, onResync, onError, onResumed, pingIntervalMs, maxConnectionMs, requestTimeoutMs, backoff });
+    Object.assign(this, {
+      url,
+      token,
+      onStatus,
+      onResync,
+      onError,
+      onResumed,
+      pingIntervalMs,
+      maxConnectionMs,
+      requestTimeoutMs,
+      backoff,
+      gapWaitMs,
+      maxPending,
+    });
     this.status = "closed";
     this.ws = null;
     this.attempt = 0;
     this.nextId = 0;
     this.pending = new Map(); // request id -> {resolve, reject, timer}
-    this.channels = new Map(); // channel -> {events, filter, handler, epoch, seq}
+    this.channels = new Map(); // channel -> {events, filter, handler, order: ChannelOrder, gapTimer}
     this.timers = [];
     this.closedByUser = false;
   }
@@ -52,16 +71,23 @@ export class RealtimeClient {
 
   /**
    * Subscribes to a channel; `handler(frame)` gets each `event` frame once, in seq order
-   * for logged events. Resolves with the `subscribed` ack; rejects with the `error` frame.
+   * for logged events (`low` ones, which have no seq, as they come). Resolves with the
+   * `subscribed` ack; rejects with the `error` frame. A `resync` (the events missed cannot
+   * be replayed: refetch the state) goes to `onResync(channel, reason)`.
    */
   subscribe(channel, { events = [], filter } = {}, handler = () => {}) {
-    const sub = this.channels.get(channel) ?? { epoch: null, seq: null };
+    const sub = this.channels.get(channel) ?? {
+      order: new ChannelOrder({ channel, gapWaitMs: this.gapWaitMs, maxPending: this.maxPending, resumeTimeoutMs: this.requestTimeoutMs }),
+      gapTimer: null,
+    };
     Object.assign(sub, { events, filter, handler });
     this.channels.set(channel, sub);
     return this.#sendSubscribe(channel, sub);
   }
 
   unsubscribe(channel) {
+    const sub = this.channels.get(channel);
+    if (sub) clearTimeout(sub.gapTimer);
     this.channels.delete(channel);
     return this.#request({ action: "unsubscribe", channel });
   }
@@ -140,25 +166,21 @@ export class RealtimeClient {
       clearInterval(t);
     }
     this.timers = [];
+    // A gap timer only sends on an open socket; the resubscribe after a reconnect resumes.
+    for (const sub of this.channels.values()) clearTimeout(sub.gapTimer);
   }
 
   #sendSubscribe(channel, sub) {
     const frame = { action: "subscribe", channel };
     if (sub.events?.length) frame.events = sub.events;
     if (sub.filter) frame.filter = sub.filter;
-    if (sub.epoch != null && sub.seq != null) frame.resume = { epoch: sub.epoch, after: sub.seq };
-    return this.#request(frame).then((ack) => {
-      if (sub.epoch !== ack.epoch) {
-        // New to this channel (or its log was reset): start from the head.
-        sub.epoch = ack.epoch;
-        sub.seq = ack.seq;
-      } else if (sub.seq == null) {
-        sub.seq = ack.seq;
-      } else if (sub.seq < ack.seq) {
-        // Part of the replay did not arrive: ask again.
-        this.#resume(channel, sub);
-      }
-      return ack;
+    // From the last delivered seq, when there is one: the replay comes before the ack.
+    const resume = sub.order.subscribing(Date.now());
+    if (resume) frame.resume = resume;
+    return this.#request(frame).catch((e) => {
+      sub.order.subscribeFailed(Date.now());
+      this.#pump(channel, sub);
+      throw e;
     });
   }
 
@@ -198,56 +220,275 @@ export class RealtimeClient {
     }
     switch (f.type) {
       case "event":
-        return this.#onEvent(f);
+        return this.#deliver(f);
       case "subscribed":
+        this.#deliver(f);
+        return this.#settle(f.id, true, f);
       case "unsubscribed":
       case "pong":
         return this.#settle(f.id, true, f);
-      case "resumed": {
+      case "resumed":
         this.onResumed(f);
-        const sub = this.channels.get(f.channel);
-        if (sub && f.more) this.#resume(f.channel, sub);
+        this.#deliver(f);
         return this.#settle(f.id, true, f);
-      }
-      case "resync": {
-        const sub = this.channels.get(f.channel);
-        if (sub) {
-          sub.epoch = null;
-          sub.seq = null;
-        }
-        this.onResync(f.channel, f.reason);
+      case "resync":
+        if (!this.channels.has(f.channel)) this.onResync(f.channel, f.reason);
+        this.#deliver(f);
         return this.#settle(f.id, true, f);
-      }
       case "error":
         if (!this.#settle(f.id, false, f)) this.onError(f);
         return;
     }
   }
 
-  #onEvent(f) {
+  /** Runs a channel's frame through its order and hands over what is ready, in order. */
+  #deliver(f) {
     const sub = this.channels.get(f.channel);
     if (!sub) return;
-    if (f.seq == null) return sub.handler(f); // `low` events: live only, no seq
-    if (sub.epoch && f.epoch !== sub.epoch) {
-      sub.epoch = f.epoch;
-      sub.seq = f.seq;
-      return sub.handler(f);
+    for (const g of sub.order.accept(f, Date.now())) {
+      try {
+        if (g.type === "resync") this.onResync(g.channel, g.reason);
+        else sub.handler(g);
+      } catch (e) {
+        this.onError(e); // one failing handler call must not lose the frames after it
+      }
     }
-    if (sub.seq != null && f.seq <= sub.seq) return; // a duplicate
-    if (sub.seq != null && f.seq > sub.seq + 1) {
-      // A gap: ask for what is missing, deliver this one when the replay reaches it.
-      return this.#resume(f.channel, sub);
-    }
-    sub.seq = f.seq;
-    sub.epoch = f.epoch;
-    sub.handler(f);
+    this.#pump(f.channel, sub);
   }
 
-  #resume(channel, sub) {
-    if (sub.resuming) return;
-    sub.resuming = true;
-    this.#request({ action: "resume", channel, epoch: sub.epoch, after: sub.seq })
-      .catch((e) => this.onError(e))
-      .finally(() => (sub.resuming = false));
+  /** Sends the channel's resume if one is due, and sets its gap timer for the next. */
+  #pump(channel, sub) {
+    clearTimeout(sub.gapTimer);
+    sub.gapTimer = null;
+    if (this.channels.get(channel) !== sub || this.ws?.readyState !== WebSocket.OPEN) return;
+    const now = Date.now();
+    const resume = sub.order.tick(now);
+    if (resume) {
+      this.#request(resume).catch((e) => {
+        sub.order.resumeFailed(Date.now());
+        this.onError(e);
+        this.#pump(channel, sub);
+      });
+    }
+    const at = sub.order.deadline();
+    if (at != null) sub.gapTimer = setTimeout(() => this.#pump(channel, sub), Math.max(0, at - now));
   }
 }
+
+// ---- ordering (pure: no socket, no timers; the caller passes the time)
+
+/**
+ * The delivery order of one channel: hands over `event` frames in `seq` order, each once,
+ * holding the ones that arrive early until the gap before them fills, and says when to
+ * ask for a `resume` (a gap still open after `gapWaitMs`, never two in flight). It never
+ * touches a socket or a timer: feed it every frame of its channel with `accept(frame, now)`,
+ * call `tick(now)` at `deadline()` (and after each `accept`) and send the `resume` frame
+ * it returns. `RealtimeClient` keeps one per subscribed channel.
+ *
+ * Positions: `seq` is the last seq handed over, in `epoch`. It is unknown until the
+ * `subscribed` answer (frames that arrive before it are held) and again after a `resync`,
+ * when the next `subscribed` or event sets it.
+ */
+export class ChannelOrder {
+  constructor({ channel = null, gapWaitMs = 1000, maxPending = 10000, resumeTimeoutMs = 10000 } = {}) {
+    Object.assign(this, { channel, gapWaitMs, maxPending, resumeTimeoutMs });
+    this.epoch = null;
+    this.seq = null; // the last seq delivered (null: position unknown)
+    this.head = null; // the highest seq known to exist
+    this.pending = new Map(); // seq -> frame, arrived ahead of a gap
+    this.awaitingAck = false; // a `subscribe` is out: hold frames until its answer
+    this.gapSince = null; // when the current gap (right after `seq`) opened
+    this.urgentAt = null; // a resume is due now (`resumed` with `more`, buffer overflow)
+    this.resumeSentAt = null; // a resume is in flight since then
+  }
+
+  /** Whether an event after `seq` is known to exist and has not been delivered. */
+  get gap() {
+    return this.seq != null && this.head != null && this.head > this.seq;
+  }
+
+  /** Whether a resume (or a subscribe with `resume`) is in flight. */
+  get resuming() {
+    return this.resumeSentAt != null;
+  }
+
+  /**
+   * A `subscribe` is about to be sent: returns the `resume` field it should carry
+   * (`{epoch, after}`, or null when the position is unknown), and holds early frames
+   * until the answer if the position is unknown.
+   */
+  subscribing(now) {
+    this.awaitingAck = true;
+    this.urgentAt = null;
+    if (this.seq == null || this.epoch == null) {
+      this.resumeSentAt = null;
+      return null;
+    }
+    this.resumeSentAt = now; // the replay comes with the subscribe
+    return { epoch: this.epoch, after: this.seq };
+  }
+
+  /** The `subscribe` failed (an `error` answer, a timeout, a closed connection). */
+  subscribeFailed(now) {
+    this.awaitingAck = false;
+    this.resumeFailed(now);
+  }
+
+  /** The `resume` in flight failed: wait `gapWaitMs` again before the next one. */
+  resumeFailed(now) {
+    this.resumeSentAt = null;
+    this.gapSince = this.gap ? now : null;
+  }
+
+  /**
+   * Takes any frame of this channel (`event`, `subscribed`, `resumed`, `resync`) and
+   * returns the frames to hand to the application now, in order: `event` frames and
+   * `resync` frames (the server's, or one with reason `epoch_changed` when events of a
+   * new epoch arrive), after which the application must refetch its state.
+   */
+  accept(f, now) {
+    switch (f?.type) {
+      case "event":
+        return this.#event(f, now);
+      case "subscribed":
+        return this.#subscribed(f, now);
+      case "resumed":
+        this.#resumed(f, now);
+        return [];
+      case "resync":
+        this.#reset();
+        return [f];
+      default:
+        return [];
+    }
+  }
+
+  /** When `tick` should next be called (a time like `now`), or null when nothing waits. */
+  deadline() {
+    if (!this.gap) return null;
+    if (this.resuming) return this.resumeSentAt + this.resumeTimeoutMs;
+    if (this.urgentAt != null) return this.urgentAt;
+    return this.gapSince + this.gapWaitMs;
+  }
+
+  /**
+   * The `resume` frame to send now (without `id`), or null: one when a gap has stayed
+   * open `gapWaitMs` (or at once after `resumed` with `more`), from the last delivered seq,
+   * and never while another is in flight (unless that one is older than `resumeTimeoutMs`).
+   */
+  tick(now) {
+    if (!this.gap) return null;
+    if (this.resuming ? now < this.resumeSentAt + this.resumeTimeoutMs : this.urgentAt == null && now < this.gapSince + this.gapWaitMs) {
+      return null;
+    }
+    this.resumeSentAt = now;
+    this.urgentAt = null;
+    return { action: "resume", channel: this.channel, epoch: this.epoch, after: this.seq };
+  }
+
+  #event(f, now) {
+    if (f.seq == null) return [f]; // `low` events: live only, unordered
+    const out = [];
+    if (this.seq == null) {
+      if (this.awaitingAck) {
+        this.#hold(f, now);
+        return out;
+      }
+      // After a resync (or a lost answer): this event sets the position, together with
+      // any that arrived early in the same epoch.
+      let first = f.seq;
+      for (const [s, g] of this.pending) if (g.epoch === f.epoch && s < first) first = s;
+      this.#setPosition(f.epoch, first - 1);
+    } else if (f.epoch != null && this.epoch != null && f.epoch !== this.epoch) {
+      // The channel's log was reset: what was missed cannot be replayed.
+      this.#reset();
+      out.push({ type: "resync", channel: f.channel ?? this.channel, reason: "epoch_changed" });
+      this.#setPosition(f.epoch, f.seq - 1);
+    }
+    if (f.seq <= this.seq || this.pending.has(f.seq)) return out; // a duplicate
+    this.#hold(f, now);
+    this.#drain(out, now);
+    return out;
+  }
+
+  #subscribed(f, now) {
+    this.awaitingAck = false;
+    const out = [];
+    if (this.seq != null && this.epoch !== f.epoch) {
+      this.#reset();
+      out.push({ type: "resync", channel: f.channel ?? this.channel, reason: "epoch_changed" });
+    }
+    if (this.seq == null) {
+      // New to this channel (or after a resync): start at the head; earlier frames
+      // are in the state as of subscribing.
+      this.#setPosition(f.epoch, f.seq);
+      for (const [s, g] of this.pending) if (s <= f.seq || (g.epoch != null && g.epoch !== f.epoch)) this.pending.delete(s);
+      for (const s of this.pending.keys()) this.#seen(s);
+    } else {
+      this.#seen(f.seq);
+    }
+    this.#drain(out, now);
+    return out;
+  }
+
+  #resumed(f, now) {
+    this.resumeSentAt = null;
+    if (this.seq == null || f.epoch !== this.epoch) return;
+    this.#seen(f.seq);
+    if (f.more) {
+      this.#seen(f.seq + 1); // there is more after it
+      this.urgentAt = now;
+    }
+    // A replay that ended with the gap still open: wait again before the next one.
+    this.gapSince = this.gap ? now : null;
+  }
+
+  #setPosition(epoch, seq) {
+    this.epoch = epoch;
+    this.seq = seq;
+    this.head = Math.max(this.head ?? seq, seq);
+  }
+
+  #reset() {
+    this.epoch = this.seq = this.head = null;
+    this.pending.clear();
+    this.gapSince = this.urgentAt = this.resumeSentAt = null;
+  }
+
+  #seen(seq) {
+    if (this.head == null || seq > this.head) this.head = seq;
+  }
+
+  /** Buffers an early frame, bounded: past `maxPending` the highest goes (a replay brings it). */
+  #hold(f, now) {
+    this.#seen(f.seq);
+    if (this.pending.size >= this.maxPending) {
+      let top = f.seq;
+      for (const s of this.pending.keys()) if (s > top) top = s;
+      if (top === f.seq) {
+        this.urgentAt ??= now;
+        return;
+      }
+      this.pending.delete(top);
+      this.urgentAt ??= now;
+    }
+    this.pending.set(f.seq, f);
+  }
+
+  /** Hands over the contiguous run after `seq`; restarts the gap timer on progress. */
+  #drain(out, now) {
+    if (this.seq == null) return;
+    const before = this.seq;
+    for (let next = this.pending.get(this.seq + 1); next; next = this.pending.get(this.seq + 1)) {
+      this.pending.delete(this.seq + 1);
+      this.seq += 1;
+      out.push(next);
+    }
+    if (!this.gap) {
+      this.gapSince = this.urgentAt = null;
+    } else if (this.gapSince == null || this.seq !== before) {
+      this.gapSince = now;
+    }
+  }
+}
+

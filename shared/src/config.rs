@@ -30,9 +30,6 @@ pub struct Config {
     pub jwt_secret: Secret,
     /// How long a channel's log keeps events for replay (`LOG_RETENTION_HOURS`).
     pub log_retention_secs: i64,
-    /// How old an unsent outbox entry must be before the sweeper republishes it
-    /// (younger ones are most likely being published by their route right now).
-    pub outbox_min_age_secs: i64,
     /// Posts in flight at once in one fan-out invocation.
     pub fanout_concurrency: usize,
     /// The trip-status stream (SSE): a `heartbeat` this often (`SSE_HEARTBEAT_MS`, 15 s)...
@@ -87,7 +84,6 @@ impl Config {
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT").filter(|v| !v.is_empty()),
             jwt_secret: Secret::new(jwt_secret),
             log_retention_secs: num("LOG_RETENTION_HOURS", 24)? as i64 * 3600,
-            outbox_min_age_secs: num("OUTBOX_MIN_AGE_SECS", 5)? as i64,
             fanout_concurrency: num("FANOUT_CONCURRENCY", 64)?.max(1) as usize,
             sse_heartbeat_ms: num("SSE_HEARTBEAT_MS", 15_000)?.max(10),
             sse_poll_ms: num("SSE_POLL_MS", 1_000)?.max(10),
@@ -104,7 +100,6 @@ impl Config {
             ws_management_endpoint: None,
             jwt_secret: Secret::new(jwt_secret),
             log_retention_secs: 24 * 3600,
-            outbox_min_age_secs: 5,
             fanout_concurrency: 64,
             sse_heartbeat_ms: 15_000,
             sse_poll_ms: 1_000,

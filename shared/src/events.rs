@@ -49,6 +49,19 @@ pub struct Envelope {
     pub actor: Option<Actor>,
     #[serde(default)]
     pub data: Value,
+    /// Where the event's source sequenced it: its seq on each logged channel. Set on the
+    /// bus only (the relay publishes it; the fan-out pushes with it and never sequences
+    /// again); pushed and logged events carry their seq in the frame or entry instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence: Vec<Position>,
+}
+
+/// An event's place in one channel's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Position {
+    pub channel: String,
+    pub epoch: String,
+    pub seq: u64,
 }
 
 /// The typed payloads of the catalogue; `Envelope::new` turns one into an envelope.
@@ -227,6 +240,7 @@ impl Envelope {
             user_id: None,
             actor: cause.actor.clone(),
             data,
+            sequence: Vec::new(),
         }
     }
 
@@ -238,6 +252,11 @@ impl Envelope {
     pub fn for_user(mut self, user_id: impl Into<String>) -> Self {
         self.user_id = Some(user_id.into());
         self
+    }
+
+    /// The event's position on a channel, when its source sequenced it there.
+    pub fn position(&self, channel: &str) -> Option<&Position> {
+        self.sequence.iter().find(|p| p.channel == channel)
     }
 
     /// The typed payload, when the type is one this build knows.

@@ -1,6 +1,7 @@
 //! The fan-out: an event from the bus goes to every matching subscriber of each of
-//! its channels, sequenced and logged first, pushed with bounded concurrency; stale
-//! connections found on the way are deleted.
+//! its channels, pushed with bounded concurrency; stale connections found on the way
+//! are deleted. Events of this system arrive sequenced by their source and are pushed
+//! with their seqs; only events from outside are sequenced (and logged) here.
 
 use crate::channels::{channels_for, Channel};
 use crate::connections::{self, Subscriber};
@@ -43,14 +44,60 @@ pub fn validate_filter(filter: &Value) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Recently pushed (channel, epoch, seq)s of this process: an EventBridge redelivery to a
+/// warm instance pushes nothing twice without a write per event. One to another instance
+/// pushes a seq that clients already have, and they drop it by its seq.
+struct Recent {
+    set: std::collections::HashSet<(String, String, u64)>,
+    order: std::collections::VecDeque<(String, String, u64)>,
+}
+
+const RECENT: usize = 16_384;
+
+fn first_push(channel: &str, epoch: &str, seq: u64) -> bool {
+    static RECENT_PUSHES: std::sync::Mutex<Option<Recent>> = std::sync::Mutex::new(None);
+    let mut guard = RECENT_PUSHES.lock().unwrap_or_else(|e| e.into_inner());
+    let r = guard.get_or_insert_with(|| Recent {
+        set: Default::default(),
+        order: Default::default(),
+    });
+    let key = (channel.to_string(), epoch.to_string(), seq);
+    if !r.set.insert(key.clone()) {
+        return false;
+    }
+    r.order.push_back(key);
+    if r.order.len() > RECENT {
+        if let Some(old) = r.order.pop_front() {
+            r.set.remove(&old);
+        }
+    }
+    true
+}
+
 pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError> {
     let mut report = Report::default();
     let retention = deps.config.log_retention_secs;
     let table = deps.table.as_ref();
+    // The event as clients get it: its positions travel in the frame.
+    let mut pushed_event = event.clone();
+    pushed_event.sequence.clear();
+    let pushed_event = Box::new(pushed_event);
+    let at_source = !event.sequence.is_empty();
     for channel in channels_for(event) {
         report.channels += 1;
+        let name = channel.to_string();
         let logged = channel.is_logged() && event.priority > Priority::Low;
-        let (seq, epoch) = if logged {
+        let mut appended = false;
+        let (seq, epoch) = if let Some(p) = event.position(&name) {
+            // Sequenced where it happened: push it as it is, once per process.
+            if !first_push(&name, &p.epoch, p.seq) {
+                report.duplicates += 1;
+                continue;
+            }
+            (Some(p.seq), Some(p.epoch.clone()))
+        } else if logged && !at_source {
+            // From outside (a producer's PutEvents): sequenced here, on arrival.
+            appended = true;
             match log::append(table, &channel, event, retention).await? {
                 log::Appended::New(head) => (Some(head.seq), Some(head.epoch)),
                 // A redelivery: push again only if the first delivery did not finish.
@@ -70,15 +117,15 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
             .collect();
         if !targets.is_empty() {
             let frame = ServerFrame::Event {
-                channel: channel.to_string(),
+                channel: name,
                 seq,
                 epoch,
-                event: Box::new(event.clone()),
+                event: pushed_event.clone(),
             }
             .to_json();
             push_all(deps, &channel, &targets, frame.as_bytes(), &mut report).await;
         }
-        if logged {
+        if appended {
             // Best effort: without the mark a redelivery pushes the same seq again,
             // which clients drop as a duplicate.
             if let Err(e) = log::mark_pushed(table, &channel, &event.id, retention).await {

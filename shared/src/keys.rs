@@ -61,12 +61,6 @@ pub fn client_msg(sender: &str, client_message_id: &str) -> String {
 pub fn user(user_id: &str) -> String {
     format!("USER#{user_id}")
 }
-pub fn outbox(shard: u32) -> String {
-    format!("OUTBOX#{shard}")
-}
-pub fn outbox_entry(occurred_at: &str, event_id: &str) -> String {
-    format!("{occurred_at}#{event_id}")
-}
 
 // ---- ride-sharing (`crate::trips`)
 pub fn trip(trip_id: &str) -> String {

@@ -25,6 +25,7 @@ pub mod ratelimit;
 pub mod resume;
 pub mod stats;
 pub mod stream;
+pub mod streams;
 pub mod telemetry;
 pub mod testing;
 pub mod trips;

@@ -1,11 +1,19 @@
 //! Per-channel sequence numbers and the channel log that replay reads.
 //!
-//! Sequencing is one transaction (head += 1, claim the event id, write the entry),
-//! so a seq is never given twice, never skipped, and an event is never sequenced
-//! twice on a channel however often EventBridge delivers it.
+//! Events are sequenced where they happen: [`stage`] gives each logged event of a
+//! write its channels' next `seq`s, as more items of the transaction that writes the
+//! state change (the channel's `HEAD`, conditioned on the seq it was read at, and the
+//! log entry). The log's order is then the order in which the state changed, and the
+//! log entry is also the outbox: its first entry carries `relay`, and the table's change
+//! feed (DynamoDB Streams; the embedded table's feed) hands it to the relay, which
+//! publishes it to the bus.
+//!
+//! Events that come from outside (a producer's `PutEvents`) carry no seq: the fan-out
+//! sequences those on arrival with [`append`], one transaction (head += 1, claim the
+//! event id, write the entry), so a redelivery is never sequenced twice.
 
-use crate::channels::Channel;
-use crate::events::Envelope;
+use crate::channels::{channels_for, Channel};
+use crate::events::{Envelope, Position, Priority};
 use crate::keys;
 use crate::ports::table::now_epoch;
 use crate::ports::{Condition, Item, Query, SkCond, Table, TableError, TxOp, Update};
@@ -33,6 +41,119 @@ fn head_of(item: &Item) -> Head {
         epoch: item.str("epoch").unwrap_or_default().to_string(),
         seq: item.i64("seq").unwrap_or(0).max(0) as u64,
     }
+}
+
+/// The item attribute that puts a log entry on the table's change feed for the relay
+/// (the filter of the relay's DynamoDB stream mapping in `template.yaml`).
+pub const RELAY: &str = "relay";
+
+/// The writes that sequence a batch of events at their source, and the events with
+/// their positions.
+#[derive(Debug, Clone, Default)]
+pub struct Staged {
+    /// Heads (conditioned on the seq they were read at) and log entries.
+    pub ops: Vec<TxOp>,
+    /// Every event, logged ones with their `sequence` filled in.
+    pub events: Vec<Envelope>,
+    /// The first log entry of each logged event: (pk, sk, event id), to check after an
+    /// ambiguous failure whether the transaction landed.
+    pub entries: Vec<(String, String, String)>,
+}
+
+impl Staged {
+    /// Events that have no log entry: `low` ones and those only on unlogged channels.
+    /// They are not on the change feed, so their writer publishes them itself.
+    pub fn unlogged(&self) -> Vec<Envelope> {
+        self.events.iter().filter(|e| e.sequence.is_empty()).cloned().collect()
+    }
+}
+
+/// The channels of an event that keep a log for it.
+pub fn logged_channels(e: &Envelope) -> Vec<Channel> {
+    if e.priority == Priority::Low {
+        return Vec::new();
+    }
+    channels_for(e).into_iter().filter(Channel::is_logged).collect()
+}
+
+/// Reads the heads of the channels the events go to and plans their sequencing: one
+/// head write per channel and one log entry per (event, channel), seqs in the order
+/// of `events` (causes first). A concurrent writer of a channel makes the head's
+/// condition fail; the caller reads again ([`crate::outbox::commit`] does).
+pub async fn stage(table: &dyn Table, events: &[Envelope], retention_secs: i64) -> Result<Staged, TableError> {
+    let mut heads: Vec<(Channel, Option<Head>, Head)> = Vec::new();
+    let mut staged = Staged::default();
+    let ttl = now_epoch() + retention_secs;
+    let mut entry_ops = Vec::new();
+    for e in events {
+        let mut event = e.clone();
+        event.sequence.clear();
+        let channels = logged_channels(&event);
+        let mut positions = Vec::with_capacity(channels.len());
+        for channel in &channels {
+            let i = match heads.iter().position(|(c, _, _)| c == channel) {
+                Some(i) => i,
+                None => {
+                    let read = table.get(&keys::log(&channel.to_string()), keys::HEAD).await?.map(|i| head_of(&i));
+                    let next = read.clone().unwrap_or_else(|| Head {
+                        epoch: ulid::Ulid::new().to_string(),
+                        seq: 0,
+                    });
+                    heads.push((channel.clone(), read, next));
+                    heads.len() - 1
+                }
+            };
+            let head = &mut heads[i].2;
+            head.seq += 1;
+            positions.push(Position {
+                channel: channel.to_string(),
+                epoch: head.epoch.clone(),
+                seq: head.seq,
+            });
+        }
+        let body = serde_json::to_value(&event).map_err(|err| TableError::Invalid(err.to_string()))?;
+        for (n, p) in positions.iter().enumerate() {
+            let mut item = Item::new(keys::log(&p.channel), keys::log_seq(p.seq))
+                .with("seq", p.seq)
+                .with("epoch", p.epoch.as_str())
+                .with("event", body.clone())
+                .with_ttl(ttl);
+            if n == 0 {
+                // The one entry the relay publishes the event from, with all its positions.
+                item = item
+                    .with(RELAY, true)
+                    .with("sequence", serde_json::to_value(&positions).unwrap_or_default());
+                staged.entries.push((item.pk.clone(), item.sk.clone(), event.id.clone()));
+            }
+            entry_ops.push(TxOp::Put {
+                item,
+                cond: Some(Condition::NotExists),
+            });
+        }
+        event.sequence = positions;
+        staged.events.push(event);
+    }
+    for (channel, read, next) in heads {
+        let cond = match &read {
+            Some(h) => Condition::Eq("seq".into(), h.seq.into()),
+            None => Condition::NotExists,
+        };
+        staged.ops.push(TxOp::Put {
+            item: Item::new(keys::log(&channel.to_string()), keys::HEAD)
+                .with("seq", next.seq)
+                .with("epoch", next.epoch.as_str()),
+            cond: Some(cond),
+        });
+    }
+    staged.ops.extend(entry_ops);
+    Ok(staged)
+}
+
+/// The event a relayed log entry holds, with its positions on every channel.
+pub fn relayed_event(item: &Item) -> Option<Envelope> {
+    let mut event: Envelope = serde_json::from_value(item.get("event")?.clone()).ok()?;
+    event.sequence = serde_json::from_value(item.get("sequence")?.clone()).ok()?;
+    Some(event)
 }
 
 /// Attempts under contention (concurrent events on one channel) before giving up

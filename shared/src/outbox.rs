@@ -1,181 +1,160 @@
-//! The outbox: a route writes its events in the same transaction as its state
-//! change, publishes them right after and deletes them; the scheduled sweeper
-//! republishes whatever is left (a failed publish never fails a request and never
-//! loses an event; the fan-out drops the duplicates a republish may cause).
+//! The outbox is the channel log: a writer commits its state change together with its
+//! events' log entries ([`commit`]), sequenced at the source. One durable write is both
+//! the outbox entry and the log entry. The table's change feed (DynamoDB Streams in
+//! AWS, the embedded table's feed locally) hands each new entry to the relay
+//! ([`relay`]), which publishes it to the bus; the feed keeps it until the relay
+//! succeeds, so an event of an answered write is never lost, and nothing has to be
+//! marked or deleted after publishing.
+//!
+//! Events with no log entry (`low` ones such as typing, and events only on unlogged
+//! channels) are published by their writer right after the commit, best effort.
 
 use crate::deps::Deps;
 use crate::events::Envelope;
-use crate::keys;
-use crate::ports::table::now_epoch;
-use crate::ports::{Item, PublishError, Query, SkCond, TableError, TxOp};
-use chrono::SecondsFormat;
+use crate::log;
+use crate::ports::{PublishError, TableError, TxOp};
+use std::time::Duration;
 
-/// Partitions of the outbox, so no single partition takes every write.
-pub const SHARDS: u32 = 4;
+/// Attempts when concurrent writers of one channel move its head under us.
+const ATTEMPTS: u32 = 24;
 
-/// Entries swept per shard per run (the sweeper runs every minute).
-const SWEEP_PAGE: u32 = 100;
-
-fn shard(event_id: &str) -> u32 {
-    // FNV-1a: stable across processes, unlike the std hasher.
-    let h = event_id
-        .bytes()
-        .fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x01000193));
-    h % SHARDS
-}
-
-fn key(e: &Envelope) -> (String, String) {
-    (
-        keys::outbox(shard(&e.id)),
-        keys::outbox_entry(&e.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true), &e.id),
-    )
-}
-
-/// The writes that put events in the outbox, to add to the route's transaction.
-pub fn entries(events: &[Envelope]) -> Vec<TxOp> {
-    events
-        .iter()
-        .map(|e| {
-            let (pk, sk) = key(e);
-            let item = Item::new(pk, sk)
-                .with("event", serde_json::to_value(e).unwrap_or_default())
-                .with_ttl(now_epoch() + 7 * 24 * 3600);
-            TxOp::Put { item, cond: None }
-        })
-        .collect()
-}
-
-/// Publishes events that are in the outbox and deletes the published ones.
-/// Never fails: what is not published stays for the sweeper.
-pub async fn flush(deps: &Deps, events: &[Envelope]) {
-    let unsent = match deps.publisher.publish(events).await {
-        Ok(()) => Vec::new(),
-        Err(PublishError::Failed { ids, reason }) => {
-            tracing::warn!(unsent = ids.len(), %reason, "publish failed; the outbox keeps the events");
-            ids
+/// Commits `ops` (the state change) with the events' log entries in one transaction
+/// and returns the events, sequenced. A head moved by a concurrent writer is read again
+/// and the transaction retried, so contention only ever retries. A cancellation by one
+/// of the caller's own conditions comes back with the caller's indexes only.
+pub async fn commit(deps: &Deps, ops: Vec<TxOp>, events: &[Envelope]) -> Result<Vec<Envelope>, TableError> {
+    let table = deps.table.as_ref();
+    let own = ops.len();
+    let mut last_err = None;
+    for attempt in 0..ATTEMPTS {
+        let staged = log::stage(table, events, deps.config.log_retention_secs).await?;
+        let mut all = ops.clone();
+        all.extend(staged.ops.iter().cloned());
+        match table.transact(all).await {
+            Ok(()) => {
+                publish_direct(deps, &staged.unlogged()).await;
+                return Ok(staged.events);
+            }
+            Err(TableError::TransactionCanceled { failed }) if failed.iter().any(|i| *i < own) => {
+                return Err(TableError::TransactionCanceled {
+                    failed: failed.into_iter().filter(|i| *i < own).collect(),
+                });
+            }
+            // Only a head (or entry) condition failed: another writer took the seq.
+            Err(TableError::TransactionCanceled { .. }) => {}
+            Err(e @ TableError::Transient(_)) => {
+                // A transient error may hide a transaction that landed (a timeout after the
+                // commit): the first entry tells, so the events are never written twice.
+                if landed(deps, &staged).await? {
+                    publish_direct(deps, &staged.unlogged()).await;
+                    return Ok(staged.events);
+                }
+                last_err = Some(e);
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => {
-            tracing::error!(error = %e, "events refused by the bus; the outbox keeps them");
-            return;
-        }
+        let ms = 2 + u64::from(attempt.min(8)) * 3;
+        tokio::time::sleep(Duration::from_millis(ms / 2 + rand::random::<u64>() % (ms / 2 + 1))).await;
+    }
+    Err(last_err.unwrap_or_else(|| TableError::Transient("the channel's head kept moving; retry".into())))
+}
+
+async fn landed(deps: &Deps, staged: &log::Staged) -> Result<bool, TableError> {
+    let Some((pk, sk, id)) = staged.entries.first() else {
+        return Ok(false);
     };
-    let sent: Vec<TxOp> = events
-        .iter()
-        .filter(|e| !unsent.contains(&e.id))
-        .map(|e| {
-            let (pk, sk) = key(e);
-            TxOp::Delete { pk, sk, cond: None }
-        })
-        .collect();
-    for chunk in sent.chunks(100) {
-        if let Err(e) = deps.table.transact(chunk.to_vec()).await {
-            tracing::warn!(error = %e, "outbox cleanup failed; the sweeper republishes (deduplicated downstream)");
-        }
+    let item = deps.table.get(pk, sk).await?;
+    Ok(item
+        .as_ref()
+        .and_then(|i| i.get("event"))
+        .and_then(|e| e.get("id"))
+        .and_then(|v| v.as_str())
+        == Some(id.as_str()))
+}
+
+async fn publish_direct(deps: &Deps, events: &[Envelope]) {
+    if events.is_empty() {
+        return;
+    }
+    if let Err(e) = deps.publisher.publish(events).await {
+        tracing::warn!(error = %e, "unlogged events not published (best effort: typing and the like)");
     }
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SweepReport {
-    pub found: usize,
-    pub republished: usize,
-}
-
-/// Republishes the entries older than the configured minimum age.
-pub async fn sweep(deps: &Deps) -> Result<SweepReport, TableError> {
-    let cutoff =
-        (chrono::Utc::now() - chrono::Duration::seconds(deps.config.outbox_min_age_secs)).to_rfc3339_opts(SecondsFormat::Micros, true);
-    let mut report = SweepReport::default();
-    for s in 0..SHARDS {
-        let page = deps
-            .table
-            .query(Query::new(keys::outbox(s)).sk(SkCond::Lt(cutoff.clone())).limit(SWEEP_PAGE))
-            .await?;
-        let events: Vec<Envelope> = page
-            .items
-            .iter()
-            .filter_map(|i| i.get("event").cloned().and_then(|e| serde_json::from_value(e).ok()))
-            .collect();
-        if events.is_empty() {
-            continue;
-        }
-        report.found += events.len();
-        let before = events.len();
-        flush(deps, &events).await;
-        let left = deps
-            .table
-            .query(Query::new(keys::outbox(s)).sk(SkCond::Lt(cutoff.clone())).limit(SWEEP_PAGE))
-            .await?
-            .items
-            .len();
-        report.republished += before.saturating_sub(left);
-    }
-    Ok(report)
-}
-
-/// How many entries wait in the outbox (for tests and monitoring).
-pub async fn pending(deps: &Deps) -> Result<usize, TableError> {
-    let mut n = 0;
-    for s in 0..SHARDS {
-        n += crate::ports::table::query_all(deps.table.as_ref(), Query::new(keys::outbox(s)))
-            .await?
-            .len();
-    }
-    Ok(n)
+/// The relay: publishes the events of new log entries (what the change feed found).
+/// An error leaves them on the feed, which hands them over again.
+pub async fn relay(deps: &Deps, events: &[Envelope]) -> Result<(), PublishError> {
+    deps.publisher.publish(events).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Cause, ConnectionChanged, Event};
-    use crate::ports::{EventPublisher, PublishError};
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use crate::channels::Channel;
+    use crate::events::{Cause, Event, TurnChanged};
+    use crate::ports::{Condition, Item};
     use std::sync::Arc;
 
-    /// A bus that is down until told otherwise, and counts what it got.
-    #[derive(Default)]
-    struct Flaky {
-        up: AtomicBool,
-        got: std::sync::Mutex<Vec<String>>,
-    }
-
-    #[async_trait::async_trait]
-    impl EventPublisher for Flaky {
-        async fn publish(&self, events: &[Envelope]) -> Result<(), PublishError> {
-            if !self.up.load(Ordering::SeqCst) {
-                return Err(PublishError::Failed {
-                    ids: events.iter().map(|e| e.id.clone()).collect(),
-                    reason: "down".into(),
-                });
-            }
-            self.got.lock().unwrap().extend(events.iter().map(|e| e.id.clone()));
-            Ok(())
-        }
+    fn turn(chat: &str, n: usize) -> Envelope {
+        Envelope::new(
+            Event::TurnChanged(TurnChanged {
+                chat_id: chat.into(),
+                next_user_id: Some(format!("u{n}")),
+                next_role: None,
+                timestamp: chrono::Utc::now(),
+            }),
+            &Cause::default(),
+        )
     }
 
     #[tokio::test]
-    async fn an_unpublished_event_stays_until_the_sweeper_publishes_it() {
+    async fn writers_of_one_channel_get_consecutive_seqs_in_commit_order() {
         let e = crate::testing::embedded("outbox-test-secret-0123");
-        let bus = Arc::new(Flaky::default());
-        let mut deps = e.deps.clone();
-        deps.publisher = bus.clone();
-        let mut config = (*deps.config).clone();
-        config.outbox_min_age_secs = 0;
-        deps.config = Arc::new(config);
-        let ev = Envelope::new(
-            Event::ConnectionOpened(ConnectionChanged {
-                connection_id: "c".into(),
-                user_id: "u".into(),
-            }),
-            &Cause::default(),
+        let deps = Arc::new(e.deps.clone());
+        let tasks: Vec<_> = (0..30)
+            .map(|n| {
+                let deps = deps.clone();
+                tokio::spawn(async move {
+                    let state = TxOp::Put {
+                        item: Item::new("STATE", format!("{n}")),
+                        cond: None,
+                    };
+                    commit(&deps, vec![state], &[turn("C1", n), turn("C1", n)]).await.unwrap()
+                })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for t in tasks {
+            let events = t.await.unwrap();
+            // The two events of one commit are adjacent, causes first.
+            assert_eq!(events[1].sequence[0].seq, events[0].sequence[0].seq + 1);
+            seqs.extend(events.iter().map(|e| e.sequence[0].seq));
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=60).collect::<Vec<_>>());
+        let head = log::head(deps.table.as_ref(), &Channel::Chat("C1".into())).await.unwrap();
+        assert_eq!(head.seq, 60);
+    }
+
+    #[tokio::test]
+    async fn a_failed_state_condition_writes_nothing_and_names_the_callers_op() {
+        let e = crate::testing::embedded("outbox-test-secret-0123");
+        let ops = vec![
+            TxOp::Put {
+                item: Item::new("STATE", "a"),
+                cond: None,
+            },
+            TxOp::Put {
+                item: Item::new("STATE", "b"),
+                cond: Some(Condition::Exists),
+            },
+        ];
+        let err = commit(&e.deps, ops, &[turn("C2", 1)]).await.unwrap_err();
+        assert!(
+            matches!(err, TableError::TransactionCanceled { ref failed } if failed == &vec![1]),
+            "{err:?}"
         );
-        deps.table.transact(entries(std::slice::from_ref(&ev))).await.unwrap();
-        flush(&deps, std::slice::from_ref(&ev)).await;
-        assert_eq!(pending(&deps).await.unwrap(), 1, "kept while the bus is down");
-        assert_eq!(sweep(&deps).await.unwrap(), SweepReport { found: 1, republished: 0 });
-        bus.up.store(true, Ordering::SeqCst);
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        assert_eq!(sweep(&deps).await.unwrap(), SweepReport { found: 1, republished: 1 });
-        assert_eq!(pending(&deps).await.unwrap(), 0);
-        assert_eq!(*bus.got.lock().unwrap(), vec![ev.id.clone()]);
+        let head = log::head(e.deps.table.as_ref(), &Channel::Chat("C2".into())).await.unwrap();
+        assert_eq!(head.seq, 0);
     }
 }

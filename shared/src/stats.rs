@@ -108,13 +108,61 @@ pub async fn emission(table: &dyn Table, event: &Envelope, report: &Report) -> E
     }
 }
 
-/// Adds an emission to the counters.
-pub async fn record(table: &dyn Table, event_type: &str, e: &EmissionResult, duplicates: usize) {
+/// How often a process writes the counts it gathered.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+type Counts = BTreeMap<String, BTreeMap<String, i64>>;
+
+struct Pending {
+    counts: Counts,
+    since: std::time::Instant,
+}
+
+/// Per table (by address: tests run several stacks in one process).
+static PENDING: std::sync::Mutex<BTreeMap<usize, Pending>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn table_key(table: &dyn Table) -> usize {
+    table as *const dyn Table as *const () as usize
+}
+
+/// Adds counters in memory; true when the interval has passed and they should be written.
+fn gather(table: &dyn Table, sk: &str, counters: &[(&str, i64)]) -> bool {
+    let mut guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    let p = guard.entry(table_key(table)).or_insert_with(|| Pending {
+        counts: BTreeMap::new(),
+        since: std::time::Instant::now(),
+    });
+    let entry = p.counts.entry(sk.to_string()).or_default();
+    for (name, n) in counters {
+        *entry.entry((*name).to_string()).or_default() += n;
+    }
+    p.since.elapsed() >= FLUSH_EVERY
+}
+
+/// Writes the counts this process gathered (one update per counter item).
+pub async fn flush(table: &dyn Table) {
+    let counts = {
+        let mut guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.get_mut(&table_key(table)) {
+            Some(p) => {
+                p.since = std::time::Instant::now();
+                std::mem::take(&mut p.counts)
+            }
+            None => return,
+        }
+    };
     let s = shard();
+    for (sk, counters) in counts {
+        let list: Vec<(&str, i64)> = counters.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        add(table, keys::stats(s), &sk, &list).await;
+    }
+}
+
+/// Adds an emission to the counters (in memory; written every [`FLUSH_EVERY`]).
+pub async fn record(table: &dyn Table, event_type: &str, e: &EmissionResult, duplicates: usize) {
     let ws = &e.websocket;
-    add(
+    gather(
         table,
-        keys::stats(s),
         EVENTS,
         &[
             ("events", 1),
@@ -127,16 +175,11 @@ pub async fn record(table: &dyn Table, event_type: &str, e: &EmissionResult, dup
             ("sseConnections", e.sse.connections as i64),
             ("failedEmissions", i64::from(!e.success)),
         ],
-    )
-    .await;
+    );
     let sk = format!("{TYPE_PREFIX}{event_type}");
-    add(
-        table,
-        keys::stats(s),
-        &sk,
-        &[("events", 1), ("wsConnections", ws.connections as i64)],
-    )
-    .await;
+    if gather(table, &sk, &[("events", 1), ("wsConnections", ws.connections as i64)]) {
+        flush(table).await;
+    }
 }
 
 /// Status updates the trip-status streams sent.
@@ -230,6 +273,7 @@ fn counters(t: &BTreeMap<String, BTreeMap<String, i64>>, sk: &str, names: &[(&st
 
 /// `GET /api/events/stats`: emissions in total, per transport and per event type.
 pub async fn events_stats(table: &dyn Table) -> Result<Value, crate::ports::TableError> {
+    flush(table).await;
     let t = totals(table).await?;
     let mut by_type = Map::new();
     for (sk, c) in &t {
@@ -270,6 +314,7 @@ pub async fn events_stats(table: &dyn Table) -> Result<Value, crate::ports::Tabl
 /// `GET /api/websocket/stats`: connections, pushes, replays, and the subscriptions of the
 /// channels asked for.
 pub async fn websocket_stats(table: &dyn Table, channels: &[Channel]) -> Result<Value, crate::ports::TableError> {
+    flush(table).await;
     let t = totals(table).await?;
     let subs = subscriptions(table, channels).await?;
     let conns = counters(&t, CONNECTIONS, &[("opened", "opened"), ("closed", "closed")]);

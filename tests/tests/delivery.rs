@@ -271,7 +271,6 @@ async fn under_30_percent_faults_1000_events_reach_every_subscriber_once() {
     let opts = Options {
         fault_rate: 0.3,
         fault_seed: 42,
-        outbox_min_age_secs: Some(1),
         schedule_period: Some(Duration::from_millis(200)),
         ..Default::default()
     };
@@ -334,10 +333,10 @@ async fn under_30_percent_faults_1000_events_reach_every_subscriber_once() {
     assert_eq!(sent.len(), EVENTS, "every message stored once despite retries");
     let send_time = started.elapsed();
 
-    // The outbox drains (the sweeper republishes what failed) and the fan-outs finish.
+    // The feed drains (the relay retries what failed to publish) and the fan-outs finish.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while realtime_shared::outbox::pending(&stack.stack.deps).await.unwrap() > 0 {
-        assert!(Instant::now() < deadline, "the outbox did not drain");
+    while stack.stack.feed_pending().await > 0 {
+        assert!(Instant::now() < deadline, "the feed did not drain");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let chan = Channel::Chat(chat_id.clone());

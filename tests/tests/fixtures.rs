@@ -413,31 +413,25 @@ async fn ride_sharing_fixtures_drive_their_functions() {
     assert!(text.contains("\"currentStatus\":\"DEPARTED\""), "{text}");
 }
 
-/// The schedule fixture runs the outbox sweeper: an event a route stored but never
-/// published (older than the minimum age) is published and leaves the outbox.
+/// The stream fixture (a DynamoDB stream record of a new log entry, as Lambda hands it
+/// over) runs the log relay: the entry's event is published with its positions.
 #[tokio::test]
-async fn the_schedule_fixture_sweeps_the_outbox() {
-    use realtime_shared::events::{Cause, ConnectionChanged, Envelope, Event};
-    use realtime_shared::outbox;
+async fn the_stream_fixture_relays_the_log_entry() {
     let e = embedded(FIXTURE_SECRET);
-    let mut event = Envelope::new(
-        Event::ConnectionOpened(ConnectionChanged {
-            connection_id: "c1".into(),
-            user_id: "alice".into(),
-        }),
-        &Cause::default(),
-    );
-    event.occurred_at -= chrono::Duration::seconds(60);
-    e.deps.table.transact(outbox::entries(std::slice::from_ref(&event))).await.unwrap();
-    assert_eq!(outbox::pending(&e.deps).await.unwrap(), 1);
-
     let mut tap = e.bus.tap();
-    let Some(Handler::Event(sweeper)) = handler("outbox-sweeper") else {
-        panic!("outbox-sweeper is not an event function")
+    let Some(Handler::Event(relay)) = handler("log-relay") else {
+        panic!("log-relay is not an event function")
     };
-    sweeper(e.deps.clone(), fixture("schedule-outbox-sweeper.json")).await.unwrap();
+    relay(e.deps.clone(), fixture("dynamodb-stream-log-relay.json")).await.unwrap();
     let published = tokio::time::timeout(Duration::from_secs(2), tap.recv()).await.unwrap().unwrap();
-    assert_eq!(published["detail"]["id"], event.id.as_str(), "{published}");
-    assert_eq!(published["detail-type"], "connection.opened");
-    assert_eq!(outbox::pending(&e.deps).await.unwrap(), 0);
+    assert_eq!(published["detail-type"], "chat.message.stored", "{published}");
+    assert_eq!(published["detail"]["id"], "01JF0000000000000000000000");
+    assert_eq!(
+        published["detail"]["sequence"],
+        serde_json::json!([{"channel": "chat:C1", "epoch": "01JEPOCH000000000000000000", "seq": 7}])
+    );
+    // A record that is not a relayed log entry publishes nothing.
+    let other = serde_json::json!({"Records": [{"eventName": "INSERT", "dynamodb": {"NewImage": {"pk": {"S": "CHAT#C1"}, "sk": {"S": "S#META"}}}}]});
+    relay(e.deps.clone(), other).await.unwrap();
+    assert!(tap.try_recv().is_err());
 }

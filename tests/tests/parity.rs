@@ -298,6 +298,7 @@ fn every_function_has_a_trigger() {
         .chain(template.schedules.iter().map(|s| s.function.as_str()))
         .chain(template.authorizers.iter().map(|a| a.function.as_str()))
         .chain(template.stream_routes.iter().map(|r| r.function.as_str()))
+        .chain(template.table_streams.iter().map(|s| s.function.as_str()))
         .collect();
     let problems: Vec<String> = template
         .functions
@@ -305,7 +306,7 @@ fn every_function_has_a_trigger() {
         .filter(|f| !triggered.contains(f.logical_id.as_str()))
         .map(|f| {
             format!(
-                "{} (binary {}) has no WebSocket route, HTTP route, rule, schedule or authorizer",
+                "{} (binary {}) has no WebSocket route, HTTP route, rule, schedule, table stream or authorizer",
                 f.logical_id, f.binary
             )
         })

@@ -2,10 +2,17 @@
 //! frames of API.md (token as subprotocol or query, subscribe, send, wait for frames)
 //! and a JSON HTTP client. The end-to-end tests drive the system with it; the benchmark
 //! sets up its runs with it (its timed paths stay raw sockets).
+//!
+//! Raw frames come from [`WsClient::next`]. For a channel's events in `seq` order, each
+//! once, subscribe with [`WsClient::subscribe_ordered`] and read with
+//! [`WsClient::next_event_in_order`]: it holds events that arrive ahead of a gap and sends
+//! a `resume` when a gap stays open (the logic on its own, without a socket, is
+//! [`ChannelOrder`]).
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -96,7 +103,39 @@ pub struct WsClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The subprotocol the server chose.
     pub protocol: Option<String>,
+    /// The channels subscribed with [`WsClient::subscribe_ordered`]: their order and the
+    /// frames ready for the caller.
+    ordered: HashMap<String, Ordered>,
+    /// Frames read while waiting for ordered events that were not theirs, for `next`.
+    backlog: VecDeque<Value>,
+    /// The `resume` requests in flight: request id -> channel.
+    resumes: HashMap<String, String>,
+    next_resume: u64,
 }
+
+struct Ordered {
+    order: ChannelOrder,
+    ready: VecDeque<Value>,
+}
+
+impl Ordered {
+    fn new(order: ChannelOrder) -> Self {
+        Self {
+            order,
+            ready: VecDeque::new(),
+        }
+    }
+}
+
+/// What one read of the socket gave.
+enum Read {
+    Text(String),
+    Timeout,
+    Closed,
+}
+
+/// At most this many frames wait in the backlog (the oldest go first).
+const MAX_BACKLOG: usize = 10_000;
 
 /// How the token travels on connect.
 #[derive(Debug, Clone, Copy)]
@@ -124,7 +163,14 @@ impl WsClient {
             .get("sec-websocket-protocol")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        Ok(Self { ws, protocol })
+        Ok(Self {
+            ws,
+            protocol,
+            ordered: HashMap::new(),
+            backlog: VecDeque::new(),
+            resumes: HashMap::new(),
+            next_resume: 0,
+        })
     }
 
     pub async fn send(&mut self, frame: &Value) -> anyhow::Result<()> {
@@ -137,12 +183,25 @@ impl WsClient {
         Ok(())
     }
 
-    /// The next JSON frame, or None when the socket closed or nothing came in time.
+    /// The next JSON frame, or None when the socket closed or nothing came in time. Frames
+    /// that [`WsClient::next_event_in_order`] read but did not take come first; frames of
+    /// ordered channels read here bypass their order.
     pub async fn next(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(f) = self.backlog.pop_front() {
+            return Some(f);
+        }
+        match self.read(timeout).await {
+            Read::Text(t) => serde_json::from_str(&t).ok(),
+            Read::Timeout | Read::Closed => None,
+        }
+    }
+
+    async fn read(&mut self, timeout: Duration) -> Read {
         loop {
             match tokio::time::timeout(timeout, self.ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
-                Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) | Err(_) => return None,
+                Ok(Some(Ok(Message::Text(t)))) => return Read::Text(t.to_string()),
+                Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return Read::Closed,
+                Err(_) => return Read::Timeout,
                 Ok(Some(Ok(_))) => continue,
             }
         }
@@ -185,6 +244,186 @@ impl WsClient {
         self.send(&json!({"action": "subscribe", "id": id, "channel": channel, "events": events}))
             .await?;
         self.next_where(Duration::from_secs(5), |f| f["id"] == id).await
+    }
+
+    /// Subscribes to `channel` and orders its events from then on (read them with
+    /// [`WsClient::next_event_in_order`]); `gap_wait` is how long a gap may stay open
+    /// before a `resume` is sent. The order lives as long as this client; subscribing
+    /// again to an ordered channel (say, with other event patterns) carries `resume` from
+    /// the last event handed over. Returns the answer, `subscribed` or `error`; events that
+    /// arrive before it are kept, in order.
+    pub async fn subscribe_ordered(&mut self, id: &str, channel: &str, events: &[&str], gap_wait: Duration) -> anyhow::Result<Value> {
+        if !self.ordered.contains_key(channel) {
+            self.ordered.insert(
+                channel.to_string(),
+                Ordered::new(ChannelOrder::new(channel).with_gap_wait(gap_wait)),
+            );
+        }
+        self.subscribe_ordering(id, channel, events).await
+    }
+
+    /// [`WsClient::subscribe_ordered`] with a configured order (gap wait, buffer, resume
+    /// timeout) for its channel, which replaces any order the channel had on this client.
+    /// An order that has a position (say, one that ordered the channel on a connection
+    /// that closed) subscribes with `resume` from it.
+    pub async fn subscribe_ordered_with(&mut self, id: &str, order: ChannelOrder, events: &[&str]) -> anyhow::Result<Value> {
+        let channel = order.channel().to_string();
+        self.ordered.insert(channel.clone(), Ordered::new(order));
+        self.subscribe_ordering(id, &channel, events).await
+    }
+
+    async fn subscribe_ordering(&mut self, id: &str, channel: &str, events: &[&str]) -> anyhow::Result<Value> {
+        let now = Instant::now();
+        let o = self.ordered.get_mut(channel).expect("the channel's order was just set");
+        let mut frame = json!({"action": "subscribe", "id": id, "channel": channel, "events": events});
+        if let Some(resume) = o.order.subscribing(now) {
+            frame["resume"] = resume;
+        }
+        let sent = self.send(&frame).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut answer = None;
+        while sent.is_ok() {
+            let Read::Text(t) = self.read(deadline.saturating_duration_since(Instant::now())).await else {
+                break;
+            };
+            let Ok(f) = serde_json::from_str::<Value>(&t) else {
+                continue;
+            };
+            if f["id"] != id {
+                if let Some(f) = self.route(f, Instant::now()) {
+                    self.keep(f);
+                }
+            } else if f["type"] == "subscribed" {
+                self.route(f.clone(), Instant::now());
+                return Ok(f);
+            } else {
+                answer = Some(f);
+                break;
+            }
+        }
+        // Refused, or no answer: a channel that never had a position is not ordered.
+        if let Some(o) = self.ordered.get_mut(channel) {
+            o.order.subscribe_failed(Instant::now());
+            if o.order.seq().is_none() && o.ready.is_empty() {
+                self.ordered.remove(channel);
+            }
+        }
+        sent?;
+        answer.ok_or_else(|| anyhow::anyhow!("no answer to subscribe {id} within 5 s"))
+    }
+
+    /// The next frame of an ordered channel (see [`WsClient::subscribe_ordered`]) for the
+    /// application: its `event` frames in `seq` order, each once (`low` events, which have
+    /// no seq, as they come), and `resync` frames (the missed events cannot be replayed:
+    /// refetch the state; the next event sets the position). While it waits it sends a
+    /// `resume` for any ordered channel whose gap stayed open too long, and takes those
+    /// channels' frames; other frames are kept for [`WsClient::next`]. None when nothing
+    /// was ready within `timeout`, the socket closed, or the channel is not ordered.
+    pub async fn next_event_in_order(&mut self, channel: &str, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(f) = self.ordered.get_mut(channel)?.ready.pop_front() {
+                return Some(f);
+            }
+            let now = Instant::now();
+            self.send_due_resumes(now).await.ok()?;
+            if now >= deadline {
+                return None;
+            }
+            let wake = self
+                .ordered
+                .values()
+                .filter_map(|o| o.order.gap_deadline())
+                .fold(deadline, Instant::min);
+            match self.read(wake.saturating_duration_since(now)).await {
+                Read::Text(t) => {
+                    if let Ok(f) = serde_json::from_str::<Value>(&t) {
+                        if let Some(f) = self.route(f, Instant::now()) {
+                            self.keep(f);
+                        }
+                    }
+                }
+                Read::Timeout => {}
+                Read::Closed => return None,
+            }
+        }
+    }
+
+    /// The order of an ordered channel: its position, what it holds.
+    pub fn order(&self, channel: &str) -> Option<&ChannelOrder> {
+        self.ordered.get(channel).map(|o| &o.order)
+    }
+
+    /// Stops ordering `channel` here and returns its order, to carry its position to
+    /// another connection ([`WsClient::subscribe_ordered_with`]). None when the channel is
+    /// not ordered or has frames [`WsClient::next_event_in_order`] has not returned yet
+    /// (read those first, e.g. with a zero timeout until it returns None: the position
+    /// counts them as handed over).
+    pub fn take_order(&mut self, channel: &str) -> Option<ChannelOrder> {
+        if !self.ordered.get(channel)?.ready.is_empty() {
+            return None;
+        }
+        self.resumes.retain(|_, ch| ch != channel);
+        self.ordered.remove(channel).map(|o| o.order)
+    }
+
+    /// Keeps a frame no order took for [`WsClient::next`] (bounded: the oldest go).
+    fn keep(&mut self, f: Value) {
+        if self.backlog.len() >= MAX_BACKLOG {
+            self.backlog.pop_front();
+        }
+        self.backlog.push_back(f);
+    }
+
+    /// Gives a frame to its channel's order; returns it when no order takes it.
+    fn route(&mut self, f: Value, now: Instant) -> Option<Value> {
+        let ty = f["type"].as_str().unwrap_or_default();
+        if ty == "error" {
+            let failed = f["id"].as_str().and_then(|id| self.resumes.remove(id));
+            return match failed.and_then(|ch| self.ordered.get_mut(&ch)) {
+                Some(o) => {
+                    o.order.resume_failed(now);
+                    None
+                }
+                None => Some(f),
+            };
+        }
+        if !matches!(ty, "event" | "subscribed" | "resumed" | "resync") {
+            return Some(f);
+        }
+        let Some(o) = f["channel"].as_str().and_then(|ch| self.ordered.get_mut(ch)) else {
+            return Some(f);
+        };
+        if matches!(ty, "resumed" | "resync") {
+            if let Some(id) = f["id"].as_str() {
+                self.resumes.remove(id);
+            }
+        }
+        o.ready.extend(o.order.accept_at(f, now));
+        None
+    }
+
+    /// Sends the `resume` of every ordered channel whose gap has waited long enough.
+    async fn send_due_resumes(&mut self, now: Instant) -> anyhow::Result<()> {
+        let due: Vec<(String, Value)> = self
+            .ordered
+            .iter_mut()
+            .filter_map(|(ch, o)| o.order.resume_request_at(now).map(|r| (ch.clone(), r)))
+            .collect();
+        for (channel, mut frame) in due {
+            self.next_resume += 1;
+            let id = format!("ro{}", self.next_resume);
+            frame["id"] = id.clone().into();
+            self.resumes.retain(|_, ch| *ch != channel);
+            self.resumes.insert(id, channel.clone());
+            if let Err(e) = self.send(&frame).await {
+                if let Some(o) = self.ordered.get_mut(&channel) {
+                    o.order.resume_failed(now);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     pub async fn close(mut self) {
@@ -302,5 +541,743 @@ impl SseClient {
                 None => anyhow::bail!("no {ty} event within {timeout:?}"),
             }
         }
+    }
+}
+
+/// How long a gap may stay open before [`ChannelOrder`] asks for a `resume`.
+pub const DEFAULT_GAP_WAIT: Duration = Duration::from_millis(1000);
+/// How many early events [`ChannelOrder`] holds at most.
+pub const DEFAULT_MAX_PENDING: usize = 10_000;
+/// How long [`ChannelOrder`] waits for the answer to a `resume` before it may send another.
+pub const DEFAULT_RESUME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The delivery order of one channel, without a socket: hands over `event` frames in `seq`
+/// order, each once, holds the ones that arrive ahead of a gap until it fills, drops
+/// duplicates, and says when to ask for a `resume` (a gap still open after the gap wait,
+/// from the last seq handed over, never two in flight). The browser client's
+/// `ChannelOrder` (`web/realtime.js`) does the same.
+///
+/// Feed it every frame of its channel (`event`, `subscribed`, `resumed`, `resync`) with
+/// [`accept`](Self::accept); it returns what the application gets now. At
+/// [`gap_deadline`](Self::gap_deadline) (and after each `accept`), send the frame
+/// [`resume_request`](Self::resume_request) returns, with an `id`. The `*_at` variants take
+/// the time, for tests. [`WsClient::next_event_in_order`] drives one per channel.
+///
+/// ```
+/// use realtime_client::ChannelOrder;
+/// use serde_json::json;
+/// let ev = |seq: u64| json!({"type": "event", "channel": "chat:C1", "seq": seq, "epoch": "E", "event": {}});
+/// let mut order = ChannelOrder::new("chat:C1");
+/// assert!(order.accept(json!({"type": "subscribed", "id": "s1", "channel": "chat:C1", "epoch": "E", "seq": 0})).is_empty());
+/// assert!(order.accept(ev(2)).is_empty()); // held: 1 is missing
+/// let got = order.accept(ev(1));
+/// assert_eq!(got, vec![ev(1), ev(2)]);
+/// assert!(order.accept(ev(2)).is_empty()); // a duplicate
+/// assert_eq!(order.resume_request(), None); // no gap
+/// ```
+///
+/// The position (the last seq handed over, in an epoch) is unknown until the `subscribed`
+/// answer (frames that arrive before it are held; those at or before its head are dropped,
+/// being in the state as of subscribing), and again after a `resync`, when the next
+/// `subscribed` or event sets it. Events of another epoch than the position's mean the
+/// channel's log was reset: they come after a `resync` frame with reason `epoch_changed`.
+#[derive(Debug, Clone)]
+pub struct ChannelOrder {
+    channel: String,
+    gap_wait: Duration,
+    max_pending: usize,
+    resume_timeout: Duration,
+    epoch: Option<String>,
+    /// The last seq handed over (None: position unknown).
+    seq: Option<u64>,
+    /// The highest seq known to exist.
+    head: Option<u64>,
+    pending: BTreeMap<u64, Value>,
+    /// A `subscribe` is out: hold frames until its answer if the position is unknown.
+    awaiting_ack: bool,
+    /// When the gap right after `seq` opened.
+    gap_since: Option<Instant>,
+    /// A resume is due at once (after `resumed` with `more`, or a full buffer).
+    urgent_at: Option<Instant>,
+    /// A resume is in flight since then.
+    resume_sent_at: Option<Instant>,
+}
+
+impl ChannelOrder {
+    /// An order for `channel` with the defaults ([`DEFAULT_GAP_WAIT`], [`DEFAULT_MAX_PENDING`],
+    /// [`DEFAULT_RESUME_TIMEOUT`]) and no position yet.
+    pub fn new(channel: impl Into<String>) -> Self {
+        Self {
+            channel: channel.into(),
+            gap_wait: DEFAULT_GAP_WAIT,
+            max_pending: DEFAULT_MAX_PENDING,
+            resume_timeout: DEFAULT_RESUME_TIMEOUT,
+            epoch: None,
+            seq: None,
+            head: None,
+            pending: BTreeMap::new(),
+            awaiting_ack: false,
+            gap_since: None,
+            urgent_at: None,
+            resume_sent_at: None,
+        }
+    }
+
+    /// How long a gap may stay open before a `resume` is due.
+    pub fn with_gap_wait(mut self, gap_wait: Duration) -> Self {
+        self.gap_wait = gap_wait;
+        self
+    }
+
+    /// How many early events to hold at most; past it the highest are dropped (a replay
+    /// brings them again) and a `resume` is due at once.
+    pub fn with_max_pending(mut self, max_pending: usize) -> Self {
+        self.max_pending = max_pending.max(1);
+        self
+    }
+
+    /// How long to wait for a `resume`'s answer before another may be sent.
+    pub fn with_resume_timeout(mut self, resume_timeout: Duration) -> Self {
+        self.resume_timeout = resume_timeout;
+        self
+    }
+
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The epoch of the position, if known.
+    pub fn epoch(&self) -> Option<&str> {
+        self.epoch.as_deref()
+    }
+
+    /// The last seq handed over, if the position is known.
+    pub fn seq(&self) -> Option<u64> {
+        self.seq
+    }
+
+    /// How many events wait for a gap to fill.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether a `resume` (or a `subscribe` with `resume`) is in flight.
+    pub fn resuming(&self) -> bool {
+        self.resume_sent_at.is_some()
+    }
+
+    /// Whether an event after the position is known to exist and was not handed over.
+    fn gap(&self) -> bool {
+        matches!((self.seq, self.head), (Some(seq), Some(head)) if head > seq)
+    }
+
+    /// A `subscribe` is about to be sent: returns the `resume` field it should carry
+    /// (`{"epoch", "after"}`, None when the position is unknown, and then frames are held
+    /// until the answer).
+    pub fn subscribing(&mut self, now: Instant) -> Option<Value> {
+        self.awaiting_ack = true;
+        self.urgent_at = None;
+        match (&self.epoch, self.seq) {
+            (Some(epoch), Some(seq)) => {
+                self.resume_sent_at = Some(now); // the replay comes with the subscribe
+                Some(json!({"epoch": epoch, "after": seq}))
+            }
+            _ => {
+                self.resume_sent_at = None;
+                None
+            }
+        }
+    }
+
+    /// The `subscribe` failed (an `error` answer, no answer, a closed socket).
+    pub fn subscribe_failed(&mut self, now: Instant) {
+        self.awaiting_ack = false;
+        self.resume_failed(now);
+    }
+
+    /// The `resume` in flight failed: the next one waits the gap wait again.
+    pub fn resume_failed(&mut self, now: Instant) {
+        self.resume_sent_at = None;
+        self.gap_since = self.gap().then_some(now);
+    }
+
+    /// Takes a frame of this channel and returns the frames for the application now, in
+    /// order: `event` frames and `resync` frames. Other frames return nothing.
+    pub fn accept(&mut self, frame: Value) -> Vec<Value> {
+        self.accept_at(frame, Instant::now())
+    }
+
+    /// [`accept`](Self::accept) at a given time.
+    pub fn accept_at(&mut self, frame: Value, now: Instant) -> Vec<Value> {
+        match frame["type"].as_str() {
+            Some("event") => self.event(frame, now),
+            Some("subscribed") => self.subscribed(&frame, now),
+            Some("resumed") => {
+                self.resumed(&frame, now);
+                Vec::new()
+            }
+            Some("resync") => {
+                self.reset();
+                vec![frame]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// When a `resume` may next be due: call [`resume_request`](Self::resume_request) then.
+    /// None while there is no gap.
+    pub fn gap_deadline(&self) -> Option<Instant> {
+        if !self.gap() {
+            return None;
+        }
+        if let Some(sent) = self.resume_sent_at {
+            return Some(sent + self.resume_timeout);
+        }
+        self.urgent_at.or(self.gap_since.map(|t| t + self.gap_wait))
+    }
+
+    /// The `resume` frame to send now (`{"action":"resume","channel","epoch","after"}`,
+    /// without `id`), or None: one when a gap has stayed open the gap wait (or at once after
+    /// `resumed` with `more`), from the last seq handed over, never while another is in
+    /// flight (unless that one has had no answer for the resume timeout).
+    pub fn resume_request(&mut self) -> Option<Value> {
+        self.resume_request_at(Instant::now())
+    }
+
+    /// [`resume_request`](Self::resume_request) at a given time.
+    pub fn resume_request_at(&mut self, now: Instant) -> Option<Value> {
+        if now < self.gap_deadline()? {
+            return None;
+        }
+        self.resume_sent_at = Some(now);
+        self.urgent_at = None;
+        Some(json!({"action": "resume", "channel": self.channel, "epoch": self.epoch, "after": self.seq}))
+    }
+
+    fn event(&mut self, f: Value, now: Instant) -> Vec<Value> {
+        let Some(seq) = f["seq"].as_u64() else {
+            return vec![f]; // `low` events: live only, unordered
+        };
+        let epoch = f["epoch"].as_str().map(str::to_string);
+        let mut out = Vec::new();
+        if self.seq.is_none() {
+            if self.awaiting_ack {
+                self.hold(seq, f, now);
+                return out;
+            }
+            // After a resync (or a lost answer): this event sets the position, with any
+            // that arrived early in the same epoch.
+            self.pending.retain(|_, g| g["epoch"].as_str() == epoch.as_deref());
+            let first = self.pending.keys().next().map_or(seq, |&s| s.min(seq));
+            self.set_position(epoch, first.saturating_sub(1));
+        } else if epoch.is_some() && self.epoch.is_some() && epoch != self.epoch {
+            // The channel's log was reset: what was missed cannot be replayed.
+            self.reset();
+            out.push(self.resync_frame(&f));
+            self.set_position(epoch, seq.saturating_sub(1));
+        }
+        if self.seq.is_some_and(|s| seq <= s) || self.pending.contains_key(&seq) {
+            return out; // a duplicate
+        }
+        self.hold(seq, f, now);
+        self.drain(&mut out, now);
+        out
+    }
+
+    fn subscribed(&mut self, f: &Value, now: Instant) -> Vec<Value> {
+        self.awaiting_ack = false;
+        let mut out = Vec::new();
+        let (Some(epoch), Some(head)) = (f["epoch"].as_str(), f["seq"].as_u64()) else {
+            return out;
+        };
+        if self.seq.is_some() && self.epoch.as_deref() != Some(epoch) {
+            self.reset();
+            out.push(self.resync_frame(f));
+        }
+        if self.seq.is_none() {
+            // New to this channel (or after a resync): start at the head; earlier events
+            // are in the state as of subscribing.
+            self.set_position(Some(epoch.to_string()), head);
+            self.pending
+                .retain(|&s, g| s > head && g["epoch"].as_str().is_none_or(|e| e == epoch));
+            if let Some(&top) = self.pending.keys().next_back() {
+                self.seen(top);
+            }
+        } else {
+            self.seen(head);
+        }
+        self.drain(&mut out, now);
+        out
+    }
+
+    fn resumed(&mut self, f: &Value, now: Instant) {
+        self.resume_sent_at = None;
+        let Some(seq) = f["seq"].as_u64() else { return };
+        if self.seq.is_none() || f["epoch"].as_str() != self.epoch.as_deref() {
+            return;
+        }
+        self.seen(seq);
+        if f["more"].as_bool() == Some(true) {
+            self.seen(seq + 1); // there is more after it
+            self.urgent_at = Some(now);
+        }
+        // A replay that ended with the gap still open: wait again before the next one.
+        self.gap_since = self.gap().then_some(now);
+    }
+
+    fn resync_frame(&self, f: &Value) -> Value {
+        let channel = f["channel"].as_str().unwrap_or(&self.channel);
+        json!({"type": "resync", "channel": channel, "reason": "epoch_changed"})
+    }
+
+    fn set_position(&mut self, epoch: Option<String>, seq: u64) {
+        self.epoch = epoch;
+        self.seq = Some(seq);
+        self.head = Some(self.head.map_or(seq, |h| h.max(seq)));
+    }
+
+    fn reset(&mut self) {
+        self.epoch = None;
+        self.seq = None;
+        self.head = None;
+        self.pending.clear();
+        self.gap_since = None;
+        self.urgent_at = None;
+        self.resume_sent_at = None;
+    }
+
+    fn seen(&mut self, seq: u64) {
+        self.head = Some(self.head.map_or(seq, |h| h.max(seq)));
+    }
+
+    /// Holds an early event, bounded: past the limit the highest goes (a replay brings it).
+    fn hold(&mut self, seq: u64, f: Value, now: Instant) {
+        self.seen(seq);
+        if self.pending.len() >= self.max_pending {
+            self.urgent_at.get_or_insert(now);
+            match self.pending.last_key_value() {
+                Some((&top, _)) if top > seq => {
+                    self.pending.remove(&top);
+                }
+                _ => return,
+            }
+        }
+        self.pending.insert(seq, f);
+    }
+
+    /// Hands over the contiguous run after the position; restarts the gap timer on progress.
+    fn drain(&mut self, out: &mut Vec<Value>, now: Instant) {
+        let Some(before) = self.seq else { return };
+        let mut seq = before;
+        while let Some(f) = self.pending.remove(&(seq + 1)) {
+            seq += 1;
+            out.push(f);
+        }
+        self.seq = Some(seq);
+        if !self.gap() {
+            self.gap_since = None;
+            self.urgent_at = None;
+        } else if self.gap_since.is_none() || seq != before {
+            self.gap_since = Some(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHANNEL: &str = "chat:C1";
+    const EPOCH: &str = "E1";
+
+    fn ev(seq: u64) -> Value {
+        ev_in(seq, EPOCH)
+    }
+
+    fn ev_in(seq: u64, epoch: &str) -> Value {
+        json!({"type": "event", "channel": CHANNEL, "seq": seq, "epoch": epoch, "event": {"id": format!("e{seq}")}})
+    }
+
+    fn low(n: u32) -> Value {
+        json!({"type": "event", "channel": CHANNEL, "event": {"id": format!("low{n}")}})
+    }
+
+    fn subscribed(seq: u64) -> Value {
+        json!({"type": "subscribed", "id": "s1", "channel": CHANNEL, "epoch": EPOCH, "seq": seq})
+    }
+
+    fn resumed(seq: u64, more: bool) -> Value {
+        json!({"type": "resumed", "id": "r1", "channel": CHANNEL, "epoch": EPOCH, "seq": seq, "replayed": 0, "more": more})
+    }
+
+    fn seqs(frames: &[Value]) -> Vec<u64> {
+        frames.iter().map(|f| f["seq"].as_u64().expect("an event with a seq")).collect()
+    }
+
+    /// A clock: milliseconds after a fixed start.
+    struct Clock(Instant);
+
+    impl Clock {
+        fn new() -> Self {
+            Self(Instant::now())
+        }
+        fn at(&self, ms: u64) -> Instant {
+            self.0 + Duration::from_millis(ms)
+        }
+    }
+
+    /// A small seeded PRNG (splitmix64), so a failing shuffle can be replayed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn shuffle<T>(&mut self, xs: &mut [T]) {
+            for i in (1..xs.len()).rev() {
+                let j = (self.next() % (i as u64 + 1)) as usize;
+                xs.swap(i, j);
+            }
+        }
+    }
+
+    struct Run {
+        got: Vec<Value>,
+        resumes: Vec<Value>,
+        max_in_flight: usize,
+        order: ChannelOrder,
+    }
+
+    /// 1,000 events of one channel, all in the server's log, arriving shuffled (one every
+    /// 2 ms) with 5% of them never arriving live. The simulated server answers each
+    /// `resume` after 20 ms with the replay (500 at most, then `more`), 10 frames per ms,
+    /// interleaved with the live frames still coming, then `resumed`.
+    fn simulate(seed: u64, gap_wait: Duration, max_pending: usize) -> Run {
+        const N: u64 = 1000;
+        let clock = Clock::new();
+        let mut rng = Rng(seed);
+        let mut order = ChannelOrder::new(CHANNEL).with_gap_wait(gap_wait).with_max_pending(max_pending);
+        let mut all: Vec<u64> = (1..=N).collect();
+        rng.shuffle(&mut all);
+        let missing: std::collections::HashSet<u64> = all[..(N as usize / 20)].iter().copied().collect();
+        let mut live: Vec<u64> = (1..=N).filter(|s| !missing.contains(s)).collect();
+        rng.shuffle(&mut live);
+        let mut inbox: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
+        for (i, s) in live.iter().enumerate() {
+            inbox.entry(2 * i as u64 + 1).or_default().push(ev(*s));
+        }
+        let mut got = Vec::new();
+        let mut resumes = Vec::new();
+        let (mut in_flight, mut max_in_flight) = (0usize, 0usize);
+        assert_eq!(order.subscribing(clock.at(0)), None, "a new channel subscribes without resume");
+        got.extend(order.accept_at(subscribed(0), clock.at(0)));
+        let mut now = 0;
+        while (got.len() < N as usize || !inbox.is_empty()) && now < 120_000 {
+            for f in inbox.remove(&now).unwrap_or_default() {
+                if f["type"] == "resumed" {
+                    in_flight -= 1;
+                }
+                got.extend(order.accept_at(f, clock.at(now)));
+            }
+            if let Some(r) = order.resume_request_at(clock.at(now)) {
+                in_flight += 1;
+                max_in_flight = max_in_flight.max(in_flight);
+                assert_eq!(
+                    (r["action"].as_str(), r["channel"].as_str(), r["epoch"].as_str()),
+                    (Some("resume"), Some(CHANNEL), Some(EPOCH))
+                );
+                let after = r["after"].as_u64().unwrap();
+                let last = (after + 500).min(N);
+                for (i, s) in (after + 1..=last).enumerate() {
+                    inbox.entry(now + 20 + i as u64 / 10).or_default().push(ev(s));
+                }
+                let more = last < N;
+                let end = now + 20 + (last - after) / 10;
+                inbox.entry(end).or_default().push(resumed(if more { last } else { N }, more));
+                resumes.push(r);
+            }
+            now += 1;
+        }
+        Run {
+            got,
+            resumes,
+            max_in_flight,
+            order,
+        }
+    }
+
+    #[test]
+    fn a_thousand_shuffled_events_with_five_percent_missing_arrive_once_each_in_order() {
+        for seed in [1, 2, 3, 42, 2024] {
+            let run = simulate(seed, DEFAULT_GAP_WAIT, DEFAULT_MAX_PENDING);
+            assert_eq!(seqs(&run.got), (1..=1000).collect::<Vec<_>>(), "seed {seed}");
+            assert!(!run.resumes.is_empty(), "seed {seed}: the missing events came by resume");
+            assert_eq!(run.max_in_flight, 1, "seed {seed}: one resume in flight at most");
+            let afters: Vec<u64> = run.resumes.iter().map(|r| r["after"].as_u64().unwrap()).collect();
+            assert!(
+                afters.windows(2).all(|w| w[0] <= w[1]),
+                "seed {seed}: resumes go forward: {afters:?}"
+            );
+            assert_eq!(run.order.pending_len(), 0);
+            assert_eq!(run.order.gap_deadline(), None);
+            assert_eq!(run.order.seq(), Some(1000));
+        }
+    }
+
+    #[test]
+    fn the_same_with_a_short_wait_and_a_small_buffer() {
+        for seed in [7, 8] {
+            let run = simulate(seed, Duration::from_millis(50), 64);
+            assert_eq!(seqs(&run.got), (1..=1000).collect::<Vec<_>>(), "seed {seed}");
+            assert_eq!(run.max_in_flight, 1);
+        }
+    }
+
+    #[test]
+    fn duplicates_are_dropped() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL);
+        o.subscribing(c.at(0));
+        assert!(o.accept_at(subscribed(3), c.at(0)).is_empty());
+        assert!(o.accept_at(ev(3), c.at(1)).is_empty(), "at the subscribe position");
+        assert_eq!(seqs(&o.accept_at(ev(4), c.at(1))), [4]);
+        assert!(o.accept_at(ev(4), c.at(2)).is_empty(), "already delivered");
+        assert!(o.accept_at(ev(6), c.at(3)).is_empty(), "held behind 5");
+        assert!(o.accept_at(ev(6), c.at(4)).is_empty(), "already held");
+        assert_eq!(seqs(&o.accept_at(ev(5), c.at(5))), [5, 6]);
+        for s in [4, 5, 6] {
+            assert!(o.accept_at(ev(s), c.at(6)).is_empty(), "replayed {s} again");
+        }
+        assert_eq!(seqs(&o.accept_at(ev(7), c.at(7))), [7]);
+        assert_eq!((o.seq(), o.pending_len()), (Some(7), 0));
+    }
+
+    #[test]
+    fn a_gap_filled_in_time_sends_no_resume() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL).with_gap_wait(Duration::from_millis(1000));
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(0), c.at(0));
+        assert_eq!(seqs(&o.accept_at(ev(1), c.at(10))), [1]);
+        assert!(o.accept_at(ev(3), c.at(20)).is_empty());
+        assert_eq!(o.gap_deadline(), Some(c.at(1020)));
+        assert_eq!(o.resume_request_at(c.at(500)), None);
+        assert_eq!(o.resume_request_at(c.at(1019)), None);
+        assert_eq!(seqs(&o.accept_at(ev(2), c.at(1019))), [2, 3]);
+        assert_eq!(o.gap_deadline(), None);
+        for ms in [1020, 5000, 60_000] {
+            assert_eq!(o.resume_request_at(c.at(ms)), None, "no resume at {ms}");
+        }
+    }
+
+    #[test]
+    fn an_open_gap_gets_one_resume_from_the_last_delivered_seq() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL);
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(10), c.at(0));
+        o.accept_at(ev(11), c.at(0));
+        o.accept_at(ev(14), c.at(100));
+        assert_eq!(o.resume_request_at(c.at(1099)), None);
+        assert_eq!(
+            o.resume_request_at(c.at(1100)),
+            Some(json!({"action": "resume", "channel": CHANNEL, "epoch": EPOCH, "after": 11}))
+        );
+        assert_eq!(o.resume_request_at(c.at(1101)), None, "one in flight");
+        assert_eq!(o.resume_request_at(c.at(5000)), None, "still in flight");
+        let mut got = Vec::new();
+        for s in [12, 13, 14] {
+            got.extend(o.accept_at(ev(s), c.at(5001)));
+        }
+        assert_eq!(seqs(&got), [12, 13, 14]);
+        // `more`: resume again at once, from there.
+        o.accept_at(resumed(14, true), c.at(5002));
+        assert_eq!(o.resume_request_at(c.at(5002)).map(|r| r["after"].clone()), Some(json!(14)));
+        assert_eq!(seqs(&o.accept_at(ev(15), c.at(5003))), [15]);
+        o.accept_at(resumed(15, false), c.at(5004));
+        assert_eq!(o.gap_deadline(), None);
+        assert_eq!(o.resume_request_at(c.at(99_999)), None);
+    }
+
+    #[test]
+    fn a_failed_or_unanswered_resume_is_retried_one_at_a_time() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL)
+            .with_gap_wait(Duration::from_millis(100))
+            .with_resume_timeout(Duration::from_millis(1000));
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(0), c.at(0));
+        o.accept_at(ev(2), c.at(0));
+        assert!(o.resume_request_at(c.at(100)).is_some());
+        o.resume_failed(c.at(150));
+        assert_eq!(o.resume_request_at(c.at(249)), None);
+        assert!(o.resume_request_at(c.at(250)).is_some());
+        assert_eq!(o.gap_deadline(), Some(c.at(1250)));
+        assert_eq!(o.resume_request_at(c.at(1249)), None);
+        assert!(o.resume_request_at(c.at(1250)).is_some());
+    }
+
+    #[test]
+    fn a_resync_is_handed_over_and_the_next_event_sets_the_position() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL).with_gap_wait(Duration::from_millis(100));
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(0), c.at(0));
+        o.accept_at(ev(1), c.at(0));
+        o.accept_at(ev(3), c.at(0));
+        assert!(o.resume_request_at(c.at(100)).is_some());
+        let resync = json!({"type": "resync", "id": "r1", "channel": CHANNEL, "reason": "log_trimmed"});
+        assert_eq!(o.accept_at(resync.clone(), c.at(110)), vec![resync]);
+        assert_eq!((o.seq(), o.pending_len(), o.gap_deadline()), (None, 0, None));
+        assert_eq!(seqs(&o.accept_at(ev_in(40, "E2"), c.at(120))), [40]);
+        assert_eq!(seqs(&o.accept_at(ev_in(41, "E2"), c.at(121))), [41]);
+        assert_eq!((o.epoch(), o.seq()), (Some("E2"), Some(41)));
+        // Another epoch: the log was reset. A resync first, then the new events.
+        let out = o.accept_at(ev_in(1, "E3"), c.at(130));
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            (out[0]["type"].as_str(), out[0]["reason"].as_str()),
+            (Some("resync"), Some("epoch_changed"))
+        );
+        assert_eq!(out[1], ev_in(1, "E3"));
+    }
+
+    #[test]
+    fn low_events_go_straight_through() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL);
+        assert_eq!(o.accept_at(low(0), c.at(0)), vec![low(0)]);
+        o.subscribing(c.at(0));
+        assert_eq!(o.accept_at(low(1), c.at(0)), vec![low(1)]);
+        o.accept_at(subscribed(0), c.at(0));
+        assert!(o.accept_at(ev(2), c.at(1)).is_empty());
+        assert_eq!(o.accept_at(low(2), c.at(2)), vec![low(2)]);
+        assert_eq!(seqs(&o.accept_at(ev(1), c.at(3))), [1, 2]);
+    }
+
+    #[test]
+    fn frames_before_the_subscribe_ack_are_held() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL);
+        assert_eq!(o.subscribing(c.at(0)), None);
+        assert!(o.accept_at(ev(12), c.at(1)).is_empty());
+        assert!(o.accept_at(ev(10), c.at(1)).is_empty());
+        assert!(o.accept_at(subscribed(10), c.at(2)).is_empty());
+        assert_eq!(seqs(&o.accept_at(ev(11), c.at(3))), [11, 12]);
+        // A later subscribe carries resume from the last event handed over.
+        assert_eq!(o.subscribing(c.at(4)), Some(json!({"epoch": EPOCH, "after": 12})));
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_and_a_full_one_makes_a_resume_due_at_once() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL)
+            .with_gap_wait(Duration::from_secs(10))
+            .with_max_pending(5);
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(0), c.at(0));
+        for s in 2..=20 {
+            assert!(o.accept_at(ev(s), c.at(s)).is_empty());
+        }
+        assert_eq!(o.pending_len(), 5);
+        assert_eq!(o.gap_deadline(), Some(c.at(7)), "due at once, not after 10 s");
+        assert_eq!(o.resume_request_at(c.at(20)).map(|r| r["after"].clone()), Some(json!(0)));
+        let mut got = Vec::new();
+        for s in 1..=20 {
+            got.extend(o.accept_at(ev(s), c.at(30)));
+        }
+        assert_eq!(seqs(&got), (1..=20).collect::<Vec<_>>());
+    }
+
+    /// `WsClient::next_event_in_order` against a tiny scripted server: an event before the
+    /// ack, shuffled events with one lost, one `resume` after the gap wait, a replay that
+    /// overlaps what arrived, everything once in order; another channel's frame is kept
+    /// for `next`.
+    #[tokio::test]
+    async fn next_event_in_order_resumes_through_the_socket() {
+        use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+        /// The server picks `realtime.v1`, as the real one does.
+        #[allow(clippy::result_large_err)] // the signature tungstenite's handshake callback has
+        fn choose_protocol(_: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
+            resp.headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_static("realtime.v1"));
+            Ok(resp)
+        }
+
+        async fn recv(ws: &mut WebSocketStream<TcpStream>) -> Value {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+                    Some(Ok(_)) => continue,
+                    other => panic!("the client went away: {other:?}"),
+                }
+            }
+        }
+        async fn send(ws: &mut WebSocketStream<TcpStream>, f: Value) {
+            ws.send(Message::Text(f.to_string().into())).await.unwrap();
+        }
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, choose_protocol).await.unwrap();
+            let sub = recv(&mut ws).await;
+            assert_eq!((sub["action"].as_str(), sub.get("resume")), (Some("subscribe"), None));
+            send(&mut ws, ev(2)).await; // before the ack: held
+            send(&mut ws, subscribed(0)).await;
+            let mut live: Vec<u64> = (3..=50).filter(|&s| s != 30).collect();
+            Rng(9).shuffle(&mut live);
+            live.push(1);
+            for s in live {
+                send(&mut ws, ev(s)).await;
+            }
+            send(
+                &mut ws,
+                json!({"type": "event", "channel": "chat:OTHER", "seq": 1, "epoch": EPOCH, "event": {}}),
+            )
+            .await;
+            let r = recv(&mut ws).await;
+            assert_eq!(
+                (r["action"].as_str(), r["channel"].as_str(), r["epoch"].as_str()),
+                (Some("resume"), Some(CHANNEL), Some(EPOCH))
+            );
+            let after = r["after"].as_u64().unwrap();
+            assert!((1..=29).contains(&after), "resume after {after}");
+            for s in after + 1..=50 {
+                send(&mut ws, ev(s)).await;
+            }
+            let done = json!({"type": "resumed", "id": r["id"], "channel": CHANNEL, "epoch": EPOCH, "seq": 50, "replayed": 50 - after, "more": false});
+            send(&mut ws, done).await;
+            // Nothing else comes: no second resume.
+            let more = tokio::time::timeout(Duration::from_millis(400), ws.next()).await;
+            assert!(!matches!(more, Ok(Some(Ok(Message::Text(_))))), "a second frame: {more:?}");
+        });
+        let mut c = WsClient::connect(&format!("ws://{addr}/ws"), Some("t"), TokenIn::Subprotocol)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let ack = c.subscribe_ordered("s1", CHANNEL, &[], Duration::from_millis(100)).await.unwrap();
+        assert_eq!(ack["type"], "subscribed");
+        let mut got = Vec::new();
+        while got.len() < 50 {
+            let f = c
+                .next_event_in_order(CHANNEL, Duration::from_secs(5))
+                .await
+                .expect("the next event");
+            got.push(f["seq"].as_u64().unwrap());
+        }
+        assert_eq!(got, (1..=50).collect::<Vec<_>>());
+        assert!(started.elapsed() >= Duration::from_millis(100), "the resume waited for the gap");
+        assert_eq!(c.next_event_in_order(CHANNEL, Duration::from_millis(200)).await, None);
+        assert_eq!(c.order(CHANNEL).and_then(ChannelOrder::seq), Some(50));
+        let other = c.next(Duration::from_millis(10)).await.expect("the other channel's frame, kept");
+        assert_eq!(other["channel"], "chat:OTHER");
+        server.await.unwrap();
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod page;
 pub mod registry;
+pub mod relay;
 pub mod server;
 pub mod specs;
 pub mod stack;

@@ -1,5 +1,6 @@
 //! The local stack: the embedded adapters, every function of `template.yaml`, and
-//! the wiring between them (bus rules → event functions, schedules → timers).
+//! the wiring between them (bus rules → event functions, the table's feed → the log
+//! relay, schedules → timers).
 
 use crate::registry::{self, Handler};
 use crate::template::Template;
@@ -25,6 +26,8 @@ pub struct Stack {
     /// Handlers by the template's logical function id.
     handlers: HashMap<String, Handler>,
     schedule_period: Option<Duration>,
+    /// The embedded table's change feed (SQLite only).
+    feed: Option<SqliteTable>,
     /// Set when the server stops: open streams (SSE) end, so a graceful shutdown need not wait.
     streams_end: tokio::sync::watch::Sender<bool>,
 }
@@ -40,7 +43,6 @@ pub struct Options {
     pub fault_seed: u64,
     /// Overrides of the configuration (tests shorten them).
     pub log_retention_secs: Option<i64>,
-    pub outbox_min_age_secs: Option<i64>,
     /// Runs every schedule at this period instead of its `rate(...)`.
     pub schedule_period: Option<Duration>,
     /// The trip-status stream's heartbeat period and log polling period (tests shorten them).
@@ -84,13 +86,25 @@ impl Stack {
             Some(p) => Template::load(p)?,
             None => Template::parse(TEMPLATE)?,
         };
-        let mut table: Arc<dyn Table> = match &opts.dynamodb_endpoint {
+        let (mut table, feed): (Arc<dyn Table>, crate::relay::Feed) = match &opts.dynamodb_endpoint {
             Some(endpoint) => {
-                let client = aws_sdk_dynamodb::Client::new(&realtime_shared::adapters::aws::local_config(endpoint));
+                let sdk = realtime_shared::adapters::aws::local_config(endpoint);
+                let client = aws_sdk_dynamodb::Client::new(&sdk);
                 realtime_shared::adapters::dynamo::create_table(&client, DYNAMODB_TABLE).await?;
-                Arc::new(realtime_shared::adapters::dynamo::DynamoTable::new(client, DYNAMODB_TABLE))
+                let feed = crate::relay::Feed::Dynamo {
+                    client: client.clone(),
+                    endpoint: endpoint.clone(),
+                    table: DYNAMODB_TABLE.into(),
+                };
+                (
+                    Arc::new(realtime_shared::adapters::dynamo::DynamoTable::new(client, DYNAMODB_TABLE)),
+                    feed,
+                )
             }
-            None => Arc::new(SqliteTable::open(&opts.data_dir.join("table.db"))?),
+            None => {
+                let t = SqliteTable::open(&opts.data_dir.join("table.db"))?;
+                (Arc::new(t.clone()), crate::relay::Feed::Sqlite(t))
+            }
         };
         let mut handlers = HashMap::new();
         for f in &template.functions {
@@ -129,7 +143,6 @@ impl Stack {
         }
         let mut config = Config::local(&jwt_secret(opts)?);
         config.log_retention_secs = opts.log_retention_secs.unwrap_or(config.log_retention_secs);
-        config.outbox_min_age_secs = opts.outbox_min_age_secs.unwrap_or(config.outbox_min_age_secs);
         if let Some(chat) = &opts.chat {
             config.chat = chat.clone();
         }
@@ -140,6 +153,10 @@ impl Stack {
             config.sse_poll_ms = (d.as_millis() as u64).max(10);
         }
         let deps = Deps::new(table, publisher, pusher, config);
+        let sqlite_feed = match &feed {
+            crate::relay::Feed::Sqlite(t) => Some(t.clone()),
+            _ => None,
+        };
         let stack = Arc::new(Self {
             deps,
             hub,
@@ -147,6 +164,7 @@ impl Stack {
             template,
             handlers,
             schedule_period: opts.schedule_period,
+            feed: sqlite_feed,
             streams_end: tokio::sync::watch::channel(false).0,
         });
         // The bus invokes functions that need the stack's deps: wire it afterwards,
@@ -155,11 +173,22 @@ impl Stack {
         stack.bus.set_dispatch(Arc::new(move |target, event| {
             let weak = weak.clone();
             Box::pin(async move {
-                let stack = weak.upgrade().ok_or("the stack is shutting down")?;
+                let stack = weak.upgrade().ok_or(realtime_shared::adapters::bus::SHUTTING_DOWN)?;
                 stack.invoke_event(&target, event).await
             })
         }));
+        // The table's change feed drives the log relay (`DynamoDB` events of the template).
+        crate::relay::start(&stack, feed).await?;
         Ok(stack)
+    }
+
+    /// Log entries on the embedded table's feed that the relay has not finished (0 on
+    /// DynamoDB, whose stream the stack does not count).
+    pub async fn feed_pending(&self) -> usize {
+        match &self.feed {
+            Some(t) => t.feed(0, 100_000).await.map(|r| r.len()).unwrap_or(0),
+            None => 0,
+        }
     }
 
     /// Ends every open stream (the server is stopping).

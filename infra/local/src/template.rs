@@ -28,6 +28,8 @@ pub struct Template {
     pub rules: Vec<Rule>,
     /// Every enabled `Schedule` or `ScheduleV2` event of a function.
     pub schedules: Vec<Schedule>,
+    /// Every enabled `DynamoDB` (stream) event of a function.
+    pub table_streams: Vec<TableStream>,
     /// Every Lambda authorizer: `AWS::ApiGatewayV2::Authorizer`s and those of a SAM `HttpApi`'s `Auth`.
     pub authorizers: Vec<Authorizer>,
     /// Every function URL with response streaming (a function's `FunctionUrlConfig` with
@@ -123,6 +125,18 @@ pub struct Rule {
     pub function: String,
 }
 
+/// A DynamoDB stream of the table that invokes a function with its records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableStream {
+    /// `FunctionLogicalId.EventName`.
+    pub name: String,
+    /// The `FilterCriteria` patterns (a record goes to the function when any matches).
+    pub filters: Vec<serde_json::Value>,
+    pub batch_size: usize,
+    /// The logical id of the target function.
+    pub function: String,
+}
+
 /// A schedule that invokes a function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
@@ -194,6 +208,7 @@ impl Template {
             http_routes: Vec::new(),
             rules: Vec::new(),
             schedules: Vec::new(),
+            table_streams: Vec::new(),
             authorizers: Vec::new(),
             stream_routes: Vec::new(),
         };
@@ -485,6 +500,33 @@ impl Template {
                     self.schedules.push(Schedule {
                         name: full_name,
                         expression: expression.to_owned(),
+                        function: id.to_owned(),
+                    });
+                }
+                "DynamoDB" => {
+                    if is_disabled(props) {
+                        continue;
+                    }
+                    let mut filters = Vec::new();
+                    let listed = props
+                        .get("FilterCriteria")
+                        .and_then(|f| f.get("Filters"))
+                        .and_then(Value::as_sequence)
+                        .cloned()
+                        .unwrap_or_default();
+                    for f in listed {
+                        let pattern = f
+                            .get("Pattern")
+                            .and_then(Value::as_str)
+                            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                            .ok_or_else(|| property(id, &format!("{what}.Properties.FilterCriteria"), "Filters of JSON Pattern strings"))?;
+                        filters.push(pattern);
+                    }
+                    let batch_size = props.get("BatchSize").and_then(Value::as_u64).unwrap_or(100) as usize;
+                    self.table_streams.push(TableStream {
+                        name: full_name,
+                        filters,
+                        batch_size: batch_size.clamp(1, 10_000),
                         function: id.to_owned(),
                     });
                 }
@@ -1209,8 +1251,19 @@ mod tests {
                 "chat.ai.failed"
             ]))
         );
-        let schedules: Vec<&str> = t.schedules.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(schedules, vec!["OutboxSweeperFunction.Sweep"]);
+        assert!(t.schedules.is_empty(), "{:?}", t.schedules);
+        // The relay reads the table's stream: new log entries marked for it, nothing else.
+        assert_eq!(t.table_streams.len(), 1);
+        let relay = &t.table_streams[0];
+        assert_eq!(
+            (relay.name.as_str(), relay.function.as_str()),
+            ("LogRelayFunction.LogEntries", "LogRelayFunction")
+        );
+        assert_eq!(
+            relay.filters,
+            vec![json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"relay": {"BOOL": [true]}}}})]
+        );
+        assert_eq!(t.binary_of("LogRelayFunction"), Some("log-relay"));
     }
 
     const SMALL: &str = r#"
@@ -1507,6 +1560,7 @@ Resources:
             ],
             rules: vec![],
             schedules: vec![],
+            table_streams: vec![],
             authorizers: vec![],
             stream_routes: vec![],
         };

@@ -1,7 +1,6 @@
 //! The embedded `EventPublisher`: an in-process event bus that matches each event
 //! against the rules of `template.yaml` (EventBridge pattern semantics, by quamina)
-//! and invokes the rules' target functions, as EventBridge does, asynchronously
-//! and with retries.
+//! and invokes the rules' target functions, as EventBridge does, with retries.
 
 use crate::events::Envelope;
 use crate::ports::{EventPublisher, PublishError};
@@ -73,7 +72,34 @@ impl EmbeddedBus {
     }
 
     /// Puts one event on the bus (what `PutEvents` does for one entry); returns its id.
+    /// Its targets run in the background, with retries.
     pub fn put(&self, source: &str, detail_type: &str, detail: Value, time: Option<String>) -> String {
+        let (id, event) = self.envelop(source, detail_type, detail, time);
+        let targets = self.targets_for(&event);
+        if let Some(dispatch) = self.dispatch.get() {
+            for target in targets {
+                let (dispatch, event) = (dispatch.clone(), event.clone());
+                tokio::spawn(async move { invoke_with_retries(dispatch, target, event).await });
+            }
+        }
+        id
+    }
+
+    /// Puts one event on the bus and resolves when every target has handled it (or given
+    /// up after its retries). False when a target could not be invoked at all.
+    pub async fn put_and_wait(&self, source: &str, detail_type: &str, detail: Value, time: Option<String>) -> bool {
+        let (_, event) = self.envelop(source, detail_type, detail, time);
+        let Some(dispatch) = self.dispatch.get() else {
+            return true;
+        };
+        let runs = self
+            .targets_for(&event)
+            .into_iter()
+            .map(|target| invoke_with_retries(dispatch.clone(), target, event.clone()));
+        futures::future::join_all(runs).await.into_iter().all(|ok| ok)
+    }
+
+    fn envelop(&self, source: &str, detail_type: &str, detail: Value, time: Option<String>) -> (String, Value) {
         let id = ulid::Ulid::new().to_string();
         let event = json!({
             "version": "0",
@@ -87,14 +113,7 @@ impl EmbeddedBus {
             "detail": detail,
         });
         let _ = self.tap.send(event.clone());
-        let targets = self.targets_for(&event);
-        if let Some(dispatch) = self.dispatch.get() {
-            for target in targets {
-                let (dispatch, event) = (dispatch.clone(), event.clone());
-                tokio::spawn(async move { invoke_with_retries(dispatch, target, event).await });
-            }
-        }
-        id
+        (id, event)
     }
 
     /// The target functions of the rules that match an EventBridge event.
@@ -108,10 +127,13 @@ impl EmbeddedBus {
     }
 }
 
-async fn invoke_with_retries(dispatch: Dispatch, target: String, event: Value) {
+/// True once the target handled the event, or after it failed every attempt (the event is
+/// given up, as EventBridge does after its retries); false when the stack is going away.
+async fn invoke_with_retries(dispatch: Dispatch, target: String, event: Value) -> bool {
     for attempt in 1..=ATTEMPTS {
         match dispatch(target.clone(), event.clone()).await {
-            Ok(()) => return,
+            Ok(()) => return true,
+            Err(e) if e == SHUTTING_DOWN => return false,
             Err(e) if attempt < ATTEMPTS => {
                 tracing::debug!(%target, attempt, error = %e, "target failed; retrying");
                 let backoff = (10u64 << attempt.min(10)).min(MAX_BACKOFF_MS);
@@ -120,17 +142,39 @@ async fn invoke_with_retries(dispatch: Dispatch, target: String, event: Value) {
             Err(e) => tracing::error!(%target, error = %e, "target failed; event given up"),
         }
     }
+    true
 }
 
+/// What a dispatch answers when its targets are gone (the stack is stopping).
+pub const SHUTTING_DOWN: &str = "the stack is shutting down";
+
+/// Publishing resolves once every target has handled the events: "published" means the
+/// event no longer depends on this call (EventBridge's promise once `PutEvents` answers),
+/// so the relay keeps a log entry on the feed until then, and a crash before it loses
+/// nothing.
 #[async_trait]
 impl EventPublisher for EmbeddedBus {
     async fn publish(&self, events: &[Envelope]) -> Result<(), PublishError> {
+        let mut runs = Vec::with_capacity(events.len());
         for e in events {
             let detail = serde_json::to_value(e).map_err(|err| PublishError::Invalid(err.to_string()))?;
             let time = e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            self.put(&e.source, &e.event_type, detail, Some(time));
+            runs.push(async move { (e.id.clone(), self.put_and_wait(&e.source, &e.event_type, detail, Some(time)).await) });
         }
-        Ok(())
+        let failed: Vec<String> = futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(id, _)| id)
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(PublishError::Failed {
+                ids: failed,
+                reason: SHUTTING_DOWN.into(),
+            })
+        }
     }
 }
 

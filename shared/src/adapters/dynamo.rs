@@ -73,6 +73,14 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
         .key_schema(key(PK, KeyType::Hash).map_err(build)?)
         .key_schema(key(SK, KeyType::Range).map_err(build)?)
         .global_secondary_indexes(gsi)
+        // New log entries reach the relay through the stream (template.yaml says the same).
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
+                .build()
+                .map_err(build)?,
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await;

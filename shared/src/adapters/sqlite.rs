@@ -30,7 +30,12 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (pk, sk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk);
+CREATE TABLE IF NOT EXISTS feed (id INTEGER PRIMARY KEY AUTOINCREMENT, pk TEXT NOT NULL, sk TEXT NOT NULL, attrs TEXT NOT NULL);
 ";
+
+/// Items written with this attribute set to true go on the change feed (the embedded
+/// counterpart of the DynamoDB stream that `template.yaml` filters on the same attribute).
+pub const FEED_ATTR: &str = "relay";
 
 /// How often the background checkpointer moves committed pages from the WAL into the
 /// database file.
@@ -42,6 +47,8 @@ pub struct SqliteTable {
     conn: Arc<Mutex<Connection>>,
     /// Checkpoints done by the background checkpointer (file databases).
     checkpoints: Arc<std::sync::atomic::AtomicU64>,
+    /// Woken after every write, for the feed's reader.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl SqliteTable {
@@ -102,6 +109,7 @@ impl SqliteTable {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             checkpoints: Arc::default(),
+            changed: Arc::default(),
         })
     }
 
@@ -110,6 +118,47 @@ impl SqliteTable {
     pub async fn purge_expired(&self) -> Result<usize, TableError> {
         self.run(|c| Ok(c.execute("DELETE FROM items WHERE ttl <= ?1", [now_epoch()])?))
             .await
+    }
+
+    /// The change feed: items written with [`FEED_ATTR`] set, oldest first, after the
+    /// feed position `after`, kept (like a DynamoDB stream, durably, in the same commit
+    /// as the write) until [`Self::feed_ack`] removes them.
+    pub async fn feed(&self, after: i64, limit: u32) -> Result<Vec<(i64, Item)>, TableError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT id, pk, sk, attrs FROM feed WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+            let rows = stmt.query_map(params![after, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, pk, sk, attrs) = row?;
+                out.push((id, row_item(&pk, &sk, &attrs)?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Removes feed records that the reader has handled.
+    pub async fn feed_ack(&self, ids: Vec<i64>) -> Result<(), TableError> {
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached("DELETE FROM feed WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Resolves after the next write (or at once if one happened since the last call).
+    pub async fn changed(&self) {
+        self.changed.notified().await
     }
 
     /// Runs `f` in one write transaction: all of it or (on an error) nothing. IMMEDIATE takes
@@ -126,6 +175,7 @@ impl SqliteTable {
             Ok(out)
         })
         .await
+        .inspect(|_| self.changed.notify_one())
     }
 
     /// Runs `f` on the connection on the blocking pool, never on the async runtime.
@@ -231,6 +281,10 @@ fn store(c: &Connection, item: &Item) -> Result<(), TableError> {
     let attrs = serde_json::to_string(&item.attrs).map_err(|e| TableError::Other(e.to_string()))?;
     c.prepare_cached("INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, ttl, attrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![item.pk, item.sk, item.str(GSI1PK), item.str(GSI1SK), item.ttl(), attrs])?;
+    if item.get(FEED_ATTR) == Some(&Value::Bool(true)) {
+        c.prepare_cached("INSERT INTO feed (pk, sk, attrs) VALUES (?1, ?2, ?3)")?
+            .execute(params![item.pk, item.sk, attrs])?;
+    }
     Ok(())
 }
 

@@ -328,10 +328,8 @@ pub async fn respond(deps: &Deps, provider: &dyn Provider, request: &Envelope) -
         ),
         typing_on,
     ];
-    let mut ops = vec![TxOp::Put { item: typing, cond: None }];
-    ops.extend(outbox::entries(&started));
-    deps.table.transact(ops).await?;
-    outbox::flush(deps, &started).await;
+    let ops = vec![TxOp::Put { item: typing, cond: None }];
+    outbox::commit(deps, ops, &started).await?;
 
     // The provider, timed.
     let clock = Instant::now();
@@ -444,10 +442,8 @@ async fn fail(
                 events.push(turn_event(chat_id, &next, cause));
             }
         }
-        ops.extend(outbox::entries(&events));
-        match deps.table.transact(ops).await {
-            Ok(()) => {
-                outbox::flush(deps, &events).await;
+        match outbox::commit(deps, ops, &events).await {
+            Ok(_) => {
                 return Ok(());
             }
             Err(TableError::TransactionCanceled { .. }) | Err(TableError::Transient(_)) => messages::backoff().await,

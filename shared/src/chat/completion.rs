@@ -100,7 +100,7 @@ pub async fn complete(deps: &Deps, user: &Claims, chat_id: &str, cause: &Cause) 
             ));
         }
         let member_count = "memberCount".to_string();
-        let mut ops = vec![
+        let ops = vec![
             TxOp::Put {
                 item: Item::new(keys::chat(chat_id), keys::done(&user.sub))
                     .with("userId", user.sub.as_str())
@@ -123,10 +123,8 @@ pub async fn complete(deps: &Deps, user: &Claims, chat_id: &str, cause: &Cause) 
                 },
             },
         ];
-        ops.extend(outbox::entries(&events));
-        match deps.table.transact(ops).await {
-            Ok(()) => {
-                outbox::flush(deps, &events).await;
+        match outbox::commit(deps, ops, &events).await {
+            Ok(_) => {
                 return Ok(CompletionStatus {
                     chat_id: chat_id.into(),
                     user_id: user.sub.clone(),

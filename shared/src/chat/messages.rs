@@ -3,7 +3,7 @@
 //! A message is validated (length, membership, turn, moderation), then stored in one
 //! transaction with everything it changes and announces: the message, its idempotency
 //! marker, the next turn (conditioned on the turn it was checked against), the sender's
-//! typing indicator (cleared) and the outbox entries of `chat.message.stored`,
+//! typing indicator (cleared) and the log entries of `chat.message.stored`,
 //! `chat.typing.*` (off), `chat.turn.changed` and `chat.ai.requested`. When another send
 //! moved the turn meanwhile, the pipeline starts over on the new state.
 
@@ -161,9 +161,8 @@ pub(crate) async fn store(
         };
         let next = turns::advance(&s.turn, s.meta.settings.assistant_enabled, &s.members, out.speaker, now);
         let (ops, events, turn_index) = plan(chat_id, &s, &msg, out.speaker, next.as_ref(), cause, &extra);
-        match deps.table.transact(ops).await {
-            Ok(()) => {
-                outbox::flush(deps, &events).await;
+        match outbox::commit(deps, ops, &events).await {
+            Ok(_) => {
                 return Ok((msg, true));
             }
             // The marker exists: this very send landed meanwhile (a concurrent retry).
@@ -198,7 +197,10 @@ fn plan(
     if let Value::Object(attrs) = serde_json::to_value(msg).unwrap_or_default() {
         item.attrs = attrs;
     }
+    // Causes first: the message, what it completes (the assistant's `chat.ai.completed`),
+    // then what it changes (typing, turn) and what it asks for.
     let mut events = vec![Envelope::new(Event::MessageStored(msg.clone()), cause)];
+    events.extend(extra(msg));
     let mut ops = vec![TxOp::Put {
         item: item.clone(),
         cond: None,
@@ -250,13 +252,11 @@ fn plan(
             cause,
         ));
     }
-    events.extend(extra(msg));
-    ops.extend(outbox::entries(&events));
     (ops, events, turn_index)
 }
 
 /// Moderation refused a message: nothing is stored; `chat.message.rejected` goes to the
-/// sender (its outbox entry is the only write), and the sender gets 422 `message_rejected`.
+/// sender (its log entry is the only write), and the sender gets 422 `message_rejected`.
 async fn reject(deps: &Deps, chat_id: &str, sender: &str, term: &str, cmid: Option<String>, cause: &Cause) -> ApiError {
     let reason = format!("the message contains the blocked term {term:?}");
     let mut ev = Envelope::new(
@@ -273,8 +273,8 @@ async fn reject(deps: &Deps, chat_id: &str, sender: &str, term: &str, cmid: Opti
     // Only the sender hears about it: no chat channel, their user channel.
     ev.chat_id = None;
     let events = [ev.for_user(sender)];
-    match deps.table.transact(outbox::entries(&events)).await {
-        Ok(()) => outbox::flush(deps, &events).await,
+    match outbox::commit(deps, Vec::new(), &events).await {
+        Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "chat.message.rejected not recorded"),
     }
     ApiError::Unprocessable {

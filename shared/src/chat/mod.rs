@@ -231,9 +231,7 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) 
             cond: None,
         });
     }
-    ops.extend(outbox::entries(&events));
-    deps.table.transact(ops).await?;
-    outbox::flush(deps, &events).await;
+    outbox::commit(deps, ops, &events).await?;
     Ok(ChatView {
         chat_id,
         title,
@@ -268,7 +266,7 @@ pub async fn join(deps: &Deps, user: &Claims, chat_id: &str, req: JoinChat, caus
     };
     let events = [joined_event(chat_id, &p, cause)];
     let count = "memberCount".to_string();
-    let mut ops = vec![
+    let ops = vec![
         // The count on META bounds the chat (and lets completion see a concurrent join).
         TxOp::Update {
             pk: keys::chat(chat_id),
@@ -287,12 +285,8 @@ pub async fn join(deps: &Deps, user: &Claims, chat_id: &str, req: JoinChat, caus
             cond: Some(Condition::NotExists),
         },
     ];
-    ops.extend(outbox::entries(&events));
-    match deps.table.transact(ops).await {
-        Ok(()) => {
-            outbox::flush(deps, &events).await;
-            Ok(p)
-        }
+    match outbox::commit(deps, ops, &events).await {
+        Ok(_) => Ok(p),
         // Already a member: the first answer again (whatever the count says).
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&1) => participant(deps, chat_id, &user.sub)
             .await?

@@ -120,10 +120,8 @@ pub async fn update(deps: &Deps, user: &Claims, chat_id: &str, patch: SettingsPa
             ops.push(turn_op(chat_id, &s, &turn));
             events.push(turn_event(chat_id, &turn, cause));
         }
-        ops.extend(outbox::entries(&events));
-        match deps.table.transact(ops).await {
-            Ok(()) => {
-                outbox::flush(deps, &events).await;
+        match outbox::commit(deps, ops, &events).await {
+            Ok(_) => {
                 if old.has(Extension::Analytics) != new.has(Extension::Analytics) {
                     tracing::info!(chat_id, enabled = new.has(Extension::Analytics), "analytics switched");
                 }

@@ -106,10 +106,8 @@ pub async fn set(deps: &Deps, user_id: &str, chat_id: &str, is_typing: bool, cau
         expires_at: Some(expires_at),
     };
     let events = [typing_event(Speaker::User(user_id), data, cause)];
-    let mut ops = vec![TxOp::Put { item, cond: None }];
-    ops.extend(outbox::entries(&events));
-    deps.table.transact(ops).await?;
-    outbox::flush(deps, &events).await;
+    let ops = vec![TxOp::Put { item, cond: None }];
+    outbox::commit(deps, ops, &events).await?;
     Ok(TypingStatus {
         chat_id: chat_id.into(),
         user_id: user_id.into(),
@@ -133,7 +131,7 @@ pub(crate) async fn clear(deps: &Deps, chat_id: &str, user_id: &str, display_nam
         expires_at: None,
     };
     let events = [typing_event(speaker, data, cause)];
-    let mut ops = vec![TxOp::Delete {
+    let ops = vec![TxOp::Delete {
         pk: keys::chat(chat_id),
         sk: keys::typing(user_id),
         // Only a live indicator is announced off. The condition names the TTL itself: DynamoDB
@@ -143,12 +141,8 @@ pub(crate) async fn clear(deps: &Deps, chat_id: &str, user_id: &str, display_nam
             crate::ports::table::now_epoch() as f64,
         )),
     }];
-    ops.extend(outbox::entries(&events));
-    match deps.table.transact(ops).await {
-        Ok(()) => {
-            outbox::flush(deps, &events).await;
-            Ok(true)
-        }
+    match outbox::commit(deps, ops, &events).await {
+        Ok(_) => Ok(true),
         Err(TableError::TransactionCanceled { failed }) if failed == [0] => Ok(false),
         Err(e) => Err(e.into()),
     }

@@ -245,11 +245,9 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option
                 body: answer_json(&answer),
             }));
         }
-        ops.extend(outbox::entries(&events));
-        match table.transact(ops).await {
-            Ok(()) => {
+        match outbox::commit(deps, ops, &events).await {
+            Ok(_) => {
                 tracing::info!(booking_id = %booking.booking_id, trip_id = %trip.trip_id, seats = booking.seats_booked, left = answer.available_seats, "booking confirmed");
-                outbox::flush(deps, &events).await;
                 return Ok((201, answer_json(&answer)));
             }
             // Another request with this key finished first: its answer is the answer.
@@ -329,7 +327,7 @@ pub async fn cancel(
         if let Some(r) = &reason {
             updates.push(Update::Set("cancelReason".into(), r.as_str().into()));
         }
-        let mut ops = vec![
+        let ops = vec![
             TxOp::Update {
                 pk: keys::trip(&trip_id),
                 sk: keys::booking(booking_id),
@@ -339,11 +337,9 @@ pub async fn cancel(
             seats_op(&trip, i64::from(booking.seats_booked), now),
             passenger_op(&trip_id, &booking.passenger_id, -i64::from(booking.seats_booked), -1),
         ];
-        ops.extend(outbox::entries(&events));
-        match table.transact(ops).await {
-            Ok(()) => {
+        match outbox::commit(deps, ops, &events).await {
+            Ok(_) => {
                 tracing::info!(%booking_id, %trip_id, seats = booking.seats_booked, "booking cancelled");
-                outbox::flush(deps, &events).await;
                 revoke_if_no_longer_party(deps, &trip_id, &booking.passenger_id).await;
                 return Ok(BookingAnswer {
                     booking: cancelled,

@@ -142,11 +142,9 @@ pub async fn accept(deps: &Deps, user: &Claims, trip_id: &str, cause: &Cause) ->
                 cond: Some(Condition::Eq("status".into(), BookingStatus::Pending.as_str().into())),
             });
         }
-        ops.extend(outbox::entries(&events));
-        match table.transact(ops).await {
-            Ok(()) => {
+        match outbox::commit(deps, ops, &events).await {
+            Ok(_) => {
                 tracing::info!(%trip_id, driver = %user.sub, confirmed = pending.len(), "trip accepted");
-                outbox::flush(deps, &events).await;
                 return Ok(accepted);
             }
             // Another driver (or a booking) changed the trip: read it again to see which.
@@ -212,7 +210,7 @@ pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &str, req: Updat
         let mut events = vec![status_event(&updated, from, to, &user.sub, notes.clone(), now, cause)];
         // A private draft that is published now goes to the drivers.
         events.extend(offer_event(&updated, now, cause));
-        let mut ops = vec![
+        let ops = vec![
             TxOp::Update {
                 pk: keys::trip(trip_id),
                 sk: keys::META.into(),
@@ -234,11 +232,9 @@ pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &str, req: Updat
                 },
             ),
         ];
-        ops.extend(outbox::entries(&events));
-        match table.transact(ops).await {
-            Ok(()) => {
+        match outbox::commit(deps, ops, &events).await {
+            Ok(_) => {
                 tracing::info!(%trip_id, %from, %to, by = %user.sub, "trip status updated");
-                outbox::flush(deps, &events).await;
                 return Ok(updated);
             }
             // The status moved meanwhile: judge the step again from where it is now.

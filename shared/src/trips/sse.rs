@@ -143,16 +143,38 @@ pub async fn open(deps: &Deps, user: &Claims, trip_id: &str, last_event_id: Opti
     if !may_follow(table, &user.sub, &user.roles, trip_id).await? {
         return Err(ApiError::Forbidden(format!("not a party of trip {trip_id}")));
     }
+    let mut current: Option<String> = None;
     let channel = Channel::Trip(trip_id.to_string());
-    // The log's head first, the status second: an update between the two is then sent
-    // again rather than missed.
+    // Head, then status, then the log after the client's position: every status change is
+    // written with its log entry (sequenced at the source), so the status at that position
+    // is the first replayed update's `previousStatus`, or the status read when none is.
+    // `connected` is then never newer than the updates it is followed by.
     let head = log::head(table, &channel).await?;
     let trip = load(table, trip_id).await?;
-    let after = last.unwrap_or(head.seq);
-    let connected = json!({"type": "connected", "tripId": trip_id, "currentStatus": trip.status, "seq": head.seq, "timestamp": now()});
+    let mut after = last.unwrap_or(head.seq);
+    let mut replayed = Vec::new();
+    if let Ok(Replay::Events { events, .. }) = log::replay(table, &channel, &head.epoch, after, PAGE).await {
+        for (seq, event) in events {
+            if let Some(msg) = status_update(seq, &event) {
+                replayed.push(sse_event(Some(seq), &msg));
+                if replayed.len() == 1 {
+                    if let Some(prev) = event["data"]["previousStatus"].as_str() {
+                        current = Some(prev.to_string());
+                    }
+                }
+            }
+            after = seq;
+        }
+    }
+    let current_status = current.map(Value::String).unwrap_or_else(|| json!(trip.status));
+    let connected = json!({"type": "connected", "tripId": trip_id, "currentStatus": current_status, "seq": last.unwrap_or(head.seq).min(after), "timestamp": now()});
     let mut queue = VecDeque::new();
     queue.push_back(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
-    queue.push_back(sse_event(Some(after.min(head.seq)), &connected));
+    queue.push_back(sse_event(Some(last.unwrap_or(head.seq).min(after)), &connected));
+    if !replayed.is_empty() {
+        crate::stats::sse_sent(table, replayed.len() as u64).await;
+    }
+    queue.extend(replayed);
     let start = Instant::now();
     let state = State {
         deps: deps.clone(),
@@ -160,12 +182,7 @@ pub async fn open(deps: &Deps, user: &Claims, trip_id: &str, last_event_id: Opti
         epoch: head.epoch,
         after,
         queue,
-        // A reconnecting client's missed updates right away; otherwise after one period.
-        next_poll: if last.is_some() {
-            start
-        } else {
-            start + Duration::from_millis(deps.config.sse_poll_ms)
-        },
+        next_poll: start + Duration::from_millis(deps.config.sse_poll_ms),
         next_heartbeat: start + Duration::from_millis(deps.config.sse_heartbeat_ms),
         deadline: start + Duration::from_secs(deps.config.sse_max_secs),
         _open: crate::stats::SseGuard::open(deps.table.clone(), trip_id).await,

@@ -169,17 +169,15 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) 
         notes: None,
         at: now,
     };
-    let mut ops = vec![
+    let ops = vec![
         TxOp::Put {
             item: trip_item(&trip),
             cond: Some(Condition::NotExists),
         },
         status_entry_op(&trip.trip_id, &entry),
     ];
-    ops.extend(outbox::entries(&events));
-    deps.table.transact(ops).await?;
+    outbox::commit(deps, ops, &events).await?;
     tracing::info!(trip_id = %trip.trip_id, trip_type = trip.trip_type.as_str(), status = %trip.status, organizer = %trip.organizer_id, "trip created");
-    outbox::flush(deps, &events).await;
     Ok(trip)
 }
 
