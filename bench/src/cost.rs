@@ -130,14 +130,16 @@ pub fn this_design(
     fanout_compute_ms: f64,
     model: &Model,
 ) -> Usage {
-    let ms = lambda_ms(route_compute_ms, route, model) + lambda_ms(fanout_compute_ms, fanout, model);
+    let ms =
+        lambda_ms(route_compute_ms, route, model) + lambda_ms(fanout_compute_ms, fanout, model) + lambda_ms(1.0, &Counts::default(), model);
     Usage {
         subscribers,
         dynamodb_requests: route.dynamodb_requests() + fanout.dynamodb_requests(),
         rru: route.rru + fanout.rru,
         wru: route.wru + fanout.wru,
         put_events_entries: route.put_events_entries + fanout.put_events_entries,
-        lambda_invocations: 2.0,
+        // The route, the log relay (a stream batch; one per message at low rates) and the fan-out.
+        lambda_invocations: 3.0,
         lambda_gb_seconds: ms / 1000.0 * model.memory_gb,
         http_requests: 1.0,
         websocket_messages: (route.post_to_connection + fanout.post_to_connection) as f64,

@@ -153,8 +153,9 @@ async fn the_rust_client_orders_a_channel_under_push_faults_and_a_reconnect() {
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "the reader got {} events; the head is {target}",
-                    got.len()
+                    "the reader got {} events; the head is {target}; its order (seq, held, resuming): {:?}",
+                    got.len(),
+                    c.order(&channel).map(|o| (o.seq(), o.pending_len(), o.resuming()))
                 );
                 if !reconnected && got.len() >= EVENTS / 4 {
                     // What is ready first: the order's position counts it as handed over.
