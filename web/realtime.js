@@ -9,7 +9,15 @@
 // arrives ahead of a gap waits until the gap fills, duplicates are dropped, and a gap still
 // open after `gapWaitMs` (default 1 s) gets one `resume` from the last delivered seq
 // (`ChannelOrder`, below, is that logic on its own). `low` events (no `seq`) go straight
-// through. It reconnects with backoff and jitter, resubscribes every channel and resumes
+// through.
+//
+// Filtered subscriptions (a `filter`, or `events` patterns other than none or `["**"]`)
+// get only some of a channel's seqs, so gaps are normal for them: such a channel waits
+// `filteredGapWaitMs` (default 150 ms) instead of `gapWaitMs` before its `resume`. The
+// server replays only what the subscription wants, and its `resumed` answer (`seq: S`)
+// says every seq up to S was replayed or is not for it: the client hands over what it
+// holds up to S, in order, and carries on from S (resuming again at once from S when the
+// answer says `more`). A gap opened by filtering thus costs one wait plus one resume. It reconnects with backoff and jitter, resubscribes every channel and resumes
 // from the last `seq` it delivered (so nothing is lost across a reconnect), pings under
 // API Gateway's 10-minute idle timeout and reconnects on its own before API Gateway's
 // 2-hour connection cap.
@@ -29,6 +37,7 @@ export class RealtimeClient {
     requestTimeoutMs = 10 * 1000,
     backoff = { baseMs: 300, maxMs: 30 * 1000 },
     gapWaitMs = 1000,
+    filteredGapWaitMs = 150,
     maxPending = 10000,
   }) {
     Object.assign(this, {
@@ -43,6 +52,7 @@ export class RealtimeClient {
       requestTimeoutMs,
       backoff,
       gapWaitMs,
+      filteredGapWaitMs,
       maxPending,
     });
     this.status = "closed";
@@ -73,14 +83,23 @@ export class RealtimeClient {
    * Subscribes to a channel; `handler(frame)` gets each `event` frame once, in seq order
    * for logged events (`low` ones, which have no seq, as they come). Resolves with the
    * `subscribed` ack; rejects with the `error` frame. A `resync` (the events missed cannot
-   * be replayed: refetch the state) goes to `onResync(channel, reason)`.
+   * be replayed: refetch the state) goes to `onResync(channel, reason)`. With a `filter`
+   * or `events` patterns (other than `["**"]`) the channel's gaps wait `filteredGapWaitMs`
+   * before a resume, not `gapWaitMs`.
    */
   subscribe(channel, { events = [], filter } = {}, handler = () => {}) {
     const sub = this.channels.get(channel) ?? {
-      order: new ChannelOrder({ channel, gapWaitMs: this.gapWaitMs, maxPending: this.maxPending, resumeTimeoutMs: this.requestTimeoutMs }),
+      order: new ChannelOrder({
+        channel,
+        gapWaitMs: this.gapWaitMs,
+        filteredGapWaitMs: this.filteredGapWaitMs,
+        maxPending: this.maxPending,
+        resumeTimeoutMs: this.requestTimeoutMs,
+      }),
       gapTimer: null,
     };
     Object.assign(sub, { events, filter, handler });
+    sub.order.filtered = isFiltered(events, filter);
     this.channels.set(channel, sub);
     return this.#sendSubscribe(channel, sub);
   }
@@ -277,6 +296,11 @@ export class RealtimeClient {
 
 // ---- ordering (pure: no socket, no timers; the caller passes the time)
 
+/** Whether a subscription gets only some of its channel's events (so gaps are normal). */
+export function isFiltered(events, filter) {
+  return filter != null || (Array.isArray(events) && events.length > 0 && !events.includes("**"));
+}
+
 /**
  * The delivery order of one channel: hands over `event` frames in `seq` order, each once,
  * holding the ones that arrive early until the gap before them fills, and says when to
@@ -288,14 +312,23 @@ export class RealtimeClient {
  * Positions: `seq` is the last seq handed over, in `epoch`. It is unknown until the
  * `subscribed` answer (frames that arrive before it are held) and again after a `resync`,
  * when the next `subscribed` or event sets it.
+ *
+ * A `resumed` answer with `seq: S` means every seq up to S was replayed (its frames came
+ * before it) or is not for this subscription: the held events up to S are handed over,
+ * in order, and the position moves to S (with `more`, the next resume, from S, is due at
+ * once). Never past an event dropped from a full buffer, which exists and must come again.
+ *
+ * `filtered` (the subscription has a `filter` or `events` patterns: it gets only some
+ * seqs, gaps are normal) makes a gap wait `filteredGapWaitMs` instead of `gapWaitMs`.
  */
 export class ChannelOrder {
-  constructor({ channel = null, gapWaitMs = 1000, maxPending = 10000, resumeTimeoutMs = 10000 } = {}) {
-    Object.assign(this, { channel, gapWaitMs, maxPending, resumeTimeoutMs });
+  constructor({ channel = null, gapWaitMs = 1000, filteredGapWaitMs = 150, filtered = false, maxPending = 10000, resumeTimeoutMs = 10000 } = {}) {
+    Object.assign(this, { channel, gapWaitMs, filteredGapWaitMs, filtered, maxPending, resumeTimeoutMs });
     this.epoch = null;
     this.seq = null; // the last seq delivered (null: position unknown)
     this.head = null; // the highest seq known to exist
     this.pending = new Map(); // seq -> frame, arrived ahead of a gap
+    this.dropped = new Set(); // seqs dropped from a full buffer, not held or delivered since
     this.awaitingAck = false; // a `subscribe` is out: hold frames until its answer
     this.gapSince = null; // when the current gap (right after `seq`) opened
     this.urgentAt = null; // a resume is due now (`resumed` with `more`, buffer overflow)
@@ -310,6 +343,11 @@ export class ChannelOrder {
   /** Whether a resume (or a subscribe with `resume`) is in flight. */
   get resuming() {
     return this.resumeSentAt != null;
+  }
+
+  /** How long a gap stays open before a resume: `filteredGapWaitMs` when `filtered`. */
+  get waitMs() {
+    return this.filtered ? this.filteredGapWaitMs : this.gapWaitMs;
   }
 
   /**
@@ -334,7 +372,7 @@ export class ChannelOrder {
     this.resumeFailed(now);
   }
 
-  /** The `resume` in flight failed: wait `gapWaitMs` again before the next one. */
+  /** The `resume` in flight failed: wait the gap wait again before the next one. */
   resumeFailed(now) {
     this.resumeSentAt = null;
     this.gapSince = this.gap ? now : null;
@@ -353,8 +391,7 @@ export class ChannelOrder {
       case "subscribed":
         return this.#subscribed(f, now);
       case "resumed":
-        this.#resumed(f, now);
-        return [];
+        return this.#resumed(f, now);
       case "resync":
         this.#reset();
         return [f];
@@ -368,17 +405,17 @@ export class ChannelOrder {
     if (!this.gap) return null;
     if (this.resuming) return this.resumeSentAt + this.resumeTimeoutMs;
     if (this.urgentAt != null) return this.urgentAt;
-    return this.gapSince + this.gapWaitMs;
+    return this.gapSince + this.waitMs;
   }
 
   /**
    * The `resume` frame to send now (without `id`), or null: one when a gap has stayed
-   * open `gapWaitMs` (or at once after `resumed` with `more`), from the last delivered seq,
+   * open the gap wait (`waitMs`; at once after `resumed` with `more`), from the last delivered seq,
    * and never while another is in flight (unless that one is older than `resumeTimeoutMs`).
    */
   tick(now) {
     if (!this.gap) return null;
-    if (this.resuming ? now < this.resumeSentAt + this.resumeTimeoutMs : this.urgentAt == null && now < this.gapSince + this.gapWaitMs) {
+    if (this.resuming ? now < this.resumeSentAt + this.resumeTimeoutMs : this.urgentAt == null && now < this.gapSince + this.waitMs) {
       return null;
     }
     this.resumeSentAt = now;
@@ -433,14 +470,29 @@ export class ChannelOrder {
 
   #resumed(f, now) {
     this.resumeSentAt = null;
-    if (this.seq == null || f.epoch !== this.epoch) return;
+    const out = [];
+    if (this.seq == null || f.epoch !== this.epoch || typeof f.seq !== "number") return out;
+    // Every seq up to `f.seq` was replayed (those frames came before this one) or is not
+    // for this subscription: what is held up to it goes now, in order, and the position
+    // moves to it; but not past an event dropped from a full buffer (it must come again).
+    let upTo = f.seq;
+    for (const s of this.dropped) if (s > this.seq && s <= upTo) upTo = s - 1;
     this.#seen(f.seq);
-    if (f.more) {
-      this.#seen(f.seq + 1); // there is more after it
-      this.urgentAt = now;
+    if (upTo > this.seq) {
+      const held = [...this.pending.keys()].filter((s) => s <= upTo).sort((a, b) => a - b);
+      for (const s of held) {
+        if (s > this.seq) out.push(this.pending.get(s));
+        this.pending.delete(s);
+      }
+      this.seq = upTo;
     }
+    this.#drain(out, now);
+    if (f.more) this.#seen(f.seq + 1); // there is more after it
+    // More to replay, or a dropped event to fetch again: the next resume is due at once.
+    if (f.more || upTo < f.seq) this.urgentAt = now;
     // A replay that ended with the gap still open: wait again before the next one.
     this.gapSince = this.gap ? now : null;
+    return out;
   }
 
   #setPosition(epoch, seq) {
@@ -452,6 +504,7 @@ export class ChannelOrder {
   #reset() {
     this.epoch = this.seq = this.head = null;
     this.pending.clear();
+    this.dropped.clear();
     this.gapSince = this.urgentAt = this.resumeSentAt = null;
   }
 
@@ -459,19 +512,21 @@ export class ChannelOrder {
     if (this.head == null || seq > this.head) this.head = seq;
   }
 
-  /** Buffers an early frame, bounded: past `maxPending` the highest goes (a replay brings it). */
+  /**
+   * Buffers an early frame, bounded: past `maxPending` the highest goes (a replay brings
+   * it; until then it is in `dropped`, and no `resumed` moves the position past it).
+   */
   #hold(f, now) {
     this.#seen(f.seq);
     if (this.pending.size >= this.maxPending) {
       let top = f.seq;
       for (const s of this.pending.keys()) if (s > top) top = s;
-      if (top === f.seq) {
-        this.urgentAt ??= now;
-        return;
-      }
-      this.pending.delete(top);
+      this.dropped.add(top);
       this.urgentAt ??= now;
+      if (top === f.seq) return;
+      this.pending.delete(top);
     }
+    this.dropped.delete(f.seq);
     this.pending.set(f.seq, f);
   }
 
@@ -484,6 +539,7 @@ export class ChannelOrder {
       this.seq += 1;
       out.push(next);
     }
+    for (const s of this.dropped) if (s <= this.seq) this.dropped.delete(s);
     if (!this.gap) {
       this.gapSince = this.urgentAt = null;
     } else if (this.gapSince == null || this.seq !== before) {

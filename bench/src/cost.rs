@@ -26,6 +26,10 @@ pub struct Prices {
     /// increments) and connection minutes.
     pub websocket_messages_per_million: f64,
     pub websocket_connection_minutes_per_million: f64,
+    /// AWS AppSync Events: per million operations (one per publish, one per delivery) and
+    /// connection minutes.
+    pub appsync_events_operations_per_million: f64,
+    pub appsync_events_connection_minutes_per_million: f64,
 }
 
 pub const PRICES: Prices = Prices {
@@ -38,6 +42,8 @@ pub const PRICES: Prices = Prices {
     http_api_per_million: 1.00,
     websocket_messages_per_million: 1.00,
     websocket_connection_minutes_per_million: 0.25,
+    appsync_events_operations_per_million: 1.00,
+    appsync_events_connection_minutes_per_million: 0.08,
 };
 
 /// How long AWS calls take from a Lambda function (typical same-region figures), and
@@ -72,6 +78,8 @@ pub struct Usage {
     pub lambda_gb_seconds: f64,
     pub http_requests: f64,
     pub websocket_messages: f64,
+    /// AppSync Events operations (publishes and deliveries).
+    pub appsync_operations: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -89,7 +97,11 @@ impl Usage {
         let dynamodb = (self.wru * p.dynamodb_wru_per_million + self.rru * p.dynamodb_rru_per_million) * m;
         let eventbridge = self.put_events_entries as f64 * p.eventbridge_per_million * m;
         let lambda = self.lambda_invocations * p.lambda_requests_per_million * m + self.lambda_gb_seconds * p.lambda_gb_second;
-        let api_gateway = (self.http_requests * p.http_api_per_million + self.websocket_messages * p.websocket_messages_per_million) * m;
+        // AppSync is counted with the API Gateway: both are what clients connect to.
+        let api_gateway = (self.http_requests * p.http_api_per_million
+            + self.websocket_messages * p.websocket_messages_per_million
+            + self.appsync_operations * p.appsync_events_operations_per_million)
+            * m;
         Dollars {
             dynamodb,
             eventbridge,
@@ -143,6 +155,30 @@ pub fn this_design(
         lambda_gb_seconds: ms / 1000.0 * model.memory_gb,
         http_requests: 1.0,
         websocket_messages: (route.post_to_connection + fanout.post_to_connection) as f64,
+        appsync_operations: 0.0,
+    }
+}
+
+/// The same application on AWS AppSync Events, as a user would build it: the HTTP route and
+/// its Lambda keep their reads and write the message once (a plain PutItem, no log, no
+/// transaction), then publish to AppSync over HTTPS (one operation), which delivers to
+/// each subscriber (one operation each). `route` is what our route counted; its reads are
+/// kept but the channel head's (one GetItem, 1 RRU: it has no log), its writes become one
+/// plain write of the message.
+pub fn appsync_app(subscribers: usize, route: &Counts, route_compute_ms: f64, model: &Model) -> Usage {
+    let reads = route.get_item.saturating_sub(1) + route.query;
+    let ms = (route_compute_ms + (reads + 1) as f64 * model.dynamodb_ms + model.put_events_ms).ceil();
+    Usage {
+        subscribers,
+        dynamodb_requests: reads + 1,
+        rru: (route.rru - 1.0).max(0.5),
+        wru: 1.0,
+        put_events_entries: 0,
+        lambda_invocations: 1.0,
+        lambda_gb_seconds: ms / 1000.0 * model.memory_gb,
+        http_requests: 1.0,
+        websocket_messages: 0.0,
+        appsync_operations: 1.0 + subscribers as f64,
     }
 }
 
@@ -167,6 +203,7 @@ pub fn scan_sample(subscribers: usize, table_connections: usize, item_bytes: usi
         http_requests: 0.0,
         // The inbound `sendmessage` frame and one post per subscriber.
         websocket_messages: 1.0 + subscribers as f64,
+        appsync_operations: 0.0,
     }
 }
 

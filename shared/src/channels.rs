@@ -55,9 +55,13 @@ impl fmt::Display for Channel {
 
 impl Channel {
     /// Whether events on this channel are sequenced and kept for replay. The admin
-    /// stream is a live monitor: it carries every event but keeps no log.
+    /// stream is a live monitor: it carries every event but keeps no log. `drivers`
+    /// carries every offer of the service: sequenced there, each would wait its turn on
+    /// one item. Offers are logged on their trip's channel instead, pushed to `drivers`
+    /// live, and a driver catches up with the open offers when subscribing
+    /// ([`crate::trips::offer::open_offers`]).
     pub fn is_logged(&self) -> bool {
-        !matches!(self, Channel::Admin)
+        !matches!(self, Channel::Admin | Channel::Drivers)
     }
 }
 

@@ -175,6 +175,14 @@ pub async fn unsubscribe(table: &dyn Table, connection_id: &str, channel: &Chann
 }
 
 /// The subscribers of a channel: one Query on its partition (paged), no Scan.
+/// One connection's subscription to a channel, if it has one.
+pub async fn subscription(table: &dyn Table, connection_id: &str, channel: &Channel) -> Result<Option<Subscriber>, TableError> {
+    let item = table
+        .get(&keys::chan(&channel.to_string()), &keys::chan_conn(connection_id))
+        .await?;
+    Ok(item.as_ref().and_then(Subscriber::from_item))
+}
+
 pub async fn subscribers(table: &dyn Table, channel: &Channel) -> Result<Vec<Subscriber>, TableError> {
     let items = query_all(table, Query::new(keys::chan(&channel.to_string()))).await?;
     Ok(items.iter().filter_map(Subscriber::from_item).collect())

@@ -17,6 +17,8 @@ pub fn log(channel: &str) -> String {
     format!("LOG#{channel}")
 }
 pub const HEAD: &str = "HEAD";
+/// The sort key prefix of a log's entries.
+pub const SEQ_PREFIX: &str = "SEQ#";
 pub fn log_seq(seq: u64) -> String {
     format!("SEQ#{seq:020}")
 }
@@ -78,6 +80,11 @@ pub fn passenger(user_id: &str) -> String {
 pub const STATUS_PREFIX: &str = "STATUS#";
 pub fn trip_status(at: &str) -> String {
     format!("STATUS#{at}")
+}
+/// The open offers (a trip without a driver yet), spread over a few partitions; the
+/// sort key is the trip id.
+pub fn open_offers(shard: u32) -> String {
+    format!("OFFER#{shard}")
 }
 /// The first answer to a request with an `Idempotency-Key`.
 pub fn idem(scope: &str, key: &str) -> String {

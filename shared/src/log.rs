@@ -2,15 +2,21 @@
 //!
 //! Events are sequenced where they happen: [`stage`] gives each logged event of a
 //! write its channels' next `seq`s, as more items of the transaction that writes the
-//! state change (the channel's `HEAD`, conditioned on the seq it was read at, and the
-//! log entry). The log's order is then the order in which the state changed, and the
-//! log entry is also the outbox: its first entry carries `relay`, and the table's change
-//! feed (DynamoDB Streams; the embedded table's feed) hands it to the relay, which
-//! publishes it to the bus.
+//! state change: the log entries themselves (`SEQ#{seq}`, written only if that seq is
+//! free). The newest entry is the channel's head, read with one backward Query, so a
+//! seq costs no item besides its entry; two writers that read the same head both try
+//! the same seq and one of them reads again. The log's order is then the order in which
+//! the state changed, and the log entry is also the outbox: the first entry of each
+//! event carries `relay`, and the table's change feed (DynamoDB Streams; the embedded
+//! table's feed) hands it to the relay, which publishes it to the bus.
+//!
+//! The `HEAD` item holds the channel's epoch only: written when a channel is first
+//! subscribed to or written, and again (a new epoch) when the whole log has expired, so
+//! that no seq is ever given twice in one epoch.
 //!
 //! Events that come from outside (a producer's `PutEvents`) carry no seq: the fan-out
-//! sequences those on arrival with [`append`], one transaction (head += 1, claim the
-//! event id, write the entry), so a redelivery is never sequenced twice.
+//! sequences those on arrival with [`append`], one transaction (claim the event id,
+//! write the entry), so a redelivery is never sequenced twice.
 
 use crate::channels::{channels_for, Channel};
 use crate::events::{Envelope, Position, Priority};
@@ -58,6 +64,8 @@ pub struct Staged {
     /// The first log entry of each logged event: (pk, sk, event id), to check after an
     /// ambiguous failure whether the transaction landed.
     pub entries: Vec<(String, String, String)>,
+    /// For each op of `ops`, the entry's position when it is a log entry.
+    pub positions: Vec<Option<Position>>,
 }
 
 impl Staged {
@@ -81,7 +89,15 @@ pub fn logged_channels(e: &Envelope) -> Vec<Channel> {
 /// of `events` (causes first). A concurrent writer of a channel makes the head's
 /// condition fail; the caller reads again ([`crate::outbox::commit`] does).
 pub async fn stage(table: &dyn Table, events: &[Envelope], retention_secs: i64) -> Result<Staged, TableError> {
-    let mut heads: Vec<(Channel, Option<Head>, Head)> = Vec::new();
+    stage_after(table, events, retention_secs, &[]).await
+}
+
+/// [`stage`], where `taken` holds positions known to be taken (an entry's condition failed
+/// there): those channels continue after them without reading their head again.
+pub async fn stage_after(table: &dyn Table, events: &[Envelope], retention_secs: i64, taken: &[Position]) -> Result<Staged, TableError> {
+    // Per channel: the last position, advanced as seqs are given.
+    let mut heads: Vec<(Channel, Head)> = Vec::new();
+    let mut entry_positions = Vec::new();
     let mut staged = Staged::default();
     let ttl = now_epoch() + retention_secs;
     let mut entry_ops = Vec::new();
@@ -91,19 +107,27 @@ pub async fn stage(table: &dyn Table, events: &[Envelope], retention_secs: i64) 
         let channels = logged_channels(&event);
         let mut positions = Vec::with_capacity(channels.len());
         for channel in &channels {
-            let i = match heads.iter().position(|(c, _, _)| c == channel) {
+            let i = match heads.iter().position(|(c, _)| c == channel) {
                 Some(i) => i,
                 None => {
-                    let read = table.get(&keys::log(&channel.to_string()), keys::HEAD).await?.map(|i| head_of(&i));
-                    let next = read.clone().unwrap_or_else(|| Head {
-                        epoch: ulid::Ulid::new().to_string(),
-                        seq: 0,
-                    });
-                    heads.push((channel.clone(), read, next));
+                    let name = channel.to_string();
+                    let known = taken.iter().filter(|p| p.channel == name).max_by_key(|p| p.seq);
+                    let last = match known {
+                        Some(p) => Head {
+                            epoch: p.epoch.clone(),
+                            seq: p.seq,
+                        },
+                        None => {
+                            let (last, epoch_op) = next_slot(table, &keys::log(&name)).await?;
+                            staged.ops.extend(epoch_op);
+                            last
+                        }
+                    };
+                    heads.push((channel.clone(), last));
                     heads.len() - 1
                 }
             };
-            let head = &mut heads[i].2;
+            let head = &mut heads[i].1;
             head.seq += 1;
             positions.push(Position {
                 channel: channel.to_string(),
@@ -113,11 +137,7 @@ pub async fn stage(table: &dyn Table, events: &[Envelope], retention_secs: i64) 
         }
         let body = serde_json::to_value(&event).map_err(|err| TableError::Invalid(err.to_string()))?;
         for (n, p) in positions.iter().enumerate() {
-            let mut item = Item::new(keys::log(&p.channel), keys::log_seq(p.seq))
-                .with("seq", p.seq)
-                .with("epoch", p.epoch.as_str())
-                .with("event", body.clone())
-                .with_ttl(ttl);
+            let mut item = entry(&p.channel, p.seq, &p.epoch, body.clone(), ttl);
             if n == 0 {
                 // The one entry the relay publishes the event from, with all its positions.
                 item = item
@@ -127,27 +147,72 @@ pub async fn stage(table: &dyn Table, events: &[Envelope], retention_secs: i64) 
             }
             entry_ops.push(TxOp::Put {
                 item,
-                cond: Some(Condition::NotExists),
+                cond: Some(free_slot()),
             });
+            entry_positions.push(Some(p.clone()));
         }
         event.sequence = positions;
         staged.events.push(event);
     }
-    for (channel, read, next) in heads {
-        let cond = match &read {
-            Some(h) => Condition::Eq("seq".into(), h.seq.into()),
-            None => Condition::NotExists,
-        };
-        staged.ops.push(TxOp::Put {
-            item: Item::new(keys::log(&channel.to_string()), keys::HEAD)
-                .with("seq", next.seq)
-                .with("epoch", next.epoch.as_str()),
-            cond: Some(cond),
-        });
-    }
+    staged.positions = vec![None; staged.ops.len()];
+    staged.positions.extend(entry_positions);
     staged.ops.extend(entry_ops);
     Ok(staged)
 }
+
+fn entry(channel: &str, seq: u64, epoch: &str, event: Value, ttl: i64) -> Item {
+    Item::new(keys::log(channel), keys::log_seq(seq))
+        .with("seq", seq)
+        .with("epoch", epoch)
+        .with("event", event)
+        .with_ttl(ttl)
+}
+
+/// An entry's seq is free when no entry holds it, or only one that has expired but is
+/// not deleted yet (DynamoDB deletes expired items late; a new epoch reuses seqs).
+fn free_slot() -> Condition {
+    Condition::Or(vec![
+        Condition::NotExists,
+        Condition::Lt(crate::ports::table::TTL.into(), now_epoch() as f64),
+    ])
+}
+
+/// The newest unexpired entry of a log: the channel's position.
+async fn tail(table: &dyn Table, pk: &str) -> Result<Option<Head>, TableError> {
+    let page = table
+        .query(Query::new(pk).begins_with(keys::SEQ_PREFIX).backward().limit(1))
+        .await?;
+    Ok(page.items.first().map(head_of))
+}
+
+/// The position the next event of a log follows, and the write of the epoch when the
+/// log has no entry: the first event of a channel uses the epoch its `HEAD` has (or a
+/// new one); after the whole log expired, a new epoch, so no seq is given twice in one.
+async fn next_slot(table: &dyn Table, pk: &str) -> Result<(Head, Option<TxOp>), TableError> {
+    if let Some(last) = tail(table, pk).await? {
+        return Ok((last, None));
+    }
+    let current = table.get(pk, keys::HEAD).await?;
+    let (epoch, cond) = match &current {
+        None => (ulid::Ulid::new().to_string(), Condition::NotExists),
+        Some(h) if h.get(USED) != Some(&Value::Bool(true)) => {
+            let e = h.str("epoch").unwrap_or_default().to_string();
+            (e.clone(), Condition::Eq("epoch".into(), e.into()))
+        }
+        Some(h) => (
+            ulid::Ulid::new().to_string(),
+            Condition::Eq("epoch".into(), h.str("epoch").unwrap_or_default().into()),
+        ),
+    };
+    let op = TxOp::Put {
+        item: Item::new(pk, keys::HEAD).with("epoch", epoch.as_str()).with(USED, true),
+        cond: Some(cond),
+    };
+    Ok((Head { epoch, seq: 0 }, Some(op)))
+}
+
+/// Set on `HEAD` once its epoch has given a seq.
+const USED: &str = "used";
 
 /// The event a relayed log entry holds, with its positions on every channel.
 pub fn relayed_event(item: &Item) -> Option<Envelope> {
@@ -160,20 +225,26 @@ pub fn relayed_event(item: &Item) -> Option<Envelope> {
 /// with a transient error, which the fan-out's retry turns into another try.
 const ATTEMPTS: u32 = 16;
 
-/// The channel's head, created (with a fresh epoch) on first use.
+/// The channel's position: its newest entry, or its epoch (created on first use) and 0.
 pub async fn head(table: &dyn Table, channel: &Channel) -> Result<Head, TableError> {
     let pk = keys::log(&channel.to_string());
-    if let Some(item) = table.get(&pk, keys::HEAD).await? {
-        return Ok(head_of(&item));
+    if let Some(last) = tail(table, &pk).await? {
+        return Ok(last);
     }
-    let updates = vec![
-        Update::Add("seq".into(), 0),
-        Update::SetIfMissing("epoch".into(), Value::String(ulid::Ulid::new().to_string())),
-    ];
-    Ok(head_of(&table.update(&pk, keys::HEAD, updates, None).await?))
+    let item = match table.get(&pk, keys::HEAD).await? {
+        Some(item) => item,
+        None => {
+            let updates = vec![Update::SetIfMissing("epoch".into(), Value::String(ulid::Ulid::new().to_string()))];
+            table.update(&pk, keys::HEAD, updates, None).await?
+        }
+    };
+    Ok(Head {
+        epoch: item.str("epoch").unwrap_or_default().to_string(),
+        seq: 0,
+    })
 }
 
-/// Gives the event the channel's next sequence number and writes it to the log.
+/// Gives an event from outside its channel's next sequence number and writes it to the log.
 pub async fn append(table: &dyn Table, channel: &Channel, event: &Envelope, retention_secs: i64) -> Result<Appended, TableError> {
     let pk = keys::log(&channel.to_string());
     let evt_sk = keys::log_evt(&event.id);
@@ -186,23 +257,13 @@ pub async fn append(table: &dyn Table, channel: &Channel, event: &Envelope, rete
                 pushed: evt.get("pushed") == Some(&Value::Bool(true)),
             });
         }
-        let current = table.get(&pk, keys::HEAD).await?;
-        let (prev, epoch) = match &current {
-            Some(item) => (head_of(item).seq, head_of(item).epoch),
-            None => (0, ulid::Ulid::new().to_string()),
+        let (last, epoch_op) = next_slot(table, &pk).await?;
+        let next = Head {
+            epoch: last.epoch,
+            seq: last.seq + 1,
         };
-        let next = Head { epoch, seq: prev + 1 };
         let ttl = now_epoch() + retention_secs;
-        let head_cond = if current.is_some() {
-            Condition::Eq("seq".into(), prev.into())
-        } else {
-            Condition::NotExists
-        };
-        let ops = vec![
-            TxOp::Put {
-                item: Item::new(&pk, keys::HEAD).with("seq", next.seq).with("epoch", next.epoch.as_str()),
-                cond: Some(head_cond),
-            },
+        let mut ops = vec![
             TxOp::Put {
                 item: Item::new(&pk, &evt_sk)
                     .with("seq", next.seq)
@@ -211,17 +272,14 @@ pub async fn append(table: &dyn Table, channel: &Channel, event: &Envelope, rete
                 cond: Some(Condition::NotExists),
             },
             TxOp::Put {
-                item: Item::new(&pk, keys::log_seq(next.seq))
-                    .with("seq", next.seq)
-                    .with("epoch", next.epoch.as_str())
-                    .with("event", body.clone())
-                    .with_ttl(ttl),
-                cond: None,
+                item: entry(&channel.to_string(), next.seq, &next.epoch, body.clone(), ttl),
+                cond: Some(free_slot()),
             },
         ];
+        ops.extend(epoch_op);
         match table.transact(ops).await {
             Ok(()) => return Ok(Appended::New(next)),
-            Err(TableError::TransactionCanceled { failed }) if failed.contains(&1) => {
+            Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
                 // Claimed by a concurrent delivery; if the claim stays invisible it is an
                 // expired one DynamoDB has not deleted yet: an old redelivery, drop it.
                 claim_failures += 1;
@@ -270,6 +328,13 @@ pub async fn replay(table: &dyn Table, channel: &Channel, epoch: &str, after: u6
         return Ok(Replay::Resync("epoch_changed"));
     }
     if after > head.seq {
+        // No entry left of an epoch that gave seqs: they all expired.
+        if head.seq == 0 {
+            let used = table.get(&keys::log(&channel.to_string()), keys::HEAD).await?;
+            if used.is_some_and(|h| h.get(USED) == Some(&Value::Bool(true))) {
+                return Ok(Replay::Resync("log_trimmed"));
+            }
+        }
         return Ok(Replay::Resync("ahead_of_log"));
     }
     if after == head.seq {
@@ -284,7 +349,7 @@ pub async fn replay(table: &dyn Table, channel: &Channel, epoch: &str, after: u6
     let items = crate::ports::table::query_all(table, q).await?;
     let mut events = Vec::with_capacity(items.len());
     for (expected, item) in (after + 1..=last).zip(items.iter()) {
-        if item.i64("seq") != Some(expected as i64) {
+        if item.i64("seq") != Some(expected as i64) || item.str("epoch") != Some(epoch) {
             break;
         }
         events.push((expected, item.get("event").cloned().unwrap_or(Value::Null)));
@@ -381,13 +446,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_trimmed_log_answers_resync() {
+    async fn a_trimmed_log_answers_resync_and_an_expired_one_starts_a_new_epoch() {
         let t = SqliteTable::in_memory();
         let ch = Channel::Chat("C3".into());
         let h = head(&t, &ch).await.unwrap();
         for _ in 0..3 {
-            append(&t, &ch, &event(), -1).await.unwrap(); // already expired
+            append(&t, &ch, &event(), 3600).await.unwrap();
         }
+        // The oldest entry expired: what is left cannot replay from 0.
+        t.delete(&keys::log("chat:C3"), &keys::log_seq(1), None).await.unwrap();
         assert_eq!(replay(&t, &ch, &h.epoch, 0, 10).await.unwrap(), Replay::Resync("log_trimmed"));
+        assert!(matches!(replay(&t, &ch, &h.epoch, 1, 10).await.unwrap(), Replay::Events { ref events, .. } if events.len() == 2));
+        // Every entry expired (DynamoDB has not deleted them yet): the next event opens a
+        // new epoch, so seq 1 is never given twice in one epoch.
+        let c = Channel::Chat("C4".into());
+        let h = head(&t, &c).await.unwrap();
+        for _ in 0..2 {
+            append(&t, &c, &event(), -1).await.unwrap();
+        }
+        let Appended::New(after) = append(&t, &c, &event(), 3600).await.unwrap() else {
+            panic!("not sequenced")
+        };
+        assert_ne!(after.epoch, h.epoch);
+        assert_eq!(after.seq, 1);
+        assert_eq!(replay(&t, &c, &h.epoch, 2, 10).await.unwrap(), Replay::Resync("epoch_changed"));
     }
 }

@@ -3,7 +3,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ChannelOrder, RealtimeClient } from "../../web/realtime.js";
+import { ChannelOrder, RealtimeClient, isFiltered } from "../../web/realtime.js";
 
 const CHANNEL = "chat:C1";
 const EPOCH = "E1";
@@ -168,11 +168,13 @@ test("a replay that ends with the gap still open waits again before the next res
   order.accept(subscribed(0), 0);
   order.accept(ev(3), 0);
   assert.deepEqual(order.tick(100)?.after, 0);
-  assert.deepEqual(seqsOf(order.accept(ev(1), 110)), [1]); // 2 was lost again
-  order.accept({ type: "resumed", id: "r1", channel: CHANNEL, epoch: EPOCH, seq: 3, replayed: 3, more: false }, 120);
+  // 5 is written after the replay read the head (3); 4's live push is lost.
+  assert.deepEqual(order.accept(ev(5), 105), []);
+  assert.deepEqual(seqsOf([...order.accept(ev(1), 110), ...order.accept(ev(2), 111)]), [1, 2, 3]);
+  assert.deepEqual(order.accept({ type: "resumed", id: "r1", channel: CHANNEL, epoch: EPOCH, seq: 3, replayed: 2, more: false }, 120), []);
   assert.equal(order.tick(219), null);
-  assert.deepEqual(order.tick(220)?.after, 1);
-  assert.deepEqual(seqsOf(order.accept(ev(2), 230)), [2, 3]);
+  assert.deepEqual(order.tick(220)?.after, 3);
+  assert.deepEqual(seqsOf(order.accept(ev(4), 230)), [4, 5]);
 });
 
 test("a subscribe ack that is ahead of what was delivered opens a gap, resumed after the wait", () => {
@@ -180,13 +182,15 @@ test("a subscribe ack that is ahead of what was delivered opens a gap, resumed a
   order.subscribing(0);
   order.accept(subscribed(5), 0);
   order.accept(ev(6), 1);
-  // Reconnect: subscribe with resume from 6; the replay (7) is lost, the ack says head 8.
+  // Reconnect: subscribe with resume from 6; nothing to replay then (head 6), but 7 and 8
+  // are written before the ack (head 8) and their live pushes are lost.
   assert.deepEqual(order.subscribing(10), { epoch: EPOCH, after: 6 });
-  order.accept({ type: "resumed", channel: CHANNEL, epoch: EPOCH, seq: 8, replayed: 0, more: false }, 11);
+  order.accept({ type: "resumed", channel: CHANNEL, epoch: EPOCH, seq: 6, replayed: 0, more: false }, 11);
   order.accept(subscribed(8), 12);
-  assert.equal(order.tick(110), null);
-  assert.deepEqual(order.tick(111)?.after, 6);
-  assert.deepEqual(seqsOf([...order.accept(ev(8), 112), ...order.accept(ev(7), 113)]), [7, 8]);
+  assert.equal(order.deadline(), 112, "the gap opened with the ack");
+  assert.equal(order.tick(111), null);
+  assert.deepEqual(order.tick(112)?.after, 6);
+  assert.deepEqual(seqsOf([...order.accept(ev(8), 113), ...order.accept(ev(7), 114)]), [7, 8]);
 });
 
 test("frames that arrive before the subscribe ack are held, then ordered from the ack's head", () => {
@@ -253,6 +257,128 @@ test("the buffer is bounded: past maxPending a resume is due at once, and nothin
   const got = [];
   for (let s = 1; s <= 20; s++) got.push(...order.accept(ev(s), 30));
   assert.deepEqual(seqsOf(got), range(1, 20));
+});
+
+// ---- filtered subscriptions: the server pushes only some seqs; `resumed` closes the gaps
+
+const resumed = (seq, more = false, replayed = 0) => ({ type: "resumed", id: "r", channel: CHANNEL, epoch: EPOCH, seq, replayed, more });
+
+test("filtered: pushed 1,2,5,9 (3,4,6,7,8 filtered out): 1,2 at once, one resume after the filtered wait, then 5 and 9 once, in order", () => {
+  const order = new ChannelOrder({ channel: CHANNEL, filtered: true }); // default waits: 1000 / 150 ms
+  assert.equal(order.waitMs, 150);
+  order.subscribing(0);
+  order.accept(subscribed(0), 0);
+  const got = [];
+  got.push(...order.accept(ev(1), 10), ...order.accept(ev(2), 11));
+  assert.deepEqual(seqsOf(got), [1, 2], "1 and 2 at once");
+  assert.deepEqual(order.accept(ev(5), 20), [], "5 waits behind 3");
+  assert.deepEqual(order.accept(ev(9), 30), []);
+  assert.equal(order.deadline(), 170, "the filtered wait, from when the gap opened");
+  assert.equal(order.tick(169), null);
+  assert.deepEqual(order.tick(170), { action: "resume", channel: CHANNEL, epoch: EPOCH, after: 2 });
+  assert.equal(order.tick(171), null, "one resume in flight");
+  // The replay: only what the subscription wants (5 and 9, both already held), then `resumed`.
+  got.push(...order.accept(ev(5), 190), ...order.accept(ev(9), 191));
+  assert.deepEqual(seqsOf(got), [1, 2], "replayed copies of held events are duplicates");
+  got.push(...order.accept(resumed(9, false, 2), 192));
+  assert.deepEqual(seqsOf(got), [1, 2, 5, 9], "5 and 9, once each, in order");
+  assert.equal(order.seq, 9);
+  assert.equal(order.pending.size, 0);
+  assert.equal(order.deadline(), null, "no gap left: no second resume");
+  for (const now of [400, 5000]) assert.equal(order.tick(now), null);
+  assert.deepEqual(seqsOf(order.accept(ev(9), 500)), [], "9 again: a duplicate");
+  assert.deepEqual(seqsOf(order.accept(ev(10), 501)), [10]);
+});
+
+test("filtered: the replay may bring a held event first; `resumed` with seq S releases what is held up to S", () => {
+  const order = new ChannelOrder({ channel: CHANNEL, filtered: true });
+  order.subscribing(0);
+  order.accept(subscribed(2), 0);
+  order.accept(ev(9), 1);
+  assert.deepEqual(order.tick(151)?.after, 2);
+  // 5 was not pushed live (a lost push): the replay brings it; 9 is not replayed again.
+  assert.deepEqual(seqsOf(order.accept(ev(5), 160)), [], "5 is held: 3 and 4 are not known to be filtered yet");
+  assert.deepEqual(seqsOf(order.accept(resumed(9, false, 1), 161)), [5, 9]);
+  assert.equal(order.deadline(), null);
+});
+
+test("filtered: `resumed` with `more` moves the position to S and resumes again at once from S", () => {
+  const order = new ChannelOrder({ channel: CHANNEL, filtered: true });
+  order.subscribing(0);
+  order.accept(subscribed(0), 0);
+  assert.deepEqual(seqsOf(order.accept(ev(1), 1)), [1]);
+  assert.deepEqual(order.accept(ev(1200), 2), []);
+  assert.deepEqual(order.tick(152), { action: "resume", channel: CHANNEL, epoch: EPOCH, after: 1 });
+  const got = [...order.accept(ev(300), 160), ...order.accept(resumed(501, true, 1), 161)];
+  assert.deepEqual(seqsOf(got), [300], "what was replayed, up to S");
+  assert.equal(order.seq, 501);
+  assert.deepEqual(order.tick(161), { action: "resume", channel: CHANNEL, epoch: EPOCH, after: 501 }, "at once, from S");
+  assert.equal(order.tick(162), null);
+  // Nothing wanted in the next 500: the position still moves on.
+  assert.deepEqual(order.accept(resumed(1001, true, 0), 170), []);
+  assert.equal(order.seq, 1001);
+  assert.deepEqual(order.tick(170)?.after, 1001);
+  const last = [...order.accept(ev(1100), 180), ...order.accept(ev(1200), 180), ...order.accept(resumed(1250, false, 2), 181)];
+  assert.deepEqual(seqsOf(last), [1100, 1200]);
+  assert.equal(order.seq, 1250);
+  assert.equal(order.deadline(), null);
+  assert.deepEqual(seqsOf(order.accept(ev(1251), 190)), [1251]);
+});
+
+test("filtered: an event held above S stays held until its own gap fills", () => {
+  const order = new ChannelOrder({ channel: CHANNEL, filtered: true });
+  order.subscribing(0);
+  order.accept(subscribed(0), 0);
+  order.accept(ev(5), 0);
+  order.accept(ev(12), 1);
+  assert.deepEqual(order.tick(150)?.after, 0);
+  // The replay read the head at 9 (12 was written after it): 5 up to S = 9, 12 waits.
+  assert.deepEqual(seqsOf([...order.accept(ev(5), 160), ...order.accept(resumed(9, false, 1), 161)]), [5]);
+  assert.equal(order.seq, 9);
+  assert.deepEqual([...order.pending.keys()], [12], "12 is still held");
+  assert.equal(order.deadline(), 311, "its gap waits again");
+  assert.deepEqual(seqsOf(order.accept(ev(10), 200)), [10], "10 fills part of it");
+  assert.deepEqual([...order.pending.keys()], [12]);
+  assert.deepEqual(order.tick(350), { action: "resume", channel: CHANNEL, epoch: EPOCH, after: 10 });
+  assert.deepEqual(seqsOf(order.accept(resumed(12, false, 0), 360)), [12], "11 is filtered out: 12 goes");
+  assert.equal(order.deadline(), null);
+});
+
+test("filtered: `resumed` does not move past an event dropped from a full buffer", () => {
+  const order = new ChannelOrder({ channel: CHANNEL, filtered: true, maxPending: 2 });
+  order.subscribing(0);
+  order.accept(subscribed(0), 0);
+  for (const s of [4, 6, 8]) assert.deepEqual(order.accept(ev(s), s), []);
+  assert.deepEqual([...order.pending.keys()], [4, 6], "8 is dropped");
+  assert.equal(order.deadline(), 8, "due at once");
+  assert.deepEqual(order.tick(8)?.after, 0);
+  // The replay brings 2; the buffer is still full, so it evicts 6, and 8 is dropped again.
+  order.accept(ev(2), 20);
+  order.accept(ev(4), 21);
+  order.accept(ev(6), 22);
+  order.accept(ev(8), 23);
+  const got = order.accept(resumed(10, false, 4), 24);
+  assert.deepEqual(seqsOf(got), [2, 4], "up to the first dropped event, not past it");
+  assert.equal(order.seq, 5);
+  assert.deepEqual(order.tick(24)?.after, 5, "a dropped event to fetch: due at once");
+  assert.deepEqual(seqsOf([...order.accept(ev(6), 30), ...order.accept(ev(8), 30), ...order.accept(resumed(10, false, 2), 31)]), [6, 8]);
+  assert.equal(order.seq, 10);
+  assert.equal(order.deadline(), null);
+});
+
+test("the gap wait: filteredGapWaitMs for a filtered subscription, gapWaitMs otherwise", () => {
+  const plain = new ChannelOrder({ channel: CHANNEL });
+  assert.deepEqual([plain.gapWaitMs, plain.filteredGapWaitMs, plain.waitMs], [1000, 150, 1000]);
+  const custom = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 500, filteredGapWaitMs: 20, filtered: true });
+  assert.equal(custom.waitMs, 20);
+  custom.filtered = false;
+  assert.equal(custom.waitMs, 500);
+  assert.equal(isFiltered([], undefined), false);
+  assert.equal(isFiltered(undefined, undefined), false);
+  assert.equal(isFiltered(["**"], undefined), false);
+  assert.equal(isFiltered(["chat.**"], undefined), true);
+  assert.equal(isFiltered([], { tripType: "PRIVATE" }), true);
+  assert.equal(isFiltered(["**"], { tripType: "PRIVATE" }), true);
 });
 
 // ---- RealtimeClient over a fake WebSocket
@@ -356,6 +482,41 @@ test("RealtimeClient: in order across a lost event, one resume after gapWaitMs, 
     new Set(got).size - 1,
     "no seq twice", // (and one low event)
   );
+});
+
+test("RealtimeClient: a filtered subscription resumes after filteredGapWaitMs, and `resumed` closes its gaps", async () => {
+  globalThis.WebSocket = FakeSocket;
+  const rt = new RealtimeClient({ url: "ws://test/ws", token: "t", gapWaitMs: 5000, filteredGapWaitMs: 30 });
+  rt.connect();
+  await until(() => rt.status === "open", "open");
+  const ws = FakeSocket.sockets.at(-1);
+  const got = [];
+  const sub = rt.subscribe(CHANNEL, { events: ["chat.message.*"] }, (f) => got.push(f.seq));
+  const s1 = ws.take("subscribe");
+  assert.deepEqual(s1.events, ["chat.message.*"]);
+  ws.recv({ type: "subscribed", id: s1.id, channel: CHANNEL, epoch: EPOCH, seq: 0 });
+  await sub;
+  // An unfiltered channel on the same client keeps the long wait.
+  const other = "chat:C2";
+  const otherSub = rt.subscribe(other, { events: ["**"] }, () => {});
+  ws.recv({ type: "subscribed", id: ws.take("subscribe").id, channel: other, epoch: EPOCH, seq: 0 });
+  await otherSub;
+  ws.recv({ ...ev(2), channel: other });
+
+  const started = Date.now();
+  for (const s of [1, 2, 5, 9]) ws.recv(ev(s));
+  assert.deepEqual(got, [1, 2]);
+  await until(() => ws.sent.some((f) => f.action === "resume"), "a resume", 1000);
+  assert.ok(Date.now() - started < 1000, "the filtered wait, not gapWaitMs");
+  const r = ws.take("resume");
+  assert.deepEqual([r.channel, r.after], [CHANNEL, 2]);
+  ws.recv(ev(5));
+  ws.recv(ev(9));
+  ws.recv({ type: "resumed", id: r.id, channel: CHANNEL, epoch: EPOCH, seq: 9, replayed: 2, more: false });
+  assert.deepEqual(got, [1, 2, 5, 9]);
+  await sleep(100);
+  assert.deepEqual(ws.sent.filter((f) => f.action === "resume"), [], "no other resume: not the unfiltered channel's, not a second one");
+  rt.close();
 });
 
 test("RealtimeClient: a throwing handler does not lose the events after it", async () => {

@@ -412,6 +412,45 @@ async fn offers_until(c: &mut WsClient, last: &str) -> Vec<String> {
     got
 }
 
+/// `drivers` keeps no log (every offer of the service would meet on one item): offers are
+/// pushed live without a seq, and a driver who subscribes later gets the offers still open
+/// that match its filters; a taken offer is offered to nobody after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_who_subscribes_later_gets_the_open_offers_and_not_the_taken_ones() {
+    let stack = start_stack().await.unwrap();
+    let http = Http::new(stack.http_url());
+    let org = token("org", &[Role::Organizer]);
+    let taken = create_trip(&http, &org, &trip_body("PRIVATE", 2, 5000, true)).await;
+    let open = create_trip(&http, &org, &trip_body("PRIVATE", 4, 20000, true)).await;
+    let far = create_trip(&http, &org, &trip_body("PRIVATE", 4, 20000, false)).await;
+    let (status, body) = http
+        .post(
+            &format!("/api/drivers/trips/accept/{taken}"),
+            Some(&token("dan", &[Role::Driver])),
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let mut late = connect(&stack, &token("late", &[Role::Driver])).await;
+    late.send(&json!({"action": "driver:subscribe", "id": "l", "filters": {"maxDistance": 100}}))
+        .await
+        .unwrap();
+    let ack = late.next_where(WAIT, |f| f["id"] == "l").await.unwrap();
+    assert_eq!(ack["type"], "subscribed", "{ack}");
+    let first = late.next_where(WAIT, |f| is_event(f, "trip.offer.created")).await.unwrap();
+    assert_eq!(first["event"]["tripId"], open.as_str(), "{first}");
+    assert!(first.get("seq").is_none(), "offers on drivers carry no seq: {first}");
+    // Nothing else: the taken one is closed, the far one is not what this driver wants.
+    assert!(late
+        .next_where(Duration::from_millis(500), |f| is_event(f, "trip.offer.created"))
+        .await
+        .is_err());
+    let _ = far;
+    late.close().await;
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drivers_receive_only_the_offers_their_filters_match() {
     let stack = start_stack().await.unwrap();

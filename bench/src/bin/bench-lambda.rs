@@ -173,29 +173,33 @@ fn fixture(dir: &Path, name: &str) -> anyhow::Result<Value> {
 /// The fixture request of `POST /api/chat/{id}/messages` (alice) for `chat_id`, with a
 /// fresh client message id.
 fn send_request(template: &Value, chat_id: &str, i: usize) -> anyhow::Result<realtime_shared::http::HttpRequest> {
-    serde_json::from_value(send_event(template, chat_id, &format!("b-{i}-{}", ulid::Ulid::new())))
+    serde_json::from_value(send_event(template, chat_id, Some(&format!("b-{i}-{}", ulid::Ulid::new()))))
         .context("the send fixture no longer parses")
 }
 
-fn send_event(template: &Value, chat_id: &str, client_message_id: &str) -> Value {
+fn send_event(template: &Value, chat_id: &str, client_message_id: Option<&str>) -> Value {
     let mut v = template.clone();
     let path = format!("/api/chat/{chat_id}/messages");
     v["rawPath"] = path.clone().into();
     v["requestContext"]["http"]["path"] = path.into();
     v["pathParameters"]["chatId"] = chat_id.into();
-    v["body"] = serde_json::json!({"content": "hello", "clientMessageId": client_message_id})
-        .to_string()
-        .into();
+    let mut body = serde_json::json!({"content": "hello"});
+    if let Some(c) = client_message_id {
+        body["clientMessageId"] = c.into();
+    }
+    v["body"] = body.to_string().into();
     v
 }
 
-/// The fixture's EventBridge event for `chat.message.stored`, as a new event in `chat_id`.
-fn fanout_event(template: &Value, chat_id: &str) -> Value {
+/// The fixture's EventBridge event for `chat.message.stored`, as a new event in `chat_id`,
+/// sequenced at its source (seq `seq`), as the relay publishes it.
+fn fanout_event(template: &Value, chat_id: &str, seq: u64) -> Value {
     let mut v = template.clone();
     v["id"] = ulid::Ulid::new().to_string().into();
     v["detail"]["id"] = ulid::Ulid::new().to_string().into();
     v["detail"]["chatId"] = chat_id.into();
     v["detail"]["data"]["chatId"] = chat_id.into();
+    v["detail"]["sequence"] = serde_json::json!([{"channel": format!("chat:{chat_id}"), "epoch": "BENCH", "seq": seq}]);
     v
 }
 
@@ -230,6 +234,8 @@ struct WarmLevel {
     usage: Usage,
     scan_sample_same_table: Usage,
     scan_sample_10k_table: Usage,
+    /// The same application built on AWS AppSync Events.
+    appsync_app: Usage,
 }
 
 async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max_fanouts: usize, out: &Path) -> anyhow::Result<()> {
@@ -297,7 +303,7 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
         let fanouts = (200_000 / n.max(1)).clamp(min_fanouts, max_fanouts);
         let mut times = Vec::with_capacity(fanouts);
         for i in 0..fanouts + 2 {
-            let ev = fanout_event(&event_tpl, &chat_id);
+            let ev = fanout_event(&event_tpl, &chat_id, 1_000_000 * n as u64 + i as u64);
             let t = Instant::now();
             fanout::handle(e.deps.clone(), ev)
                 .await
@@ -315,7 +321,9 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
         // relay (free to read; one PutEvents), whose bus event the fan-out gets.
         let mut tap = e.bus.tap();
         let c0 = counter.snapshot();
-        let resp = chat_send_message::handle(deps.clone(), send_request(&send_tpl, &chat_id, 0)?).await;
+        // A plain message: no `clientMessageId` (which adds its marker: a GetItem and 2 WRU).
+        let plain = serde_json::from_value(send_event(&send_tpl, &chat_id, None)).context("the send fixture no longer parses")?;
+        let resp = chat_send_message::handle(deps.clone(), plain).await;
         ensure!(resp.map(|r| r.status_code).unwrap_or(0) == 201, "counted send failed");
         let c1 = counter.snapshot();
         let ev = tap.try_recv().map_err(|e| anyhow::anyhow!("the relay published nothing: {e}"))?;
@@ -335,16 +343,20 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
         );
         let usage = cost::this_design(n, &route_calls, route.mean_us / 1000.0, &fanout_calls, fan.mean_us / 1000.0, &MODEL);
         println!(
-            "fan-out to {n:>6}: p50 {} ms, p99 {} ms, mean {:.2} ms ({:.2} ms per 1,000) over {fanouts}; {} DynamoDB requests, {} PutEvents, {} posts; ${:.2} per million delivered",
+            "fan-out to {n:>6}: p50 {} ms, p99 {} ms, mean {:.2} ms ({:.2} ms per 1,000) over {fanouts}; {} DynamoDB requests, {} WRU, {} PutEvents, {} posts; ${:.2} per million delivered (the same app on AppSync Events: ${:.2}, {:.2}x)",
             stats::ms(fan.p50_us),
             stats::ms(fan.p99_us),
             fan.mean_us / 1000.0,
             fan.mean_us / 1000.0 / (n as f64 / 1000.0),
             usage.dynamodb_requests,
+            usage.wru,
             route_calls.put_events + fanout_calls.put_events,
             fanout_calls.post_to_connection,
-            usage.per_million_delivered(&PRICES).total
+            usage.per_million_delivered(&PRICES).total,
+            cost::appsync_app(n, &route_calls, route.mean_us / 1000.0, &MODEL).per_million_delivered(&PRICES).total,
+            usage.per_million_delivered(&PRICES).total / cost::appsync_app(n, &route_calls, route.mean_us / 1000.0, &MODEL).per_million_delivered(&PRICES).total
         );
+        let appsync_app = cost::appsync_app(n, &route_calls, route.mean_us / 1000.0, &MODEL);
         results.push(WarmLevel {
             subscribers: n,
             fanouts,
@@ -355,6 +367,7 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
             usage,
             scan_sample_same_table: cost::scan_sample(n, n, 50, &MODEL),
             scan_sample_10k_table: cost::scan_sample(n, n.max(10_000), 50, &MODEL),
+            appsync_app,
         });
     }
     let md = warm_markdown(&route, route_iterations, &results);
@@ -456,20 +469,21 @@ fn warm_markdown(route: &Summary, iterations: usize, levels: &[WarmLevel]) -> St
             l.route.post_to_connection + l.fanout_calls.post_to_connection
         );
     }
-    let _ = writeln!(md, "\nPlus 2 Lambda invocations (the route and the fan-out) and 1 HTTP API request per message; the authorizer's answer is cached per token (`ReauthorizeEvery: 300`). The fan-out Queries two channels (`chat:{{id}}` and `admin`), pages of 1 MB.\n");
+    let _ = writeln!(md, "\nThe message is a plain one (no `clientMessageId`, whose marker adds a GetItem and 2 WRU). The relay reads the table's stream for free and makes the PutEvents. Plus 3 Lambda invocations (the route, the relay and the fan-out) and 1 HTTP API request per message; the authorizer's answer is cached per token (`ReauthorizeEvery: 300`). The fan-out Queries two channels (`chat:{{id}}` and `admin`), pages of 1 MB.\n");
     let p = &PRICES;
     let _ = writeln!(md, "\n## Cost per million delivered messages\n");
     let _ = writeln!(md, "Prices: {}: DynamoDB on-demand ${}/M WRU and ${}/M RRU; EventBridge ${}/M events; Lambda ${}/M requests + ${}/GB-s (arm64, 256 MB); API Gateway HTTP API ${}/M requests, WebSocket ${}/M messages and ${}/M connection minutes. Lambda time = the warm compute above + {} ms per DynamoDB request + {} ms per PutEvents + {} ms per {} concurrent posts (typical in-region round trips; the embedded adapters have none). The authorizer's answer is cached per token (`ReauthorizeEvery: 300`), so it adds no invocation per message.\n",
         p.as_of, p.dynamodb_wru_per_million, p.dynamodb_rru_per_million, p.eventbridge_per_million, p.lambda_requests_per_million, p.lambda_gb_second,
         p.http_api_per_million, p.websocket_messages_per_million, p.websocket_connection_minutes_per_million,
         MODEL.dynamodb_ms, MODEL.put_events_ms, MODEL.post_to_connection_ms, MODEL.fanout_concurrency);
-    let _ = writeln!(md, "| N | $ per message | DynamoDB | EventBridge | Lambda | API Gateway | **$ per million delivered** | Scan sample, table = the N connections | Scan sample, N in a 10,000-connection table |");
-    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "| N | $ per message | DynamoDB | EventBridge | Lambda | API Gateway | **$ per million delivered** | the same app on AppSync Events | ratio | Scan sample, table = the N connections | Scan sample, N in a 10,000-connection table |");
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for l in levels {
         let d = l.usage.per_million_delivered(p);
+        let a = l.appsync_app.per_million_delivered(p).total;
         let _ = writeln!(
             md,
-            "| {} | {:.7} | {:.3} | {:.3} | {:.3} | {:.3} | **{:.3}** | {:.3} | {:.3} |",
+            "| {} | {:.7} | {:.3} | {:.3} | {:.3} | {:.3} | **{:.3}** | {:.3} | {:.2}× | {:.3} | {:.3} |",
             l.subscribers,
             l.usage.dollars(p).total,
             d.dynamodb,
@@ -477,6 +491,8 @@ fn warm_markdown(route: &Summary, iterations: usize, levels: &[WarmLevel]) -> St
             d.lambda,
             d.api_gateway,
             d.total,
+            a,
+            d.total / a,
             l.scan_sample_same_table.per_million_delivered(p).total,
             l.scan_sample_10k_table.per_million_delivered(p).total,
         );
@@ -543,7 +559,7 @@ async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
     let table = e.deps.table.clone();
     let pk = keys::chan(&channel.to_string());
     let frame: std::sync::Arc<[u8]> = {
-        let ev = fanout_event(&event_tpl, &chat_id);
+        let ev = fanout_event(&event_tpl, &chat_id, 1);
         serde_json::to_vec(
             &serde_json::json!({"type": "event", "channel": channel.to_string(), "seq": 1, "epoch": "E", "event": ev["detail"]}),
         )?
@@ -551,7 +567,7 @@ async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
     };
     let ids: Vec<String> = (0..n).map(|i| format!("bench-{i}")).collect();
     let (mut q, mut subs, mut moved, mut buffered, mut looped, mut whole) = (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for _ in 0..runs {
+    for run in 0..runs {
         let t = Instant::now();
         let page = table.query(Query::new(pk.clone())).await?;
         q.push(per(t.elapsed()));
@@ -589,7 +605,7 @@ async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
         looped.push(per(t.elapsed()));
         drain(&mut receivers);
         let t = Instant::now();
-        fanout::handle(e.deps.clone(), fanout_event(&event_tpl, &chat_id))
+        fanout::handle(e.deps.clone(), fanout_event(&event_tpl, &chat_id, 1_000 + run as u64))
             .await
             .map_err(|e| anyhow::anyhow!("fan-out: {}", e.message))?;
         whole.push(per(t.elapsed()));
@@ -766,8 +782,8 @@ async fn cold(
         let mut rs = Vec::new();
         for i in 0..runs {
             let event = |k: usize| match f.name {
-                "chat-send-message" => send_event(&tpl, &chat_id, &format!("cold-{i}-{k}-{}", ulid::Ulid::new())),
-                "fanout" => fanout_event(&tpl, &chat_id),
+                "chat-send-message" => send_event(&tpl, &chat_id, Some(&format!("cold-{i}-{k}-{}", ulid::Ulid::new()))),
+                "fanout" => fanout_event(&tpl, &chat_id, (i * 100 + k) as u64 + 1),
                 _ => tpl.clone(),
             };
             rs.push(api.cold_start(&bin, &env, event(0), event(1), Duration::from_secs(20)).await?);

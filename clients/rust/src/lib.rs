@@ -7,11 +7,13 @@
 //! once, subscribe with [`WsClient::subscribe_ordered`] and read with
 //! [`WsClient::next_event_in_order`]: it holds events that arrive ahead of a gap and sends
 //! a `resume` when a gap stays open (the logic on its own, without a socket, is
-//! [`ChannelOrder`]).
+//! [`ChannelOrder`]). A subscription with `events` patterns gets only some of the
+//! channel's seqs: its gaps wait the shorter filtered gap wait
+//! ([`ChannelOrder::with_filtered_gap_wait`]), and the `resumed` answer closes them.
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -248,7 +250,10 @@ impl WsClient {
 
     /// Subscribes to `channel` and orders its events from then on (read them with
     /// [`WsClient::next_event_in_order`]); `gap_wait` is how long a gap may stay open
-    /// before a `resume` is sent. The order lives as long as this client; subscribing
+    /// before a `resume` is sent. With `events` patterns (other than none or `["**"]`) the
+    /// subscription is filtered: gaps are normal and wait the order's filtered gap wait
+    /// ([`DEFAULT_FILTERED_GAP_WAIT`] here; configure it with
+    /// [`WsClient::subscribe_ordered_with`]). The order lives as long as this client; subscribing
     /// again to an ordered channel (say, with other event patterns) carries `resume` from
     /// the last event handed over. Returns the answer, `subscribed` or `error`; events that
     /// arrive before it are kept, in order.
@@ -275,6 +280,7 @@ impl WsClient {
     async fn subscribe_ordering(&mut self, id: &str, channel: &str, events: &[&str]) -> anyhow::Result<Value> {
         let now = Instant::now();
         let o = self.ordered.get_mut(channel).expect("the channel's order was just set");
+        o.order.set_filtered(is_filtered(events, None));
         let mut frame = json!({"action": "subscribe", "id": id, "channel": channel, "events": events});
         if let Some(resume) = o.order.subscribing(now) {
             frame["resume"] = resume;
@@ -546,10 +552,18 @@ impl SseClient {
 
 /// How long a gap may stay open before [`ChannelOrder`] asks for a `resume`.
 pub const DEFAULT_GAP_WAIT: Duration = Duration::from_millis(1000);
+/// The same for a filtered subscription (its gaps are normal: most are filtered-out seqs).
+pub const DEFAULT_FILTERED_GAP_WAIT: Duration = Duration::from_millis(150);
 /// How many early events [`ChannelOrder`] holds at most.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 /// How long [`ChannelOrder`] waits for the answer to a `resume` before it may send another.
 pub const DEFAULT_RESUME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a subscription gets only some of its channel's events (so gaps in its seqs are
+/// normal): it has a content `filter`, or `events` patterns other than none or `["**"]`.
+pub fn is_filtered(events: &[&str], filter: Option<&Value>) -> bool {
+    filter.is_some_and(|f| !f.is_null()) || (!events.is_empty() && !events.contains(&"**"))
+}
 
 /// The delivery order of one channel, without a socket: hands over `event` frames in `seq`
 /// order, each once, holds the ones that arrive ahead of a gap until it fills, drops
@@ -581,10 +595,25 @@ pub const DEFAULT_RESUME_TIMEOUT: Duration = Duration::from_secs(10);
 /// being in the state as of subscribing), and again after a `resync`, when the next
 /// `subscribed` or event sets it. Events of another epoch than the position's mean the
 /// channel's log was reset: they come after a `resync` frame with reason `epoch_changed`.
+///
+/// A `resumed` answer with `seq` S means every seq up to S was replayed (those frames came
+/// before it) or is not for this subscription: the held events up to S are handed over,
+/// in order, and the position moves to S (with `more`, the next `resume`, from S, is due
+/// at once). Never past an event dropped from a full buffer, which exists and must come
+/// again.
+///
+/// A filtered subscription (a content `filter`, or `events` patterns other than none or
+/// `["**"]`: see [`set_filtered`](Self::set_filtered)) gets only some seqs, so its gaps are
+/// normal: they wait the filtered gap wait ([`DEFAULT_FILTERED_GAP_WAIT`],
+/// [`with_filtered_gap_wait`](Self::with_filtered_gap_wait)) instead of the gap wait, then
+/// one `resume` closes them.
 #[derive(Debug, Clone)]
 pub struct ChannelOrder {
     channel: String,
     gap_wait: Duration,
+    filtered_gap_wait: Duration,
+    /// The subscription gets only some of the channel's seqs.
+    filtered: bool,
     max_pending: usize,
     resume_timeout: Duration,
     epoch: Option<String>,
@@ -593,6 +622,8 @@ pub struct ChannelOrder {
     /// The highest seq known to exist.
     head: Option<u64>,
     pending: BTreeMap<u64, Value>,
+    /// Seqs dropped from a full buffer, not held or handed over since.
+    dropped: BTreeSet<u64>,
     /// A `subscribe` is out: hold frames until its answer if the position is unknown.
     awaiting_ack: bool,
     /// When the gap right after `seq` opened.
@@ -604,18 +635,22 @@ pub struct ChannelOrder {
 }
 
 impl ChannelOrder {
-    /// An order for `channel` with the defaults ([`DEFAULT_GAP_WAIT`], [`DEFAULT_MAX_PENDING`],
-    /// [`DEFAULT_RESUME_TIMEOUT`]) and no position yet.
+    /// An order for `channel` with the defaults ([`DEFAULT_GAP_WAIT`],
+    /// [`DEFAULT_FILTERED_GAP_WAIT`], [`DEFAULT_MAX_PENDING`], [`DEFAULT_RESUME_TIMEOUT`]),
+    /// not filtered, and no position yet.
     pub fn new(channel: impl Into<String>) -> Self {
         Self {
             channel: channel.into(),
             gap_wait: DEFAULT_GAP_WAIT,
+            filtered_gap_wait: DEFAULT_FILTERED_GAP_WAIT,
+            filtered: false,
             max_pending: DEFAULT_MAX_PENDING,
             resume_timeout: DEFAULT_RESUME_TIMEOUT,
             epoch: None,
             seq: None,
             head: None,
             pending: BTreeMap::new(),
+            dropped: BTreeSet::new(),
             awaiting_ack: false,
             gap_since: None,
             urgent_at: None,
@@ -623,10 +658,45 @@ impl ChannelOrder {
         }
     }
 
-    /// How long a gap may stay open before a `resume` is due.
+    /// How long a gap may stay open before a `resume` is due (unfiltered subscriptions).
     pub fn with_gap_wait(mut self, gap_wait: Duration) -> Self {
         self.gap_wait = gap_wait;
         self
+    }
+
+    /// How long a gap may stay open before a `resume` is due when the subscription is
+    /// filtered (default [`DEFAULT_FILTERED_GAP_WAIT`]): its gaps are mostly seqs the server
+    /// does not push it, and one `resume` closes them.
+    pub fn with_filtered_gap_wait(mut self, filtered_gap_wait: Duration) -> Self {
+        self.filtered_gap_wait = filtered_gap_wait;
+        self
+    }
+
+    /// Whether the subscription is filtered (see [`is_filtered`]); a filtered order's gaps
+    /// wait the filtered gap wait. [`WsClient`] sets it from the `events` of each subscribe.
+    pub fn with_filtered(mut self, filtered: bool) -> Self {
+        self.filtered = filtered;
+        self
+    }
+
+    /// [`with_filtered`](Self::with_filtered) on an existing order (say, when the channel
+    /// is subscribed again with other patterns).
+    pub fn set_filtered(&mut self, filtered: bool) {
+        self.filtered = filtered;
+    }
+
+    /// Whether the subscription is filtered.
+    pub fn filtered(&self) -> bool {
+        self.filtered
+    }
+
+    /// The gap wait that applies: the filtered one for a filtered subscription.
+    pub fn gap_wait(&self) -> Duration {
+        if self.filtered {
+            self.filtered_gap_wait
+        } else {
+            self.gap_wait
+        }
     }
 
     /// How many early events to hold at most; past it the highest are dropped (a replay
@@ -712,10 +782,7 @@ impl ChannelOrder {
         match frame["type"].as_str() {
             Some("event") => self.event(frame, now),
             Some("subscribed") => self.subscribed(&frame, now),
-            Some("resumed") => {
-                self.resumed(&frame, now);
-                Vec::new()
-            }
+            Some("resumed") => self.resumed(&frame, now),
             Some("resync") => {
                 self.reset();
                 vec![frame]
@@ -733,7 +800,7 @@ impl ChannelOrder {
         if let Some(sent) = self.resume_sent_at {
             return Some(sent + self.resume_timeout);
         }
-        self.urgent_at.or(self.gap_since.map(|t| t + self.gap_wait))
+        self.urgent_at.or(self.gap_since.map(|t| t + self.gap_wait()))
     }
 
     /// The `resume` frame to send now (`{"action":"resume","channel","epoch","after"}`,
@@ -810,19 +877,38 @@ impl ChannelOrder {
         out
     }
 
-    fn resumed(&mut self, f: &Value, now: Instant) {
+    fn resumed(&mut self, f: &Value, now: Instant) -> Vec<Value> {
         self.resume_sent_at = None;
-        let Some(seq) = f["seq"].as_u64() else { return };
-        if self.seq.is_none() || f["epoch"].as_str() != self.epoch.as_deref() {
-            return;
+        let mut out = Vec::new();
+        let (Some(seq), Some(at)) = (f["seq"].as_u64(), self.seq) else {
+            return out;
+        };
+        if f["epoch"].as_str() != self.epoch.as_deref() {
+            return out;
         }
+        // Every seq up to `seq` was replayed (those frames came before this one) or is not
+        // for this subscription: what is held up to it goes now, in order, and the position
+        // moves to it; but not past an event dropped from a full buffer (it must come again).
+        let up_to = self.dropped.range(at + 1..=seq).next().map_or(seq, |&d| d - 1);
         self.seen(seq);
-        if f["more"].as_bool() == Some(true) {
+        if up_to > at {
+            let above = self.pending.split_off(&(up_to + 1));
+            let held = std::mem::replace(&mut self.pending, above);
+            out.extend(held.into_iter().filter(|&(s, _)| s > at).map(|(_, g)| g));
+            self.seq = Some(up_to);
+        }
+        self.drain(&mut out, now);
+        let more = f["more"].as_bool() == Some(true);
+        if more {
             self.seen(seq + 1); // there is more after it
+        }
+        // More to replay, or a dropped event to fetch again: the next resume is due at once.
+        if more || up_to < seq {
             self.urgent_at = Some(now);
         }
         // A replay that ended with the gap still open: wait again before the next one.
         self.gap_since = self.gap().then_some(now);
+        out
     }
 
     fn resync_frame(&self, f: &Value) -> Value {
@@ -841,6 +927,7 @@ impl ChannelOrder {
         self.seq = None;
         self.head = None;
         self.pending.clear();
+        self.dropped.clear();
         self.gap_since = None;
         self.urgent_at = None;
         self.resume_sent_at = None;
@@ -850,7 +937,8 @@ impl ChannelOrder {
         self.head = Some(self.head.map_or(seq, |h| h.max(seq)));
     }
 
-    /// Holds an early event, bounded: past the limit the highest goes (a replay brings it).
+    /// Holds an early event, bounded: past the limit the highest goes (a replay brings it;
+    /// until then it is in `dropped`, and no `resumed` moves the position past it).
     fn hold(&mut self, seq: u64, f: Value, now: Instant) {
         self.seen(seq);
         if self.pending.len() >= self.max_pending {
@@ -858,10 +946,15 @@ impl ChannelOrder {
             match self.pending.last_key_value() {
                 Some((&top, _)) if top > seq => {
                     self.pending.remove(&top);
+                    self.dropped.insert(top);
                 }
-                _ => return,
+                _ => {
+                    self.dropped.insert(seq);
+                    return;
+                }
             }
         }
+        self.dropped.remove(&seq);
         self.pending.insert(seq, f);
     }
 
@@ -874,6 +967,9 @@ impl ChannelOrder {
             out.push(f);
         }
         self.seq = Some(seq);
+        if self.dropped.first().is_some_and(|&d| d <= seq) {
+            self.dropped = self.dropped.split_off(&(seq + 1));
+        }
         if !self.gap() {
             self.gap_since = None;
             self.urgent_at = None;
@@ -1193,35 +1289,207 @@ mod tests {
         assert_eq!(seqs(&got), (1..=20).collect::<Vec<_>>());
     }
 
+    // ---- filtered subscriptions: the server pushes only some seqs; `resumed` closes the gaps
+
+    fn resumed_with(seq: u64, more: bool, replayed: u64) -> Value {
+        json!({"type": "resumed", "id": "r1", "channel": CHANNEL, "epoch": EPOCH, "seq": seq, "replayed": replayed, "more": more})
+    }
+
+    #[test]
+    fn filtered_pushed_1_2_5_9_gets_1_2_at_once_then_one_resume_then_5_and_9_once_in_order() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true); // default waits: 1000 / 150 ms
+        assert_eq!(o.gap_wait(), DEFAULT_FILTERED_GAP_WAIT);
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(0), c.at(0));
+        let mut got = Vec::new();
+        got.extend(o.accept_at(ev(1), c.at(10)));
+        got.extend(o.accept_at(ev(2), c.at(11)));
+        assert_eq!(seqs(&got), [1, 2], "1 and 2 at once");
+        assert!(o.accept_at(ev(5), c.at(20)).is_empty(), "5 waits behind 3");
+        assert!(o.accept_at(ev(9), c.at(30)).is_empty());
+        assert_eq!(o.gap_deadline(), Some(c.at(170)), "the filtered wait, from when the gap opened");
+        assert_eq!(o.resume_request_at(c.at(169)), None);
+        assert_eq!(
+            o.resume_request_at(c.at(170)),
+            Some(json!({"action": "resume", "channel": CHANNEL, "epoch": EPOCH, "after": 2}))
+        );
+        assert_eq!(o.resume_request_at(c.at(171)), None, "one in flight");
+        // The replay: only what the subscription wants (5 and 9, both already held), then `resumed`.
+        got.extend(o.accept_at(ev(5), c.at(190)));
+        got.extend(o.accept_at(ev(9), c.at(191)));
+        assert_eq!(seqs(&got), [1, 2], "replayed copies of held events are duplicates");
+        got.extend(o.accept_at(resumed_with(9, false, 2), c.at(192)));
+        assert_eq!(seqs(&got), [1, 2, 5, 9], "5 and 9, once each, in order");
+        assert_eq!((o.seq(), o.pending_len(), o.gap_deadline()), (Some(9), 0, None));
+        for ms in [400, 5000] {
+            assert_eq!(o.resume_request_at(c.at(ms)), None, "no second resume at {ms}");
+        }
+        assert!(o.accept_at(ev(9), c.at(500)).is_empty(), "9 again: a duplicate");
+        assert_eq!(seqs(&o.accept_at(ev(10), c.at(501))), [10]);
+    }
+
+    #[test]
+    fn filtered_resumed_releases_a_replayed_event_held_below_s() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true);
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(2), c.at(0));
+        o.accept_at(ev(9), c.at(1));
+        assert_eq!(o.resume_request_at(c.at(151)).map(|r| r["after"].clone()), Some(json!(2)));
+        // 5's live push was lost: the replay brings it; 9 is not replayed again.
+        assert!(
+            o.accept_at(ev(5), c.at(160)).is_empty(),
+            "held: 3 and 4 are not known to be filtered yet"
+        );
+        assert_eq!(seqs(&o.accept_at(resumed_with(9, false, 1), c.at(161))), [5, 9]);
+        assert_eq!(o.gap_deadline(), None);
+    }
+
+    #[test]
+    fn filtered_resumed_with_more_moves_to_s_and_resumes_again_at_once_from_s() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true);
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(0), c.at(0));
+        assert_eq!(seqs(&o.accept_at(ev(1), c.at(1))), [1]);
+        assert!(o.accept_at(ev(1200), c.at(2)).is_empty());
+        assert_eq!(o.resume_request_at(c.at(152)).map(|r| r["after"].clone()), Some(json!(1)));
+        let mut got = o.accept_at(ev(300), c.at(160));
+        got.extend(o.accept_at(resumed_with(501, true, 1), c.at(161)));
+        assert_eq!(seqs(&got), [300], "what was replayed, up to S");
+        assert_eq!(o.seq(), Some(501));
+        assert_eq!(
+            o.resume_request_at(c.at(161)),
+            Some(json!({"action": "resume", "channel": CHANNEL, "epoch": EPOCH, "after": 501})),
+            "at once, from S"
+        );
+        assert_eq!(o.resume_request_at(c.at(162)), None);
+        // Nothing wanted in the next 500: the position still moves on.
+        assert!(o.accept_at(resumed_with(1001, true, 0), c.at(170)).is_empty());
+        assert_eq!(o.seq(), Some(1001));
+        assert_eq!(o.resume_request_at(c.at(170)).map(|r| r["after"].clone()), Some(json!(1001)));
+        let mut last = o.accept_at(ev(1100), c.at(180));
+        last.extend(o.accept_at(ev(1200), c.at(180)));
+        last.extend(o.accept_at(resumed_with(1250, false, 2), c.at(181)));
+        assert_eq!(seqs(&last), [1100, 1200]);
+        assert_eq!((o.seq(), o.gap_deadline()), (Some(1250), None));
+        assert_eq!(seqs(&o.accept_at(ev(1251), c.at(190))), [1251]);
+    }
+
+    #[test]
+    fn filtered_an_event_held_above_s_stays_held_until_its_own_gap_fills() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true);
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(0), c.at(0));
+        o.accept_at(ev(5), c.at(0));
+        o.accept_at(ev(12), c.at(1));
+        assert_eq!(o.resume_request_at(c.at(150)).map(|r| r["after"].clone()), Some(json!(0)));
+        // The replay read the head at 9 (12 was written after it): 5 up to S = 9, 12 waits.
+        let mut got = o.accept_at(ev(5), c.at(160));
+        got.extend(o.accept_at(resumed_with(9, false, 1), c.at(161)));
+        assert_eq!(seqs(&got), [5]);
+        assert_eq!((o.seq(), o.pending_len()), (Some(9), 1), "12 is still held");
+        assert_eq!(o.gap_deadline(), Some(c.at(311)), "its gap waits again");
+        assert_eq!(seqs(&o.accept_at(ev(10), c.at(200))), [10], "10 fills part of it");
+        assert_eq!(o.pending_len(), 1);
+        assert_eq!(
+            o.resume_request_at(c.at(350)),
+            Some(json!({"action": "resume", "channel": CHANNEL, "epoch": EPOCH, "after": 10}))
+        );
+        assert_eq!(
+            seqs(&o.accept_at(resumed_with(12, false, 0), c.at(360))),
+            [12],
+            "11 is filtered out: 12 goes"
+        );
+        assert_eq!(o.gap_deadline(), None);
+    }
+
+    #[test]
+    fn filtered_resumed_does_not_move_past_an_event_dropped_from_a_full_buffer() {
+        let c = Clock::new();
+        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true).with_max_pending(2);
+        o.subscribing(c.at(0));
+        o.accept_at(subscribed(0), c.at(0));
+        for s in [4, 6, 8] {
+            assert!(o.accept_at(ev(s), c.at(s)).is_empty());
+        }
+        assert_eq!(o.pending_len(), 2, "8 is dropped");
+        assert_eq!(o.gap_deadline(), Some(c.at(8)), "due at once");
+        assert_eq!(o.resume_request_at(c.at(8)).map(|r| r["after"].clone()), Some(json!(0)));
+        // The replay brings 2; the buffer is still full, so it evicts 6, and 8 is dropped again.
+        for s in [2, 4, 6, 8] {
+            o.accept_at(ev(s), c.at(20));
+        }
+        let got = o.accept_at(resumed_with(10, false, 4), c.at(24));
+        assert_eq!(seqs(&got), [2, 4], "up to the first dropped event, not past it");
+        assert_eq!(o.seq(), Some(5));
+        assert_eq!(
+            o.resume_request_at(c.at(24)).map(|r| r["after"].clone()),
+            Some(json!(5)),
+            "a dropped event to fetch: due at once"
+        );
+        let mut got = o.accept_at(ev(6), c.at(30));
+        got.extend(o.accept_at(ev(8), c.at(30)));
+        got.extend(o.accept_at(resumed_with(10, false, 2), c.at(31)));
+        assert_eq!(seqs(&got), [6, 8]);
+        assert_eq!((o.seq(), o.gap_deadline()), (Some(10), None));
+    }
+
+    #[test]
+    fn the_gap_wait_is_the_filtered_one_for_a_filtered_subscription() {
+        let plain = ChannelOrder::new(CHANNEL);
+        assert_eq!((plain.filtered(), plain.gap_wait()), (false, DEFAULT_GAP_WAIT));
+        assert_eq!(DEFAULT_GAP_WAIT, Duration::from_millis(1000));
+        assert_eq!(DEFAULT_FILTERED_GAP_WAIT, Duration::from_millis(150));
+        let mut o = ChannelOrder::new(CHANNEL)
+            .with_gap_wait(Duration::from_millis(500))
+            .with_filtered_gap_wait(Duration::from_millis(20))
+            .with_filtered(true);
+        assert_eq!(o.gap_wait(), Duration::from_millis(20));
+        o.set_filtered(false);
+        assert_eq!(o.gap_wait(), Duration::from_millis(500));
+        assert!(!is_filtered(&[], None));
+        assert!(!is_filtered(&["**"], None));
+        assert!(!is_filtered(&[], Some(&Value::Null)));
+        assert!(is_filtered(&["chat.**"], None));
+        assert!(is_filtered(&[], Some(&json!({"tripType": "PRIVATE"}))));
+        assert!(is_filtered(&["**"], Some(&json!({"tripType": "PRIVATE"}))));
+    }
+
+    // ---- WsClient against a tiny scripted server
+
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+    /// The server picks `realtime.v1`, as the real one does.
+    #[allow(clippy::result_large_err)] // the signature tungstenite's handshake callback has
+    fn choose_protocol(_: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
+        resp.headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static("realtime.v1"));
+        Ok(resp)
+    }
+
+    async fn recv(ws: &mut WebSocketStream<TcpStream>) -> Value {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+                Some(Ok(_)) => continue,
+                other => panic!("the client went away: {other:?}"),
+            }
+        }
+    }
+
+    async fn send(ws: &mut WebSocketStream<TcpStream>, f: Value) {
+        ws.send(Message::Text(f.to_string().into())).await.unwrap();
+    }
+
     /// `WsClient::next_event_in_order` against a tiny scripted server: an event before the
     /// ack, shuffled events with one lost, one `resume` after the gap wait, a replay that
     /// overlaps what arrived, everything once in order; another channel's frame is kept
     /// for `next`.
     #[tokio::test]
     async fn next_event_in_order_resumes_through_the_socket() {
-        use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-
-        /// The server picks `realtime.v1`, as the real one does.
-        #[allow(clippy::result_large_err)] // the signature tungstenite's handshake callback has
-        fn choose_protocol(_: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
-            resp.headers_mut()
-                .insert("sec-websocket-protocol", HeaderValue::from_static("realtime.v1"));
-            Ok(resp)
-        }
-
-        async fn recv(ws: &mut WebSocketStream<TcpStream>) -> Value {
-            loop {
-                match ws.next().await {
-                    Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-                    Some(Ok(_)) => continue,
-                    other => panic!("the client went away: {other:?}"),
-                }
-            }
-        }
-        async fn send(ws: &mut WebSocketStream<TcpStream>, f: Value) {
-            ws.send(Message::Text(f.to_string().into())).await.unwrap();
-        }
-
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -1278,6 +1546,56 @@ mod tests {
         assert_eq!(c.order(CHANNEL).and_then(ChannelOrder::seq), Some(50));
         let other = c.next(Duration::from_millis(10)).await.expect("the other channel's frame, kept");
         assert_eq!(other["channel"], "chat:OTHER");
+        server.await.unwrap();
+    }
+
+    /// A subscription with `events` patterns: its gap waits the filtered gap wait (not the
+    /// long `gap_wait` given), one `resume`, and `resumed` hands over 5 and 9.
+    #[tokio::test]
+    async fn a_filtered_subscription_resumes_after_the_filtered_wait_through_the_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, choose_protocol).await.unwrap();
+            let sub = recv(&mut ws).await;
+            assert_eq!(sub["events"], json!(["chat.message.*"]));
+            send(&mut ws, subscribed(0)).await;
+            for s in [1, 2, 5, 9] {
+                send(&mut ws, ev(s)).await;
+            }
+            let r = recv(&mut ws).await;
+            assert_eq!((r["action"].as_str(), r["after"].as_u64()), (Some("resume"), Some(2)));
+            send(&mut ws, ev(5)).await;
+            send(&mut ws, ev(9)).await;
+            let done =
+                json!({"type": "resumed", "id": r["id"], "channel": CHANNEL, "epoch": EPOCH, "seq": 9, "replayed": 2, "more": false});
+            send(&mut ws, done).await;
+            let more = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
+            assert!(!matches!(more, Ok(Some(Ok(Message::Text(_))))), "a second frame: {more:?}");
+        });
+        let mut c = WsClient::connect(&format!("ws://{addr}/ws"), Some("t"), TokenIn::Subprotocol)
+            .await
+            .unwrap();
+        let ack = c
+            .subscribe_ordered("s1", CHANNEL, &["chat.message.*"], Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(ack["type"], "subscribed");
+        assert!(c.order(CHANNEL).is_some_and(ChannelOrder::filtered));
+        let started = Instant::now();
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            let f = c
+                .next_event_in_order(CHANNEL, Duration::from_secs(5))
+                .await
+                .expect("the next event");
+            got.push(f["seq"].as_u64().unwrap());
+        }
+        assert_eq!(got, [1, 2, 5, 9]);
+        assert!(started.elapsed() < Duration::from_secs(5), "the filtered wait, not 30 s");
+        assert_eq!(c.next_event_in_order(CHANNEL, Duration::from_millis(300)).await, None);
+        assert_eq!(c.order(CHANNEL).and_then(ChannelOrder::seq), Some(9));
         server.await.unwrap();
     }
 }

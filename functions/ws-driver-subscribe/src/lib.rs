@@ -1,13 +1,15 @@
 //! WebSocket `driver:subscribe` `{filters: {maxDistance, minEarnings, tripTypes}}`: subscribes a
 //! driver's connection to `drivers` for `trip.offer.*`, with the filters as an EventBridge
 //! content filter over the offer (`distanceKm`, `estimatedEarnings`, `tripType`), so the fan-out
-//! pushes only the offers that match. Answers `subscribed`.
+//! pushes only the offers that match. Answers `subscribed`, then the offers still open that
+//! match (what the driver missed: `drivers` keeps no log, see `Channel::is_logged`).
 
 use realtime_shared::channels::Channel;
 use realtime_shared::frames::ServerFrame;
 use realtime_shared::trips::access::{DriverSubscribe, DRIVER_EVENTS};
+use realtime_shared::trips::offer;
 use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, log, ApiError, Deps};
+use realtime_shared::{connections, fanout, log, ApiError, Deps};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;
@@ -32,5 +34,17 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         seq: head.seq,
     };
     ws::reply(&deps, conn_id, &ack).await?;
+    for offer in offer::open_offers(table).await? {
+        if filter.as_ref().is_some_and(|f| !fanout::filter_matches(f, &offer.data)) {
+            continue;
+        }
+        let frame = ServerFrame::Event {
+            channel: channel.to_string(),
+            seq: None,
+            epoch: None,
+            event: Box::new(offer),
+        };
+        ws::reply(&deps, conn_id, &frame).await?;
+    }
     Ok(ws::ok())
 }

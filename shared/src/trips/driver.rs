@@ -131,6 +131,8 @@ pub async fn accept(deps: &Deps, user: &Claims, trip_id: &str, cause: &Cause) ->
                 },
             ),
         ];
+        // The offer is taken: drivers who subscribe from now on are not offered it.
+        ops.push(super::offer::close_offer_op(trip_id));
         for b in &pending {
             ops.push(TxOp::Update {
                 pk: keys::trip(trip_id),
@@ -209,8 +211,9 @@ pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &str, req: Updat
         updated.version += 1;
         let mut events = vec![status_event(&updated, from, to, &user.sub, notes.clone(), now, cause)];
         // A private draft that is published now goes to the drivers.
-        events.extend(offer_event(&updated, now, cause));
-        let ops = vec![
+        let offer = offer_event(&updated, now, cause);
+        events.extend(offer.clone());
+        let mut ops = vec![
             TxOp::Update {
                 pk: keys::trip(trip_id),
                 sk: keys::META.into(),
@@ -232,6 +235,15 @@ pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &str, req: Updat
                 },
             ),
         ];
+        match &offer {
+            Some(o) => ops.push(super::offer::open_offer_op(
+                o,
+                trip_id,
+                super::offer::acceptance_deadline(updated.departure_time, now),
+            )),
+            None if to == TripStatus::Cancelled => ops.push(super::offer::close_offer_op(trip_id)),
+            None => {}
+        }
         match outbox::commit(deps, ops, &events).await {
             Ok(_) => {
                 tracing::info!(%trip_id, %from, %to, by = %user.sub, "trip status updated");

@@ -2,7 +2,55 @@
 //! acceptance deadline, each a pure function of the trip (documented formulas).
 
 use super::{Place, Trip, TripOfferCreated};
+use crate::events::Envelope;
+use crate::keys;
+use crate::ports::{Item, Query, Table, TableError, TxOp};
 use chrono::{DateTime, Duration, Utc};
+
+/// Partitions of the open offers.
+pub const OFFER_SHARDS: u32 = 4;
+/// Open offers read per partition when a driver subscribes.
+const CATCH_UP_PER_SHARD: u32 = 50;
+
+fn offer_shard(trip_id: &str) -> u32 {
+    trip_id
+        .bytes()
+        .fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x01000193))
+        % OFFER_SHARDS
+}
+
+/// The write that keeps an offer open (in the offer's transaction) until its deadline.
+pub fn open_offer_op(offer: &Envelope, trip_id: &str, deadline: DateTime<Utc>) -> TxOp {
+    let item = Item::new(keys::open_offers(offer_shard(trip_id)), trip_id)
+        .with("event", serde_json::to_value(offer).unwrap_or_default())
+        .with_ttl(deadline.timestamp());
+    TxOp::Put { item, cond: None }
+}
+
+/// The write that closes a trip's offer (accepted or cancelled); nothing if it had none.
+pub fn close_offer_op(trip_id: &str) -> TxOp {
+    TxOp::Delete {
+        pk: keys::open_offers(offer_shard(trip_id)),
+        sk: trip_id.to_string(),
+        cond: None,
+    }
+}
+
+/// The offers still open (deadline not passed, not accepted), oldest first: what a
+/// driver who subscribes has missed. One Query per partition.
+pub async fn open_offers(table: &dyn Table) -> Result<Vec<Envelope>, TableError> {
+    let mut out: Vec<Envelope> = Vec::new();
+    for s in 0..OFFER_SHARDS {
+        let page = table.query(Query::new(keys::open_offers(s)).limit(CATCH_UP_PER_SHARD)).await?;
+        out.extend(
+            page.items
+                .iter()
+                .filter_map(|i| serde_json::from_value(i.get("event")?.clone()).ok()),
+        );
+    }
+    out.sort_by_key(|e| e.occurred_at);
+    Ok(out)
+}
 
 /// The mean Earth radius (IUGG), km.
 const EARTH_RADIUS_KM: f64 = 6371.0088;

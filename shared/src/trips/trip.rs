@@ -161,7 +161,8 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) 
         }),
         cause,
     )];
-    events.extend(offer_event(&trip, now, cause));
+    let offer = offer_event(&trip, now, cause);
+    events.extend(offer.clone());
     let entry = StatusEntry {
         previous_status: None,
         new_status: status,
@@ -169,13 +170,18 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) 
         notes: None,
         at: now,
     };
-    let ops = vec![
+    let mut ops = vec![
         TxOp::Put {
             item: trip_item(&trip),
             cond: Some(Condition::NotExists),
         },
         status_entry_op(&trip.trip_id, &entry),
     ];
+    ops.extend(
+        offer
+            .as_ref()
+            .map(|o| offer::open_offer_op(o, &trip.trip_id, offer::acceptance_deadline(trip.departure_time, now))),
+    );
     outbox::commit(deps, ops, &events).await?;
     tracing::info!(trip_id = %trip.trip_id, trip_type = trip.trip_type.as_str(), status = %trip.status, organizer = %trip.organizer_id, "trip created");
     Ok(trip)
