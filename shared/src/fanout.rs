@@ -47,21 +47,24 @@ pub fn validate_filter(filter: &Value) -> Result<(), String> {
 /// Recently pushed (channel, epoch, seq)s of this process: an EventBridge redelivery to a
 /// warm instance pushes nothing twice without a write per event. One to another instance
 /// pushes a seq that clients already have, and they drop it by its seq.
+type Pushed = (usize, String, String, u64);
+
 struct Recent {
-    set: std::collections::HashSet<(String, String, u64)>,
-    order: std::collections::VecDeque<(String, String, u64)>,
+    set: std::collections::HashSet<Pushed>,
+    order: std::collections::VecDeque<Pushed>,
 }
 
 const RECENT: usize = 16_384;
 
-fn first_push(channel: &str, epoch: &str, seq: u64) -> bool {
+/// `pusher` tells processes apart where tests run several stacks in one.
+fn first_push(pusher: usize, channel: &str, epoch: &str, seq: u64) -> bool {
     static RECENT_PUSHES: std::sync::Mutex<Option<Recent>> = std::sync::Mutex::new(None);
     let mut guard = RECENT_PUSHES.lock().unwrap_or_else(|e| e.into_inner());
     let r = guard.get_or_insert_with(|| Recent {
         set: Default::default(),
         order: Default::default(),
     });
-    let key = (channel.to_string(), epoch.to_string(), seq);
+    let key = (pusher, channel.to_string(), epoch.to_string(), seq);
     if !r.set.insert(key.clone()) {
         return false;
     }
@@ -90,7 +93,8 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
         let mut appended = false;
         let (seq, epoch) = if let Some(p) = event.position(&name) {
             // Sequenced where it happened: push it as it is, once per process.
-            if !first_push(&name, &p.epoch, p.seq) {
+            let pusher = std::sync::Arc::as_ptr(&deps.pusher) as *const () as usize;
+            if !first_push(pusher, &name, &p.epoch, p.seq) {
                 report.duplicates += 1;
                 continue;
             }

@@ -370,11 +370,14 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
             appsync_app,
         });
     }
-    let md = warm_markdown(&route, route_iterations, &results);
+    let scenario_rows = scenarios().await?;
+    let md = warm_markdown(&route, route_iterations, &results) + &scenarios_markdown(&scenario_rows);
     std::fs::write(out.join("lambda-warm.md"), &md)?;
     std::fs::write(
         out.join("lambda-warm.json"),
-        serde_json::to_string_pretty(&serde_json::json!({"route": route, "levels": results, "prices": PRICES, "model": MODEL}))?,
+        serde_json::to_string_pretty(
+            &serde_json::json!({"route": route, "levels": results, "scenarios": scenario_rows, "prices": PRICES, "model": MODEL}),
+        )?,
     )?;
     let mut csv = String::from("subscribers,route_ms_mean,fanout_ms_mean,fanout_ms_per_1000,dynamodb_requests,rru,wru,put_events,lambda_invocations,lambda_gb_s,websocket_messages,usd_per_message,usd_per_million_delivered,scan_sample_usd_per_million_delivered,scan_sample_10k_table_usd_per_million_delivered\n");
     for l in &results {
@@ -925,4 +928,211 @@ fn short_answer(r: &ColdStart) -> String {
 
 fn aws_sdk_dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&realtime_shared::adapters::aws::local_config(endpoint))
+}
+
+// ---------- what each kind of write costs, route and fan-out together ----------
+
+/// One scenario's calls, counted at the ports: the route, then the relay's PutEvents
+/// (the stream is read for free) and the fan-out of every event it relayed.
+#[derive(Debug, Serialize)]
+struct Scenario {
+    name: &'static str,
+    subscribers: usize,
+    route: Counts,
+    fanout: Counts,
+    /// Events relayed (logged) and fan-out invocations.
+    events: usize,
+}
+
+/// Subscribes `n` fresh connections of `user` to `channel` (a hub socket each).
+async fn subscribers(
+    e: &realtime_shared::testing::Embedded,
+    user: &Claims,
+    channel: &Channel,
+    n: usize,
+    rx: &mut Vec<tokio::sync::mpsc::Receiver<realtime_shared::adapters::hub::Outbound>>,
+) -> anyhow::Result<()> {
+    for _ in 0..n {
+        let id = format!("sc-{}", ulid::Ulid::new());
+        rx.push(e.hub.register(&id, None));
+        connections::open(&e.deps, &id, user).await?;
+        let conn = Connection {
+            connection_id: id,
+            user_id: user.sub.clone(),
+            roles: user.roles.clone(),
+        };
+        connections::subscribe(e.deps.table.as_ref(), &conn, channel, &[], None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+/// Runs `write` through the counting ports, then fans out what the relay published.
+async fn counted<F, Fut>(
+    name: &'static str,
+    subscribers: usize,
+    e: &realtime_shared::testing::Embedded,
+    write: F,
+) -> anyhow::Result<Scenario>
+where
+    F: FnOnce(realtime_shared::Deps) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (deps, counter) = counting::wrap(&e.deps);
+    let mut tap = e.bus.tap();
+    let c0 = counter.snapshot();
+    write(deps.clone()).await?;
+    let c1 = counter.snapshot();
+    let mut relayed = Vec::new();
+    while let Ok(ev) = tap.try_recv() {
+        relayed.push(ev);
+    }
+    for ev in &relayed {
+        fanout::handle(deps.clone(), ev.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("fan-out: {}", e.message))?;
+    }
+    let c2 = counter.snapshot();
+    let mut route = c1.minus(&c0);
+    let logged = relayed.iter().filter(|ev| ev["detail"]["sequence"].is_array()).count();
+    route.put_events += logged.div_ceil(10) as u64;
+    route.put_events_entries += logged as u64;
+    Ok(Scenario {
+        name,
+        subscribers,
+        route,
+        fanout: c2.minus(&c1),
+        events: relayed.len(),
+    })
+}
+
+async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
+    use realtime_shared::chat::{self, CreateChat, JoinChat, SendMessage};
+    use realtime_shared::events::Cause;
+    use realtime_shared::trips::{booking, driver, trip};
+    let e = embedded(FIXTURE_SECRET);
+    let claims = |sub: &str, roles: &[Role]| Claims {
+        sub: sub.into(),
+        roles: roles.to_vec(),
+        name: Some(sub.into()),
+        exp: i64::MAX / 2,
+    };
+    let cause = Cause::default();
+    let mut rx = Vec::new();
+    let mut out = Vec::new();
+    let alice = claims("alice", &[]);
+    for (name, members) in [("plain chat message, 1 subscriber", 1usize), ("message to a 3-person chat", 3)] {
+        let view = chat::create(
+            &e.deps,
+            &alice,
+            CreateChat {
+                title: "c".into(),
+                settings: None,
+            },
+            &cause,
+        )
+        .await?;
+        let channel = Channel::Chat(view.chat_id.clone());
+        subscribers(&e, &alice, &channel, 1, &mut rx).await?;
+        for m in 1..members {
+            let who = claims(&format!("m{m}"), &[]);
+            chat::join(
+                &e.deps,
+                &who,
+                &view.chat_id,
+                JoinChat {
+                    display_name: format!("m{m}"),
+                },
+                &cause,
+            )
+            .await?;
+            subscribers(&e, &who, &channel, 1, &mut rx).await?;
+        }
+        let chat_id = view.chat_id.clone();
+        out.push(
+            counted(name, members, &e, |deps| async move {
+                let req = SendMessage {
+                    content: "hello".into(),
+                    client_message_id: None,
+                };
+                chat::send(&deps, &alice_claims(), &chat_id, req, &Cause::default())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok(())
+            })
+            .await?,
+        );
+    }
+    let org = claims("org", &[Role::Organizer]);
+    let body = serde_json::json!({"title": "t", "tripType": "SHARED", "status": "PUBLISHED",
+        "origin": {"name": "A", "lat": 43.2389, "lng": 76.8897}, "destination": {"name": "B", "lat": 43.3033, "lng": 77.24},
+        "departureTime": chrono::Utc::now() + chrono::Duration::hours(5), "totalSeats": 4, "pricePerSeat": 1000});
+    let t = trip::create(&e.deps, &org, serde_json::from_value(body)?, &cause)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    subscribers(&e, &org, &Channel::Trip(t.trip_id.clone()), 1, &mut rx).await?;
+    let trip_id = t.trip_id.clone();
+    out.push(
+        counted("booking, 1 subscriber (the organizer)", 1, &e, |deps| async move {
+            let req = booking::CreateBooking { trip_id, seats_booked: 1 };
+            booking::create(&deps, &claims_of("ann", Role::Passenger), req, None, &Cause::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(())
+        })
+        .await?,
+    );
+    driver::accept(&e.deps, &claims("dan", &[Role::Driver]), &t.trip_id, &cause)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let trip_id = t.trip_id.clone();
+    out.push(
+        counted("trip status update, 1 subscriber", 1, &e, |deps| async move {
+            let req: driver::UpdateStatus = serde_json::from_value(serde_json::json!({"status": "DEPARTED"}))?;
+            driver::update_status(&deps, &claims_of("dan", Role::Driver), &trip_id, req, &Cause::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(())
+        })
+        .await?,
+    );
+    Ok(out)
+}
+
+fn alice_claims() -> Claims {
+    claims_of("alice", Role::Passenger)
+}
+
+fn claims_of(sub: &str, role: Role) -> Claims {
+    Claims {
+        sub: sub.into(),
+        roles: vec![role],
+        name: Some(sub.into()),
+        exp: i64::MAX / 2,
+    }
+}
+
+fn scenarios_markdown(rows: &[Scenario]) -> String {
+    let mut md = String::from("\n## What each write costs (route, relay and fan-out together)\n\n");
+    md.push_str(
+        "| write | subscribers | events | DynamoDB requests | RRU | WRU | PutEvents | posts |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} ({} route + {} fan-out) | {} | {} | {} | {} |",
+            r.name,
+            r.subscribers,
+            r.events,
+            r.route.dynamodb_requests() + r.fanout.dynamodb_requests(),
+            r.route.dynamodb_requests(),
+            r.fanout.dynamodb_requests(),
+            r.route.rru + r.fanout.rru,
+            r.route.wru + r.fanout.wru,
+            r.route.put_events + r.fanout.put_events,
+            r.fanout.post_to_connection
+        );
+    }
+    md
 }

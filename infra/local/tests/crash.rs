@@ -1,6 +1,6 @@
-//! `kill -9` while messages are being sent, then a restart on the same data dir: every
-//! message that was answered 201 is in its chat's log, once, gap-free, and replays to a
-//! subscriber (the log entry is written in the message's own transaction, and the feed
+//! `kill -9` while messages are being sent (three rounds without faults, three with
+//! `--fault-rate 0.3`), then a restart on the same data dir: every message that was
+//! answered 201 is in its chat's log, once, gap-free, and replays to a subscriber (the log entry is written in the message's own transaction, and the feed
 //! keeps it until the relay has handed it on).
 
 use realtime_client::{Http, TokenIn, WsClient};
@@ -9,9 +9,15 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn start(dir: &std::path::Path, port: u16) -> Child {
+fn start(dir: &std::path::Path, port: u16, fault_rate: f64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_realtime-local"))
-        .args(["--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--fault-rate",
+            &fault_rate.to_string(),
+            "--data-dir",
+        ])
         .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -35,8 +41,8 @@ async fn a_kill_9_loses_no_answered_message() {
     let http = Http::new(format!("http://127.0.0.1:{port}"));
     let mut answered: HashSet<String> = HashSet::new();
     let mut chat_id = String::new();
-    for round in 0..3 {
-        let mut child = start(&dir, port);
+    for round in 0..6 {
+        let mut child = start(&dir, port, if round < 3 { 0.0 } else { 0.3 });
         ready(&http).await;
         let alice = http.dev_token("alice", &[]).await.unwrap();
         if chat_id.is_empty() {
@@ -60,7 +66,7 @@ async fn a_kill_9_loses_no_answered_message() {
                 ok
             })
         };
-        tokio::time::sleep(Duration::from_millis(300 + 150 * round)).await;
+        tokio::time::sleep(Duration::from_millis(300 + 150 * (round % 3))).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         answered.extend(sender.await.unwrap());
@@ -68,7 +74,7 @@ async fn a_kill_9_loses_no_answered_message() {
     assert!(answered.len() > 20, "only {} messages answered before the kills", answered.len());
 
     // After the last kill: a fresh process on the same data dir replays the whole chat.
-    let mut child = start(&dir, port);
+    let mut child = start(&dir, port, 0.0);
     ready(&http).await;
     let alice = http.dev_token("alice", &[]).await.unwrap();
     let mut ws = WsClient::connect(&format!("ws://127.0.0.1:{port}/ws"), Some(&alice), TokenIn::Subprotocol)
@@ -114,7 +120,7 @@ async fn a_kill_9_loses_no_answered_message() {
         lost.len(),
         answered.len()
     );
-    println!("{} answered before 3 kills, {} in the log, none lost", answered.len(), stored.len());
+    println!("{} answered before 6 kills, {} in the log, none lost", answered.len(), stored.len());
     ws.close().await;
     child.kill().unwrap();
     child.wait().unwrap();
