@@ -38,7 +38,7 @@ struct Args {
 enum Cmd {
     /// In-process warm invocations, AWS calls per message and cost.
     Warm {
-        #[arg(long, value_delimiter = ',', default_value = "1,100,1000,10000")]
+        #[arg(long, value_delimiter = ',', default_value = "1,3,10,50,100,1000,10000")]
         levels: Vec<usize>,
         /// Timed message-route invocations.
         #[arg(long, default_value_t = 500)]
