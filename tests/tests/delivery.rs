@@ -257,11 +257,10 @@ async fn after_retention_a_resume_answers_resync() {
         .await
         .unwrap();
     let f = a.next(WAIT).await.unwrap();
-    assert_eq!(
-        (f["type"].as_str(), f["id"].as_str(), f["reason"].as_str()),
-        (Some("resync"), Some("r"), Some("log_trimmed")),
-        "{f}"
-    );
+    // With a 1 s retention the log may expire whole between two of the sends: the next one
+    // then opens a new epoch (no seq is ever given twice in one), and the answer says so.
+    assert_eq!((f["type"].as_str(), f["id"].as_str()), (Some("resync"), Some("r")), "{f}");
+    assert!(matches!(f["reason"].as_str(), Some("log_trimmed" | "epoch_changed")), "{f}");
     a.close().await;
     stack.stop().await;
 }
