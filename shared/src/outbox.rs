@@ -93,7 +93,7 @@ fn channel_lock(table: &dyn crate::ports::Table, channel: &str) -> std::sync::Ar
     type Locks = HashMap<(usize, String), Weak<tokio::sync::Mutex<()>>>;
     static LOCKS: Mutex<Option<Locks>> = Mutex::new(None);
     // By the table's address too: tests run several stacks (as if processes) in one.
-    let key = (table as *const dyn crate::ports::Table as *const () as usize, channel.to_string());
+    let key = (crate::ports::table::instance_key(table), channel.to_string());
     let mut guard = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
     if let Some(lock) = map.get(&key).and_then(Weak::upgrade) {

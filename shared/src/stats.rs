@@ -121,14 +121,10 @@ struct Pending {
 /// Per table (by address: tests run several stacks in one process).
 static PENDING: std::sync::Mutex<BTreeMap<usize, Pending>> = std::sync::Mutex::new(BTreeMap::new());
 
-fn table_key(table: &dyn Table) -> usize {
-    table as *const dyn Table as *const () as usize
-}
-
 /// Adds counters in memory; true when the interval has passed and they should be written.
 fn gather(table: &dyn Table, sk: &str, counters: &[(&str, i64)]) -> bool {
     let mut guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    let p = guard.entry(table_key(table)).or_insert_with(|| Pending {
+    let p = guard.entry(crate::ports::table::instance_key(table)).or_insert_with(|| Pending {
         counts: BTreeMap::new(),
         since: std::time::Instant::now(),
     });
@@ -143,7 +139,7 @@ fn gather(table: &dyn Table, sk: &str, counters: &[(&str, i64)]) -> bool {
 pub async fn flush(table: &dyn Table) {
     let counts = {
         let mut guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.get_mut(&table_key(table)) {
+        match guard.get_mut(&crate::ports::table::instance_key(table)) {
             Some(p) => {
                 p.since = std::time::Instant::now();
                 std::mem::take(&mut p.counts)

@@ -1012,16 +1012,10 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
     use realtime_shared::events::Cause;
     use realtime_shared::trips::{booking, driver, trip};
     let e = embedded(FIXTURE_SECRET);
-    let claims = |sub: &str, roles: &[Role]| Claims {
-        sub: sub.into(),
-        roles: roles.to_vec(),
-        name: Some(sub.into()),
-        exp: i64::MAX / 2,
-    };
     let cause = Cause::default();
     let mut rx = Vec::new();
     let mut out = Vec::new();
-    let alice = claims("alice", &[]);
+    let alice = claims_of("alice", &[]);
     for (name, members) in [("plain chat message, 1 subscriber", 1usize), ("message to a 3-person chat", 3)] {
         let view = chat::create(
             &e.deps,
@@ -1036,7 +1030,7 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
         let channel = Channel::Chat(view.chat_id.clone());
         subscribers(&e, &alice, &channel, 1, &mut rx).await?;
         for m in 1..members {
-            let who = claims(&format!("m{m}"), &[]);
+            let who = claims_of(&format!("m{m}"), &[]);
             chat::join(
                 &e.deps,
                 &who,
@@ -1056,7 +1050,7 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
                     content: "hello".into(),
                     client_message_id: None,
                 };
-                chat::send(&deps, &alice_claims(), &chat_id, req, &Cause::default())
+                chat::send(&deps, &claims_of("alice", &[]), &chat_id, req, &Cause::default())
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 Ok(())
@@ -1064,7 +1058,7 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
             .await?,
         );
     }
-    let org = claims("org", &[Role::Organizer]);
+    let org = claims_of("org", &[Role::Organizer]);
     let body = serde_json::json!({"title": "t", "tripType": "SHARED", "status": "PUBLISHED",
         "origin": {"name": "A", "lat": 43.2389, "lng": 76.8897}, "destination": {"name": "B", "lat": 43.3033, "lng": 77.24},
         "departureTime": chrono::Utc::now() + chrono::Duration::hours(5), "totalSeats": 4, "pricePerSeat": 1000});
@@ -1076,21 +1070,21 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
     out.push(
         counted("booking, 1 subscriber (the organizer)", 1, &e, |deps| async move {
             let req = booking::CreateBooking { trip_id, seats_booked: 1 };
-            booking::create(&deps, &claims_of("ann", Role::Passenger), req, None, &Cause::default())
+            booking::create(&deps, &claims_of("ann", &[Role::Passenger]), req, None, &Cause::default())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(())
         })
         .await?,
     );
-    driver::accept(&e.deps, &claims("dan", &[Role::Driver]), &t.trip_id, &cause)
+    driver::accept(&e.deps, &claims_of("dan", &[Role::Driver]), &t.trip_id, &cause)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let trip_id = t.trip_id.clone();
     out.push(
         counted("trip status update, 1 subscriber", 1, &e, |deps| async move {
             let req: driver::UpdateStatus = serde_json::from_value(serde_json::json!({"status": "DEPARTED"}))?;
-            driver::update_status(&deps, &claims_of("dan", Role::Driver), &trip_id, req, &Cause::default())
+            driver::update_status(&deps, &claims_of("dan", &[Role::Driver]), &trip_id, req, &Cause::default())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(())
@@ -1100,14 +1094,10 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
     Ok(out)
 }
 
-fn alice_claims() -> Claims {
-    claims_of("alice", Role::Passenger)
-}
-
-fn claims_of(sub: &str, role: Role) -> Claims {
+fn claims_of(sub: &str, roles: &[Role]) -> Claims {
     Claims {
         sub: sub.into(),
-        roles: vec![role],
+        roles: roles.to_vec(),
         name: Some(sub.into()),
         exp: i64::MAX / 2,
     }

@@ -240,6 +240,12 @@ pub async fn query_all(table: &dyn Table, mut q: Query) -> Result<Vec<Item>, Tab
     }
 }
 
+/// Tells table instances apart (by address) for per-table state kept in a process, where
+/// tests run several stacks in one.
+pub fn instance_key(table: &dyn Table) -> usize {
+    table as *const dyn Table as *const () as usize
+}
+
 /// Seconds since the epoch, the unit of `ttl`.
 pub fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
