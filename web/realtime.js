@@ -17,7 +17,9 @@
 // server replays only what the subscription wants, and its `resumed` answer (`seq: S`)
 // says every seq up to S was replayed or is not for it: the client hands over what it
 // holds up to S, in order, and carries on from S (resuming again at once from S when the
-// answer says `more`). A gap opened by filtering thus costs one wait plus one resume. It reconnects with backoff and jitter, resubscribes every channel and resumes
+// answer says `more`). A gap opened by filtering thus costs one wait plus one resume. A
+// channel quiet for `tailCheckMs` (default 5 min) resumes too: a lost last event leaves
+// no gap to see. It reconnects with backoff and jitter, resubscribes every channel and resumes
 // from the last `seq` it delivered (so nothing is lost across a reconnect), pings under
 // API Gateway's 10-minute idle timeout and reconnects on its own before API Gateway's
 // 2-hour connection cap.
@@ -39,6 +41,7 @@ export class RealtimeClient {
     gapWaitMs = 1000,
     filteredGapWaitMs = 150,
     maxPending = 10000,
+    tailCheckMs = 5 * 60 * 1000,
   }) {
     Object.assign(this, {
       url,
@@ -54,6 +57,7 @@ export class RealtimeClient {
       gapWaitMs,
       filteredGapWaitMs,
       maxPending,
+      tailCheckMs,
     });
     this.status = "closed";
     this.ws = null;
@@ -95,6 +99,7 @@ export class RealtimeClient {
         filteredGapWaitMs: this.filteredGapWaitMs,
         maxPending: this.maxPending,
         resumeTimeoutMs: this.requestTimeoutMs,
+        tailCheckMs: this.tailCheckMs,
       }),
       gapTimer: null,
     };
@@ -320,10 +325,23 @@ export function isFiltered(events, filter) {
  *
  * `filtered` (the subscription has a `filter` or `events` patterns: it gets only some
  * seqs, gaps are normal) makes a gap wait `filteredGapWaitMs` instead of `gapWaitMs`.
+ *
+ * A channel quiet for `tailCheckMs` (default 5 min, null: never) gets a resume from its
+ * position too: a push that failed for good leaves a gap only the next event would show,
+ * and the last event of a burst has no next one.
  */
 export class ChannelOrder {
-  constructor({ channel = null, gapWaitMs = 1000, filteredGapWaitMs = 150, filtered = false, maxPending = 10000, resumeTimeoutMs = 10000 } = {}) {
-    Object.assign(this, { channel, gapWaitMs, filteredGapWaitMs, filtered, maxPending, resumeTimeoutMs });
+  constructor({
+    channel = null,
+    gapWaitMs = 1000,
+    filteredGapWaitMs = 150,
+    filtered = false,
+    maxPending = 10000,
+    resumeTimeoutMs = 10000,
+    tailCheckMs = 5 * 60 * 1000,
+  } = {}) {
+    Object.assign(this, { channel, gapWaitMs, filteredGapWaitMs, filtered, maxPending, resumeTimeoutMs, tailCheckMs });
+    this.heardAt = null; // when the last seq'd event, `subscribed` or `resumed` came
     this.epoch = null;
     this.seq = null; // the last seq delivered (null: position unknown)
     this.head = null; // the highest seq known to exist
@@ -385,6 +403,7 @@ export class ChannelOrder {
    * new epoch arrive), after which the application must refetch its state.
    */
   accept(f, now) {
+    if (f?.type === "subscribed" || f?.type === "resumed" || typeof f?.seq === "number") this.heardAt = now;
     switch (f?.type) {
       case "event":
         return this.#event(f, now);
@@ -402,22 +421,21 @@ export class ChannelOrder {
 
   /** When `tick` should next be called (a time like `now`), or null when nothing waits. */
   deadline() {
-    if (!this.gap) return null;
-    if (this.resuming) return this.resumeSentAt + this.resumeTimeoutMs;
-    if (this.urgentAt != null) return this.urgentAt;
-    return this.gapSince + this.waitMs;
+    if (this.resuming) return this.gap || this.tailCheckMs != null ? this.resumeSentAt + this.resumeTimeoutMs : null;
+    if (this.gap) return this.urgentAt ?? this.gapSince + this.waitMs;
+    if (this.awaitingAck || this.seq == null || this.tailCheckMs == null || this.heardAt == null) return null;
+    return this.heardAt + this.tailCheckMs;
   }
 
   /**
    * The `resume` frame to send now (without `id`), or null: one when a gap has stayed
-   * open the gap wait (`waitMs`; at once after `resumed` with `more`), from the last delivered seq,
-   * and never while another is in flight (unless that one is older than `resumeTimeoutMs`).
+   * open the gap wait (`waitMs`; at once after `resumed` with `more`) or the channel was
+   * quiet for `tailCheckMs`, from the last delivered seq, and never while another is in
+   * flight (unless that one is older than `resumeTimeoutMs`).
    */
   tick(now) {
-    if (!this.gap) return null;
-    if (this.resuming ? now < this.resumeSentAt + this.resumeTimeoutMs : this.urgentAt == null && now < this.gapSince + this.waitMs) {
-      return null;
-    }
+    const at = this.deadline();
+    if (at == null || now < at) return null;
     this.resumeSentAt = now;
     this.urgentAt = null;
     return { action: "resume", channel: this.channel, epoch: this.epoch, after: this.seq };
@@ -505,7 +523,7 @@ export class ChannelOrder {
     this.epoch = this.seq = this.head = null;
     this.pending.clear();
     this.dropped.clear();
-    this.gapSince = this.urgentAt = this.resumeSentAt = null;
+    this.gapSince = this.urgentAt = this.resumeSentAt = this.heardAt = null;
   }
 
   #seen(seq) {

@@ -10,6 +10,7 @@ use crate::events::{Envelope, Priority};
 use crate::frames::ServerFrame;
 use crate::log;
 use crate::ports::{PushError, TableError};
+use crate::retry::Backoff;
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
@@ -127,7 +128,8 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
                 event: pushed_event.clone(),
             }
             .to_json();
-            push_all(deps, &channel, &targets, frame.as_bytes(), &mut report).await;
+            let rounds = if seq.is_some() { PUSH_ROUNDS } else { 1 };
+            push_all(deps, &channel, &targets, frame.as_bytes(), rounds, &mut report).await;
         }
         if appended {
             // Best effort: without the mark a redelivery pushes the same seq again,
@@ -140,36 +142,53 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
     Ok(report)
 }
 
-async fn push_all(deps: &Deps, channel: &Channel, targets: &[&Subscriber], frame: &[u8], report: &mut Report) {
+/// Rounds of posts for an event with a seq: the connections a round failed (throttled
+/// after the adapter's own retries, or an error that may pass) get it again after a
+/// pause. A seq'd event lost at a channel's tail shows no gap until the next event or
+/// the client's tail check, so a few hundred milliseconds here are worth it.
+const PUSH_ROUNDS: u32 = 3;
+const PUSH_ROUND_BACKOFF: Backoff = Backoff::new(PUSH_ROUNDS, std::time::Duration::from_millis(100));
+
+async fn push_all(deps: &Deps, channel: &Channel, targets: &[&Subscriber], frame: &[u8], rounds: u32, report: &mut Report) {
     // Owned ids and a shared frame keep the futures free of borrowed lifetimes.
     let frame: std::sync::Arc<[u8]> = frame.into();
-    let ids: Vec<String> = targets.iter().map(|s| s.connection_id.clone()).collect();
-    let results: Vec<(String, Result<(), PushError>)> = stream::iter(ids)
-        .map(|id| {
-            let (pusher, frame) = (deps.pusher.clone(), frame.clone());
-            async move {
-                let r = pusher.post(&id, &frame).await;
-                (id, r)
-            }
-        })
-        .buffer_unordered(deps.config.fanout_concurrency)
-        .collect()
-        .await;
-    for (id, r) in results {
-        match r {
-            Ok(()) => report.delivered += 1,
-            Err(PushError::Gone) => {
-                report.stale += 1;
-                // Only the stale connection goes; a failed cleanup is retried by TTL.
-                if let Err(e) = connections::remove(deps.table.as_ref(), &id).await {
-                    tracing::warn!(connection_id = %id, error = %e, "stale connection cleanup failed");
+    let mut ids: Vec<String> = targets.iter().map(|s| s.connection_id.clone()).collect();
+    for round in 0..rounds.max(1) {
+        if round > 0 {
+            PUSH_ROUND_BACKOFF.sleep(round - 1).await;
+        }
+        let last = round + 1 >= rounds;
+        let results: Vec<(String, Result<(), PushError>)> = stream::iter(std::mem::take(&mut ids))
+            .map(|id| {
+                let (pusher, frame) = (deps.pusher.clone(), frame.clone());
+                async move {
+                    let r = pusher.post(&id, &frame).await;
+                    (id, r)
+                }
+            })
+            .buffer_unordered(deps.config.fanout_concurrency)
+            .collect()
+            .await;
+        for (id, r) in results {
+            match r {
+                Ok(()) => report.delivered += 1,
+                Err(PushError::Gone) => {
+                    report.stale += 1;
+                    // Only the stale connection goes; a failed cleanup is retried by TTL.
+                    if let Err(e) = connections::remove(deps.table.as_ref(), &id).await {
+                        tracing::warn!(connection_id = %id, error = %e, "stale connection cleanup failed");
+                    }
+                }
+                Err(_) if !last => ids.push(id),
+                Err(PushError::Throttled) => report.throttled += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(connection_id = %id, %channel, error = %e, "push failed");
                 }
             }
-            Err(PushError::Throttled) => report.throttled += 1,
-            Err(e) => {
-                report.failed += 1;
-                tracing::warn!(connection_id = %id, %channel, error = %e, "push failed");
-            }
+        }
+        if ids.is_empty() {
+            break;
         }
     }
 }
@@ -178,6 +197,102 @@ async fn push_all(deps: &Deps, channel: &Channel, targets: &[&Subscriber], frame
 mod tests {
     use super::*;
     use serde_json::json;
+
+    use crate::adapters::hub::{Hub, Outbound};
+    use crate::adapters::sqlite::SqliteTable;
+    use crate::auth::Claims;
+    use crate::config::Config;
+    use crate::events::{Cause, ConnectionChanged, Event, Position};
+    use crate::ports::{ConnectionInfo, ConnectionPusher};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// Throttles the first `fails` posts, then posts to the hub.
+    struct Flaky {
+        hub: Arc<Hub>,
+        fails: AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl ConnectionPusher for Flaky {
+        async fn post(&self, id: &str, data: &[u8]) -> Result<(), PushError> {
+            if self
+                .fails
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(PushError::Throttled);
+            }
+            self.hub.post(id, data).await
+        }
+        async fn close(&self, id: &str) -> Result<(), PushError> {
+            self.hub.close(id).await
+        }
+        async fn info(&self, id: &str) -> Result<ConnectionInfo, PushError> {
+            self.hub.info(id).await
+        }
+    }
+
+    /// `seq` differs per test: the per-process dedupe is keyed by the pusher's address.
+    async fn one_subscriber(fails: u32, seq: u64) -> (Deps, Envelope, tokio::sync::mpsc::Receiver<Outbound>) {
+        let hub = Arc::new(Hub::new());
+        let rx = hub.register("c1", None);
+        let bus = Arc::new(crate::adapters::bus::EmbeddedBus::new(Vec::new()).unwrap());
+        let pusher = Arc::new(Flaky {
+            hub,
+            fails: AtomicU32::new(fails),
+        });
+        let deps = Deps::new(
+            Arc::new(SqliteTable::in_memory()),
+            bus,
+            pusher,
+            Config::local("a-secret-of-thirty-two-bytes-or-more!"),
+        );
+        let claims = Claims {
+            sub: "u1".into(),
+            roles: Vec::new(),
+            name: None,
+            exp: i64::MAX,
+        };
+        connections::open(&deps, "c1", &claims).await.unwrap();
+        let conn = connections::get(deps.table.as_ref(), "c1").await.unwrap().unwrap();
+        let mut event = Envelope::new(
+            Event::ConnectionOpened(ConnectionChanged {
+                connection_id: "c9".into(),
+                user_id: "u9".into(),
+            }),
+            &Cause::default(),
+        );
+        let channel = channels_for(&event).into_iter().next().expect("a channel");
+        connections::subscribe(deps.table.as_ref(), &conn, &channel, &[], None)
+            .await
+            .unwrap();
+        event.sequence = vec![Position {
+            channel: channel.to_string(),
+            epoch: "E".into(),
+            seq,
+        }];
+        (deps, event, rx)
+    }
+
+    #[tokio::test]
+    async fn a_throttled_push_of_a_seqd_event_goes_again_in_a_later_round() {
+        let (deps, event, mut rx) = one_subscriber(PUSH_ROUNDS - 1, 7).await;
+        let report = deliver(&deps, &event).await.unwrap();
+        assert_eq!((report.delivered, report.throttled), (1, 0), "{report:?}");
+        let Some(Outbound::Text(frame)) = rx.try_recv().ok() else {
+            panic!("no frame")
+        };
+        assert!(frame.contains("\"seq\":7"), "{frame}");
+    }
+
+    #[tokio::test]
+    async fn a_push_throttled_every_round_is_counted_once() {
+        let (deps, event, mut rx) = one_subscriber(PUSH_ROUNDS, 8).await;
+        let report = deliver(&deps, &event).await.unwrap();
+        assert_eq!((report.delivered, report.throttled), (0, 1), "{report:?}");
+        assert!(rx.try_recv().is_err());
+    }
 
     #[test]
     fn content_filters_use_eventbridge_semantics() {

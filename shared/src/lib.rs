@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod ports;
 pub mod ratelimit;
 pub mod resume;
+pub mod retry;
 pub mod stats;
 pub mod stream;
 pub mod streams;

@@ -40,7 +40,7 @@ function shuffle(xs, random) {
  */
 function simulate(seed, { gapWaitMs = 1000, maxPending = 10000, n = 1000 } = {}) {
   const random = rng(seed);
-  const order = new ChannelOrder({ channel: CHANNEL, gapWaitMs, maxPending });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs, maxPending });
   const missing = new Set(shuffle(range(1, n), random).slice(0, Math.round(n * 0.05)));
   const live = shuffle(range(1, n), random).filter((s) => !missing.has(s));
   const inbox = new Map(); // ms -> frames arriving then
@@ -98,7 +98,7 @@ test("the same run with a short wait and a small buffer still delivers 1..1000 o
 });
 
 test("duplicates are dropped, live and replayed", () => {
-  const order = new ChannelOrder({ channel: CHANNEL });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null });
   order.subscribing(0);
   assert.deepEqual(order.accept(subscribed(3), 0), []);
   assert.deepEqual(seqsOf(order.accept(ev(3), 1)), [], "at or before the subscribe position");
@@ -114,7 +114,7 @@ test("duplicates are dropped, live and replayed", () => {
 });
 
 test("a gap that fills before the wait sends no resume", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 1000 });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs: 1000 });
   order.subscribing(0);
   order.accept(subscribed(0), 0);
   assert.deepEqual(seqsOf(order.accept(ev(1), 10)), [1]);
@@ -128,7 +128,7 @@ test("a gap that fills before the wait sends no resume", () => {
 });
 
 test("a gap still open after the wait gets one resume from the last delivered seq, and only one", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 1000, resumeTimeoutMs: 10_000 });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs: 1000, resumeTimeoutMs: 10_000 });
   order.subscribing(0);
   order.accept(subscribed(10), 0);
   order.accept(ev(11), 0);
@@ -149,7 +149,7 @@ test("a gap still open after the wait gets one resume from the last delivered se
 });
 
 test("a resume that fails or is never answered is retried, one at a time", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 100, resumeTimeoutMs: 1000 });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs: 100, resumeTimeoutMs: 1000 });
   order.subscribing(0);
   order.accept(subscribed(0), 0);
   order.accept(ev(2), 0);
@@ -163,7 +163,7 @@ test("a resume that fails or is never answered is retried, one at a time", () =>
 });
 
 test("a replay that ends with the gap still open waits again before the next resume", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 100 });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs: 100 });
   order.subscribing(0);
   order.accept(subscribed(0), 0);
   order.accept(ev(3), 0);
@@ -178,7 +178,7 @@ test("a replay that ends with the gap still open waits again before the next res
 });
 
 test("a subscribe ack that is ahead of what was delivered opens a gap, resumed after the wait", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 100 });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs: 100 });
   order.subscribing(0);
   order.accept(subscribed(5), 0);
   order.accept(ev(6), 1);
@@ -194,7 +194,7 @@ test("a subscribe ack that is ahead of what was delivered opens a gap, resumed a
 });
 
 test("frames that arrive before the subscribe ack are held, then ordered from the ack's head", () => {
-  const order = new ChannelOrder({ channel: CHANNEL });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null });
   assert.equal(order.subscribing(0), null);
   assert.deepEqual(order.accept(ev(12), 1), []);
   assert.deepEqual(order.accept(ev(10), 1), []);
@@ -203,7 +203,7 @@ test("frames that arrive before the subscribe ack are held, then ordered from th
 });
 
 test("a resync is surfaced to the application, and the next event sets the position", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 100 });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs: 100 });
   order.subscribing(0);
   order.accept(subscribed(0), 0);
   order.accept(ev(1), 0);
@@ -234,7 +234,7 @@ test("a resync is surfaced to the application, and the next event sets the posit
 });
 
 test("low events (no seq) are delivered at once, even behind a gap", () => {
-  const order = new ChannelOrder({ channel: CHANNEL });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null });
   assert.deepEqual(order.accept(low(0), 0), [low(0)], "even before the position is known");
   order.subscribing(0);
   assert.deepEqual(order.accept(low(1), 0), [low(1)], "even while the subscribe is out");
@@ -246,7 +246,7 @@ test("low events (no seq) are delivered at once, even behind a gap", () => {
 });
 
 test("the buffer is bounded: past maxPending a resume is due at once, and nothing is lost", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 10_000, maxPending: 5 });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs: 10_000, maxPending: 5 });
   order.subscribing(0);
   order.accept(subscribed(0), 0);
   for (let s = 2; s <= 20; s++) assert.deepEqual(order.accept(ev(s), s), []);
@@ -264,7 +264,7 @@ test("the buffer is bounded: past maxPending a resume is due at once, and nothin
 const resumed = (seq, more = false, replayed = 0) => ({ type: "resumed", id: "r", channel: CHANNEL, epoch: EPOCH, seq, replayed, more });
 
 test("filtered: pushed 1,2,5,9 (3,4,6,7,8 filtered out): 1,2 at once, one resume after the filtered wait, then 5 and 9 once, in order", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, filtered: true }); // default waits: 1000 / 150 ms
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, filtered: true }); // default waits: 1000 / 150 ms
   assert.equal(order.waitMs, 150);
   order.subscribing(0);
   order.accept(subscribed(0), 0);
@@ -291,7 +291,7 @@ test("filtered: pushed 1,2,5,9 (3,4,6,7,8 filtered out): 1,2 at once, one resume
 });
 
 test("filtered: the replay may bring a held event first; `resumed` with seq S releases what is held up to S", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, filtered: true });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, filtered: true });
   order.subscribing(0);
   order.accept(subscribed(2), 0);
   order.accept(ev(9), 1);
@@ -303,7 +303,7 @@ test("filtered: the replay may bring a held event first; `resumed` with seq S re
 });
 
 test("filtered: `resumed` with `more` moves the position to S and resumes again at once from S", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, filtered: true });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, filtered: true });
   order.subscribing(0);
   order.accept(subscribed(0), 0);
   assert.deepEqual(seqsOf(order.accept(ev(1), 1)), [1]);
@@ -326,7 +326,7 @@ test("filtered: `resumed` with `more` moves the position to S and resumes again 
 });
 
 test("filtered: an event held above S stays held until its own gap fills", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, filtered: true });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, filtered: true });
   order.subscribing(0);
   order.accept(subscribed(0), 0);
   order.accept(ev(5), 0);
@@ -345,7 +345,7 @@ test("filtered: an event held above S stays held until its own gap fills", () =>
 });
 
 test("filtered: `resumed` does not move past an event dropped from a full buffer", () => {
-  const order = new ChannelOrder({ channel: CHANNEL, filtered: true, maxPending: 2 });
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, filtered: true, maxPending: 2 });
   order.subscribing(0);
   order.accept(subscribed(0), 0);
   for (const s of [4, 6, 8]) assert.deepEqual(order.accept(ev(s), s), []);
@@ -366,10 +366,36 @@ test("filtered: `resumed` does not move past an event dropped from a full buffer
   assert.equal(order.deadline(), null);
 });
 
+test("a quiet channel checks its tail with a resume (a lost last event leaves no gap)", () => {
+  const order = new ChannelOrder({ channel: CHANNEL, tailCheckMs: 1000 });
+  assert.equal(order.tailCheckMs, 1000);
+  assert.equal(new ChannelOrder().tailCheckMs, 5 * 60 * 1000, "on by default");
+  order.subscribing(0);
+  assert.equal(order.deadline(), null, "no position yet");
+  order.accept(subscribed(4), 10);
+  assert.deepEqual(seqsOf(order.accept(ev(5), 100)), [5]);
+  // Event 6 was pushed and lost, and nothing came after it.
+  assert.equal(order.deadline(), 1100);
+  assert.equal(order.tick(1099), null);
+  assert.deepEqual(order.tick(1100), { action: "resume", channel: CHANNEL, epoch: EPOCH, after: 5 });
+  assert.equal(order.tick(1200), null, "one in flight");
+  assert.deepEqual(seqsOf(order.accept(ev(6), 1300)), [6]);
+  assert.deepEqual(order.accept({ type: "resumed", id: "r1", channel: CHANNEL, epoch: EPOCH, seq: 6, more: false }, 1310), []);
+  assert.equal(order.resuming, false);
+  assert.equal(order.deadline(), 2310, "the next check waits a whole quiet period");
+  assert.equal(order.tick(2310)?.after, 6);
+  assert.equal(order.deadline(), 2310 + 10_000, "unanswered: again after the resume timeout");
+  const off = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null });
+  off.subscribing(0);
+  off.accept(subscribed(4), 10);
+  assert.equal(off.deadline(), null);
+  assert.equal(off.tick(3_600_000), null);
+});
+
 test("the gap wait: filteredGapWaitMs for a filtered subscription, gapWaitMs otherwise", () => {
-  const plain = new ChannelOrder({ channel: CHANNEL });
+  const plain = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null });
   assert.deepEqual([plain.gapWaitMs, plain.filteredGapWaitMs, plain.waitMs], [1000, 150, 1000]);
-  const custom = new ChannelOrder({ channel: CHANNEL, gapWaitMs: 500, filteredGapWaitMs: 20, filtered: true });
+  const custom = new ChannelOrder({ channel: CHANNEL, tailCheckMs: null, gapWaitMs: 500, filteredGapWaitMs: 20, filtered: true });
   assert.equal(custom.waitMs, 20);
   custom.filtered = false;
   assert.equal(custom.waitMs, 500);

@@ -105,6 +105,8 @@ fn fresh_order(channel: &str) -> ChannelOrder {
     ChannelOrder::new(channel)
         .with_gap_wait(GAP_WAIT)
         .with_resume_timeout(Duration::from_millis(1500))
+        // A last event lost to a fault shows no gap: a quiet second asks.
+        .with_tail_check(Some(Duration::from_secs(1)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

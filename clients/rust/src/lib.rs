@@ -558,6 +558,10 @@ pub const DEFAULT_FILTERED_GAP_WAIT: Duration = Duration::from_millis(150);
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 /// How long [`ChannelOrder`] waits for the answer to a `resume` before it may send another.
 pub const DEFAULT_RESUME_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a channel may stay quiet before [`ChannelOrder`] asks for a `resume` anyway:
+/// a last event whose push failed leaves no gap to notice. Five minutes, like the browser
+/// client's ping, so the check is also the keepalive under API Gateway's 10-minute idle cap.
+pub const DEFAULT_TAIL_CHECK: Duration = Duration::from_secs(5 * 60);
 
 /// Whether a subscription gets only some of its channel's events (so gaps in its seqs are
 /// normal): it has a content `filter`, or `events` patterns other than none or `["**"]`.
@@ -607,6 +611,11 @@ pub fn is_filtered(events: &[&str], filter: Option<&Value>) -> bool {
 /// normal: they wait the filtered gap wait ([`DEFAULT_FILTERED_GAP_WAIT`],
 /// [`with_filtered_gap_wait`](Self::with_filtered_gap_wait)) instead of the gap wait, then
 /// one `resume` closes them.
+///
+/// A channel quiet for the tail check ([`DEFAULT_TAIL_CHECK`],
+/// [`with_tail_check`](Self::with_tail_check)) gets a `resume` from its position too: a
+/// push that failed for good leaves a gap only the next event would show, and the last
+/// event of a burst has no next one.
 #[derive(Debug, Clone)]
 pub struct ChannelOrder {
     channel: String,
@@ -616,6 +625,9 @@ pub struct ChannelOrder {
     filtered: bool,
     max_pending: usize,
     resume_timeout: Duration,
+    tail_check: Option<Duration>,
+    /// When the last seq'd event, `subscribed` or `resumed` came.
+    heard_at: Option<Instant>,
     epoch: Option<String>,
     /// The last seq handed over (None: position unknown).
     seq: Option<u64>,
@@ -646,6 +658,8 @@ impl ChannelOrder {
             filtered: false,
             max_pending: DEFAULT_MAX_PENDING,
             resume_timeout: DEFAULT_RESUME_TIMEOUT,
+            tail_check: Some(DEFAULT_TAIL_CHECK),
+            heard_at: None,
             epoch: None,
             seq: None,
             head: None,
@@ -709,6 +723,13 @@ impl ChannelOrder {
     /// How long to wait for a `resume`'s answer before another may be sent.
     pub fn with_resume_timeout(mut self, resume_timeout: Duration) -> Self {
         self.resume_timeout = resume_timeout;
+        self
+    }
+
+    /// How long the channel may stay quiet before a `resume` checks that nothing was
+    /// missed at its tail (None: never).
+    pub fn with_tail_check(mut self, tail_check: Option<Duration>) -> Self {
+        self.tail_check = tail_check;
         self
     }
 
@@ -779,6 +800,9 @@ impl ChannelOrder {
 
     /// [`accept`](Self::accept) at a given time.
     pub fn accept_at(&mut self, frame: Value, now: Instant) -> Vec<Value> {
+        if matches!(frame["type"].as_str(), Some("subscribed" | "resumed")) || frame["seq"].is_u64() {
+            self.heard_at = Some(now);
+        }
         match frame["type"].as_str() {
             Some("event") => self.event(frame, now),
             Some("subscribed") => self.subscribed(&frame, now),
@@ -792,21 +816,25 @@ impl ChannelOrder {
     }
 
     /// When a `resume` may next be due: call [`resume_request`](Self::resume_request) then.
-    /// None while there is no gap.
+    /// None while there is no gap and no tail check.
     pub fn gap_deadline(&self) -> Option<Instant> {
-        if !self.gap() {
+        if let Some(sent) = self.resume_sent_at {
+            return (self.gap() || self.tail_check.is_some()).then(|| sent + self.resume_timeout);
+        }
+        if self.gap() {
+            return self.urgent_at.or(self.gap_since.map(|t| t + self.gap_wait()));
+        }
+        if self.awaiting_ack || self.seq.is_none() {
             return None;
         }
-        if let Some(sent) = self.resume_sent_at {
-            return Some(sent + self.resume_timeout);
-        }
-        self.urgent_at.or(self.gap_since.map(|t| t + self.gap_wait()))
+        Some(self.heard_at? + self.tail_check?)
     }
 
     /// The `resume` frame to send now (`{"action":"resume","channel","epoch","after"}`,
     /// without `id`), or None: one when a gap has stayed open the gap wait (or at once after
-    /// `resumed` with `more`), from the last seq handed over, never while another is in
-    /// flight (unless that one has had no answer for the resume timeout).
+    /// `resumed` with `more`) or the channel was quiet for the tail check, from the last seq
+    /// handed over, never while another is in flight (unless that one has had no answer for
+    /// the resume timeout).
     pub fn resume_request(&mut self) -> Option<Value> {
         self.resume_request_at(Instant::now())
     }
@@ -931,6 +959,7 @@ impl ChannelOrder {
         self.gap_since = None;
         self.urgent_at = None;
         self.resume_sent_at = None;
+        self.heard_at = None;
     }
 
     fn seen(&mut self, seq: u64) {
@@ -1006,6 +1035,11 @@ mod tests {
         json!({"type": "resumed", "id": "r1", "channel": CHANNEL, "epoch": EPOCH, "seq": seq, "replayed": 0, "more": more})
     }
 
+    /// An order that resumes only for gaps (these tests jump far ahead in time).
+    fn gap_only() -> ChannelOrder {
+        ChannelOrder::new(CHANNEL).with_tail_check(None)
+    }
+
     fn seqs(frames: &[Value]) -> Vec<u64> {
         frames.iter().map(|f| f["seq"].as_u64().expect("an event with a seq")).collect()
     }
@@ -1056,7 +1090,7 @@ mod tests {
         const N: u64 = 1000;
         let clock = Clock::new();
         let mut rng = Rng(seed);
-        let mut order = ChannelOrder::new(CHANNEL).with_gap_wait(gap_wait).with_max_pending(max_pending);
+        let mut order = gap_only().with_gap_wait(gap_wait).with_max_pending(max_pending);
         let mut all: Vec<u64> = (1..=N).collect();
         rng.shuffle(&mut all);
         let missing: std::collections::HashSet<u64> = all[..(N as usize / 20)].iter().copied().collect();
@@ -1136,7 +1170,7 @@ mod tests {
     #[test]
     fn duplicates_are_dropped() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL);
+        let mut o = gap_only();
         o.subscribing(c.at(0));
         assert!(o.accept_at(subscribed(3), c.at(0)).is_empty());
         assert!(o.accept_at(ev(3), c.at(1)).is_empty(), "at the subscribe position");
@@ -1155,7 +1189,7 @@ mod tests {
     #[test]
     fn a_gap_filled_in_time_sends_no_resume() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL).with_gap_wait(Duration::from_millis(1000));
+        let mut o = gap_only().with_gap_wait(Duration::from_millis(1000));
         o.subscribing(c.at(0));
         o.accept_at(subscribed(0), c.at(0));
         assert_eq!(seqs(&o.accept_at(ev(1), c.at(10))), [1]);
@@ -1173,7 +1207,7 @@ mod tests {
     #[test]
     fn an_open_gap_gets_one_resume_from_the_last_delivered_seq() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL);
+        let mut o = gap_only();
         o.subscribing(c.at(0));
         o.accept_at(subscribed(10), c.at(0));
         o.accept_at(ev(11), c.at(0));
@@ -1202,7 +1236,7 @@ mod tests {
     #[test]
     fn a_failed_or_unanswered_resume_is_retried_one_at_a_time() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL)
+        let mut o = gap_only()
             .with_gap_wait(Duration::from_millis(100))
             .with_resume_timeout(Duration::from_millis(1000));
         o.subscribing(c.at(0));
@@ -1220,7 +1254,7 @@ mod tests {
     #[test]
     fn a_resync_is_handed_over_and_the_next_event_sets_the_position() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL).with_gap_wait(Duration::from_millis(100));
+        let mut o = gap_only().with_gap_wait(Duration::from_millis(100));
         o.subscribing(c.at(0));
         o.accept_at(subscribed(0), c.at(0));
         o.accept_at(ev(1), c.at(0));
@@ -1245,7 +1279,7 @@ mod tests {
     #[test]
     fn low_events_go_straight_through() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL);
+        let mut o = gap_only();
         assert_eq!(o.accept_at(low(0), c.at(0)), vec![low(0)]);
         o.subscribing(c.at(0));
         assert_eq!(o.accept_at(low(1), c.at(0)), vec![low(1)]);
@@ -1258,7 +1292,7 @@ mod tests {
     #[test]
     fn frames_before_the_subscribe_ack_are_held() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL);
+        let mut o = gap_only();
         assert_eq!(o.subscribing(c.at(0)), None);
         assert!(o.accept_at(ev(12), c.at(1)).is_empty());
         assert!(o.accept_at(ev(10), c.at(1)).is_empty());
@@ -1271,9 +1305,7 @@ mod tests {
     #[test]
     fn the_buffer_is_bounded_and_a_full_one_makes_a_resume_due_at_once() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL)
-            .with_gap_wait(Duration::from_secs(10))
-            .with_max_pending(5);
+        let mut o = gap_only().with_gap_wait(Duration::from_secs(10)).with_max_pending(5);
         o.subscribing(c.at(0));
         o.accept_at(subscribed(0), c.at(0));
         for s in 2..=20 {
@@ -1298,7 +1330,7 @@ mod tests {
     #[test]
     fn filtered_pushed_1_2_5_9_gets_1_2_at_once_then_one_resume_then_5_and_9_once_in_order() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true); // default waits: 1000 / 150 ms
+        let mut o = gap_only().with_filtered(true); // default waits: 1000 / 150 ms
         assert_eq!(o.gap_wait(), DEFAULT_FILTERED_GAP_WAIT);
         o.subscribing(c.at(0));
         o.accept_at(subscribed(0), c.at(0));
@@ -1332,7 +1364,7 @@ mod tests {
     #[test]
     fn filtered_resumed_releases_a_replayed_event_held_below_s() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true);
+        let mut o = gap_only().with_filtered(true);
         o.subscribing(c.at(0));
         o.accept_at(subscribed(2), c.at(0));
         o.accept_at(ev(9), c.at(1));
@@ -1349,7 +1381,7 @@ mod tests {
     #[test]
     fn filtered_resumed_with_more_moves_to_s_and_resumes_again_at_once_from_s() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true);
+        let mut o = gap_only().with_filtered(true);
         o.subscribing(c.at(0));
         o.accept_at(subscribed(0), c.at(0));
         assert_eq!(seqs(&o.accept_at(ev(1), c.at(1))), [1]);
@@ -1380,7 +1412,7 @@ mod tests {
     #[test]
     fn filtered_an_event_held_above_s_stays_held_until_its_own_gap_fills() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true);
+        let mut o = gap_only().with_filtered(true);
         o.subscribing(c.at(0));
         o.accept_at(subscribed(0), c.at(0));
         o.accept_at(ev(5), c.at(0));
@@ -1409,7 +1441,7 @@ mod tests {
     #[test]
     fn filtered_resumed_does_not_move_past_an_event_dropped_from_a_full_buffer() {
         let c = Clock::new();
-        let mut o = ChannelOrder::new(CHANNEL).with_filtered(true).with_max_pending(2);
+        let mut o = gap_only().with_filtered(true).with_max_pending(2);
         o.subscribing(c.at(0));
         o.accept_at(subscribed(0), c.at(0));
         for s in [4, 6, 8] {
@@ -1443,7 +1475,7 @@ mod tests {
         assert_eq!((plain.filtered(), plain.gap_wait()), (false, DEFAULT_GAP_WAIT));
         assert_eq!(DEFAULT_GAP_WAIT, Duration::from_millis(1000));
         assert_eq!(DEFAULT_FILTERED_GAP_WAIT, Duration::from_millis(150));
-        let mut o = ChannelOrder::new(CHANNEL)
+        let mut o = gap_only()
             .with_gap_wait(Duration::from_millis(500))
             .with_filtered_gap_wait(Duration::from_millis(20))
             .with_filtered(true);
@@ -1456,6 +1488,36 @@ mod tests {
         assert!(is_filtered(&["chat.**"], None));
         assert!(is_filtered(&[], Some(&json!({"tripType": "PRIVATE"}))));
         assert!(is_filtered(&["**"], Some(&json!({"tripType": "PRIVATE"}))));
+    }
+
+    #[test]
+    fn a_quiet_channel_checks_its_tail_with_a_resume() {
+        let c = Clock::new();
+        let tail = Duration::from_millis(1000);
+        let mut o = ChannelOrder::new(CHANNEL).with_tail_check(Some(tail));
+        assert_eq!(o.subscribing(c.at(0)), None);
+        assert_eq!(o.gap_deadline(), None, "no position yet");
+        o.accept_at(subscribed(4), c.at(10));
+        assert_eq!(seqs(&o.accept_at(ev(5), c.at(100))), vec![5]);
+        // Event 6 was pushed and lost, and nothing came after it: no gap to see.
+        assert_eq!(o.gap_deadline(), Some(c.at(1100)));
+        assert_eq!(o.resume_request_at(c.at(1099)), None);
+        let r = o.resume_request_at(c.at(1100)).expect("the tail check is due");
+        assert_eq!(r, json!({"action": "resume", "channel": CHANNEL, "epoch": EPOCH, "after": 5}));
+        assert_eq!(o.resume_request_at(c.at(1200)), None, "one in flight");
+        assert_eq!(seqs(&o.accept_at(ev(6), c.at(1300))), vec![6]);
+        assert!(o.accept_at(resumed(6, false), c.at(1310)).is_empty());
+        assert!(!o.resuming());
+        assert_eq!(o.gap_deadline(), Some(c.at(2310)), "the next check waits a whole quiet period");
+        // Without an answer the check goes again after the resume timeout.
+        o.resume_request_at(c.at(2310)).expect("due");
+        assert_eq!(o.gap_deadline(), Some(c.at(2310) + DEFAULT_RESUME_TIMEOUT));
+        // Off: a quiet channel waits for nothing.
+        let mut off = ChannelOrder::new(CHANNEL).with_tail_check(None);
+        off.subscribing(c.at(0));
+        off.accept_at(subscribed(4), c.at(10));
+        assert_eq!(off.gap_deadline(), None);
+        assert_eq!(off.resume_request_at(c.at(3_600_000)), None);
     }
 
     // ---- WsClient against a tiny scripted server

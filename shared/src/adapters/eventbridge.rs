@@ -15,7 +15,6 @@ use aws_sdk_eventbridge::config::http::HttpResponse;
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use rand::Rng;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -27,32 +26,7 @@ pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
 /// What AWS counts for an entry's `Time`.
 const TIME_BYTES: usize = 14;
 
-/// Jittered exponential backoff: `attempts` tries in all; before retry `n` (0-based)
-/// it waits between half and all of `min(max, base * 2^n)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    pub const fn new(attempts: u32, base: Duration) -> Self {
-        Self {
-            attempts,
-            base,
-            max: Duration::from_secs(2),
-        }
-    }
-
-    /// The wait before retry `retry` (0 = the first retry).
-    pub fn delay(&self, retry: u32) -> Duration {
-        let cap = self.base.saturating_mul(2u32.saturating_pow(retry.min(16))).min(self.max);
-        let half = cap / 2;
-        let jitter_ms = u64::try_from((cap - half).as_millis()).unwrap_or(u64::MAX);
-        half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
-    }
-}
+pub use crate::retry::Backoff;
 
 pub struct EventBridgePublisher {
     client: aws_sdk_eventbridge::Client,
@@ -518,21 +492,5 @@ mod tests {
         let script = Script::new(vec![Ok(odd)]);
         send_all(&script, pending(2), FAST).await.unwrap();
         assert_eq!(script.calls(), vec![ids(&["E0", "E1"]), ids(&["E0", "E1"])]);
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        let b = Backoff {
-            attempts: 5,
-            base: Duration::from_millis(50),
-            max: Duration::from_millis(300),
-        };
-        for _ in 0..100 {
-            let d0 = b.delay(0);
-            assert!(d0 >= Duration::from_millis(25) && d0 <= Duration::from_millis(50), "{d0:?}");
-            let d2 = b.delay(2);
-            assert!(d2 >= Duration::from_millis(100) && d2 <= Duration::from_millis(200), "{d2:?}");
-            assert!(b.delay(10) <= Duration::from_millis(300));
-        }
     }
 }
