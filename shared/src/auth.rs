@@ -47,7 +47,12 @@ pub enum AuthError {
     BadSignature,
     #[error("token expired")]
     Expired,
+    #[error("token not yet valid")]
+    NotYetValid,
 }
+
+/// Clock skew allowed on `nbf` (RFC 7519 4.1.5 allows "some small leeway").
+pub const NBF_LEEWAY_SECS: i64 = 60;
 
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
@@ -65,7 +70,8 @@ pub fn mint(secret: &str, claims: &Claims) -> String {
     format!("{signing_input}.{}", B64.encode(m.finalize().into_bytes()))
 }
 
-/// Verifies signature (constant time), algorithm and expiry; returns the claims.
+/// Verifies signature (constant time), algorithm, expiry and `nbf` (when present); returns
+/// the claims.
 pub fn verify(secret: &str, token: &str, now_epoch_secs: i64) -> Result<Claims, AuthError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -85,16 +91,24 @@ pub fn verify(secret: &str, token: &str, now_epoch_secs: i64) -> Result<Claims, 
     m.update(b".");
     m.update(p.as_bytes());
     m.verify_slice(&sig).map_err(|_| AuthError::BadSignature)?;
-    let claims: Claims = B64
+    let payload: serde_json::Value = B64
         .decode(p)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(AuthError::Malformed)?;
+    let nbf = match payload.get("nbf") {
+        None => None,
+        Some(v) => Some(v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)).ok_or(AuthError::Malformed)?),
+    };
+    let claims: Claims = serde_json::from_value(payload).map_err(|_| AuthError::Malformed)?;
     if claims.sub.is_empty() {
         return Err(AuthError::Malformed);
     }
     if claims.exp <= now_epoch_secs {
         return Err(AuthError::Expired);
+    }
+    if nbf.is_some_and(|nbf| nbf > now_epoch_secs.saturating_add(NBF_LEEWAY_SECS)) {
+        return Err(AuthError::NotYetValid);
     }
     Ok(claims)
 }
@@ -192,6 +206,26 @@ mod tests {
             B64.encode(r#"{"sub":"x","exp":9999999999}"#)
         );
         assert_eq!(verify("secret-secret-secret", &none, 1_000), Err(AuthError::Malformed));
+    }
+
+    /// A token signed over any payload (other claims, like `nbf`).
+    fn signed(secret: &str, payload: &str) -> String {
+        let input = format!("{}.{}", B64.encode(HEADER), B64.encode(payload));
+        let mut m = mac(secret);
+        m.update(input.as_bytes());
+        format!("{input}.{}", B64.encode(m.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_is_refused_past_the_leeway() {
+        let key = "secret-secret-secret";
+        let at = |nbf: &str| signed(key, &format!(r#"{{"sub":"u1","exp":100000,"nbf":{nbf}}}"#));
+        assert!(verify(key, &at("1000"), 1_000).is_ok());
+        assert!(verify(key, &at("1060"), 1_000).is_ok(), "within the leeway");
+        assert_eq!(verify(key, &at("1061"), 1_000), Err(AuthError::NotYetValid));
+        assert_eq!(verify(key, &at("87400"), 1_000), Err(AuthError::NotYetValid), "a day ahead");
+        assert_eq!(verify(key, &at(r#""soon""#), 1_000), Err(AuthError::Malformed));
+        assert!(verify(key, &at("999.5"), 1_000).is_ok());
     }
 
     #[test]

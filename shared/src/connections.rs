@@ -46,6 +46,9 @@ pub struct Connection {
     pub connection_id: String,
     pub user_id: String,
     pub roles: Vec<Role>,
+    /// When the token the connection opened with expires (epoch seconds): its rights end
+    /// then, for new subscribes and resumes, though the socket stays (API Gateway keeps it).
+    pub token_exp: Option<i64>,
 }
 
 pub async fn open(deps: &Deps, connection_id: &str, user: &Claims) -> Result<(), TableError> {
@@ -56,6 +59,7 @@ pub async fn open(deps: &Deps, connection_id: &str, user: &Claims) -> Result<(),
         .with("name", user.display_name())
         .with("roles", roles)
         .with("connectedAt", chrono::Utc::now().to_rfc3339())
+        .with("tokenExp", user.exp)
         .with_ttl(now_epoch() + CONNECTION_TTL_SECS);
     deps.table.put(item, None).await?;
     crate::stats::connection_opened(deps.table.as_ref()).await;
@@ -71,6 +75,7 @@ pub async fn get(table: &dyn Table, connection_id: &str) -> Result<Option<Connec
             .cloned()
             .and_then(|r| serde_json::from_value(r).ok())
             .unwrap_or_default(),
+        token_exp: item.get("tokenExp").and_then(Value::as_i64),
     }))
 }
 
@@ -104,6 +109,11 @@ pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<(), TableE
 
 /// Who may subscribe to what (DESIGN.md §5): checked against state on every subscribe.
 pub async fn authorize(table: &dyn Table, conn: &Connection, channel: &Channel) -> Result<(), ApiError> {
+    if conn.token_exp.is_some_and(|exp| exp <= now_epoch()) {
+        return Err(ApiError::Unauthorized(
+            "the connection's token has expired: reconnect with a new token".into(),
+        ));
+    }
     let allowed = match channel {
         Channel::Admin => conn.roles.contains(&Role::Admin),
         Channel::Drivers => conn.roles.contains(&Role::Driver) || conn.roles.contains(&Role::Admin),

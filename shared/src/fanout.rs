@@ -234,7 +234,7 @@ mod tests {
     }
 
     /// `seq` differs per test: the per-process dedupe is keyed by the pusher's address.
-    async fn one_subscriber(fails: u32, seq: u64) -> (Deps, Envelope, tokio::sync::mpsc::Receiver<Outbound>) {
+    async fn one_subscriber(fails: u32, seq: u64) -> (Deps, Envelope, crate::adapters::hub::Outgoing) {
         let hub = Arc::new(Hub::new());
         let rx = hub.register("c1", None);
         let bus = Arc::new(crate::adapters::bus::EmbeddedBus::new(Vec::new()).unwrap());

@@ -1,6 +1,9 @@
 //! A token bucket per WebSocket connection, kept in the `Table` so that every Lambda
 //! instance serving the connection draws from the same bucket. Every message costs
-//! one token; an empty bucket refuses the action with `rate_limited`.
+//! one token; an empty bucket refuses the action with `rate_limited`. A replay also costs
+//! one token per [`REPLAYED_PER_TOKEN`] events it sent, charged after it (the bucket may go
+//! into debt, down to minus the burst), so a client cannot pull a channel's log as fast as
+//! it can ask.
 //!
 //! The hot path is one `get` and one conditional `put` (optimistic locking on `rev`);
 //! a refused message costs the `get` only, so a flooding client is cheap to refuse.
@@ -22,6 +25,9 @@ pub const PER_SEC: i64 = 10;
 /// Concurrent messages of one connection each win one round, so a legitimate burst
 /// of up to this many simultaneous frames still gets through.
 pub const MAX_ATTEMPTS: usize = 5;
+
+/// Replayed events per token charged.
+pub const REPLAYED_PER_TOKEN: i64 = 50;
 
 /// The bucket's sort key, in its connection's partition: `connections::remove`
 /// deletes the whole partition, so the bucket goes with the connection.
@@ -53,13 +59,30 @@ impl Bucket {
     /// it holds less than one. A clock behind `at_ms` (another instance's) refills
     /// nothing and never moves `at_ms` back.
     pub fn take(self, now_ms: i64) -> Option<Bucket> {
+        let b = self.refilled(now_ms);
+        (b.milli >= MILLI).then(|| Bucket {
+            milli: b.milli - MILLI,
+            ..b
+        })
+    }
+
+    /// The bucket after refilling up to `now_ms` and spending `tokens`, into debt if need
+    /// be (never below minus the burst).
+    pub fn charge(self, now_ms: i64, tokens: i64) -> Bucket {
+        let b = self.refilled(now_ms);
+        Bucket {
+            milli: b.milli.saturating_sub(tokens.saturating_mul(MILLI)).max(-CAPACITY),
+            ..b
+        }
+    }
+
+    fn refilled(self, now_ms: i64) -> Bucket {
         let elapsed = now_ms.saturating_sub(self.at_ms).max(0);
         // PER_SEC tokens a second is PER_SEC thousandths a millisecond.
-        let milli = self.milli.saturating_add(elapsed.saturating_mul(PER_SEC)).min(CAPACITY);
-        (milli >= MILLI).then(|| Bucket {
-            milli: milli - MILLI,
+        Bucket {
+            milli: self.milli.saturating_add(elapsed.saturating_mul(PER_SEC)).min(CAPACITY),
             at_ms: self.at_ms.max(now_ms),
-        })
+        }
     }
 }
 
@@ -77,11 +100,27 @@ fn read(item: Option<&Item>, now_ms: i64) -> (Bucket, Option<Value>) {
 /// Spends one token of the connection's bucket at `now_ms`: Ok(false) when it is empty
 /// (or too contended to update). Table errors are the caller's to weigh.
 pub async fn take(table: &dyn Table, connection_id: &str, now_ms: i64) -> Result<bool, TableError> {
+    spend(table, connection_id, now_ms, |b| b.take(now_ms)).await
+}
+
+/// Charges what a replay of `replayed` events costs (see [`REPLAYED_PER_TOKEN`]).
+pub async fn charge_replay(table: &dyn Table, connection_id: &str, now_ms: i64, replayed: u32) {
+    let tokens = i64::from(replayed) / REPLAYED_PER_TOKEN;
+    if tokens == 0 {
+        return;
+    }
+    if let Err(e) = spend(table, connection_id, now_ms, |b| Some(b.charge(now_ms, tokens))).await {
+        tracing::warn!(error = %e, "replay not charged");
+    }
+}
+
+/// Read-modify-write of the bucket: `next` gives the new state, or None to refuse.
+async fn spend(table: &dyn Table, connection_id: &str, now_ms: i64, next: impl Fn(Bucket) -> Option<Bucket>) -> Result<bool, TableError> {
     let pk = keys::conn(connection_id);
     let now_secs = now_ms.div_euclid(1000);
     for _ in 0..MAX_ATTEMPTS {
         let (bucket, rev) = read(table.get(&pk, SK).await?.as_ref(), now_ms);
-        let Some(next) = bucket.take(now_ms) else {
+        let Some(next) = next(bucket) else {
             return Ok(false);
         };
         let next_rev = rev.as_ref().and_then(Value::as_i64).unwrap_or(0) + 1;
@@ -163,6 +202,30 @@ mod tests {
         // Extreme clocks saturate instead of overflowing.
         assert!(Bucket { milli: 0, at_ms: i64::MIN }.take(i64::MAX).is_some());
         assert!(Bucket { milli: 0, at_ms: i64::MAX }.take(i64::MIN).is_none());
+    }
+
+    #[test]
+    fn a_charge_goes_into_debt_down_to_minus_the_burst() {
+        let full = Bucket::full(T0);
+        let b = full.charge(T0, 30);
+        assert_eq!(b.milli, -10 * MILLI);
+        assert_eq!(b.take(T0), None);
+        // Ten tokens of debt plus one to spend: 1.1 s at 10 a second.
+        assert_eq!(b.take(T0 + 1_099), None);
+        assert!(b.take(T0 + 1_100).is_some());
+        assert_eq!(full.charge(T0, 1_000).milli, -CAPACITY, "the debt is bounded");
+    }
+
+    #[tokio::test]
+    async fn a_replay_is_charged_by_what_it_sent() {
+        let e = embedded(FIXTURE_SECRET);
+        let t = e.deps.table.as_ref();
+        let t0 = t0();
+        charge_replay(t, "c1", t0, 49).await;
+        assert_eq!(takes(t, "c1", t0, 1).await, 1, "under 50 events is free");
+        charge_replay(t, "c1", t0, 500).await;
+        // The burst (20) less one, less ten for the replay: nine left.
+        assert_eq!(takes(t, "c1", t0, 20).await, 9);
     }
 
     #[tokio::test]

@@ -87,6 +87,9 @@ pub async fn replay_to(deps: &Deps, conn_id: &str, id: Option<String>, channel: 
                 }
             }
             stats::resumed(deps.table.as_ref(), replayed, false).await;
+            // What it sent is charged to the connection's rate limit.
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            crate::ratelimit::charge_replay(deps.table.as_ref(), conn_id, now_ms, replayed as u32).await;
             let (seq, more) = match failed_at {
                 Some(f) => (f - 1, true),
                 None if more => (last, true),

@@ -38,7 +38,7 @@ async fn http(binary: &str, deps: &realtime_shared::Deps, name: &str) -> (i64, V
     (r.status_code, body)
 }
 
-async fn frame(rx: &mut tokio::sync::mpsc::Receiver<Outbound>) -> Value {
+async fn frame(rx: &mut realtime_shared::adapters::hub::Outgoing) -> Value {
     match tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
         Ok(Some(Outbound::Text(t))) => serde_json::from_str(&t).unwrap(),
         other => panic!("expected a text frame, got {other:?}"),

@@ -195,7 +195,17 @@ fn start_server(args: &Args, target: Target, port: u16, logs: &Path, log: &Path)
             let _ = std::fs::remove_dir_all(&data);
             ServerProc::spawn(
                 &bin.to_string_lossy(),
-                &["--addr".into(), addr, "--data-dir".into(), data.to_string_lossy().into_owned()],
+                &[
+                    "--addr".into(),
+                    addr,
+                    "--data-dir".into(),
+                    data.to_string_lossy().into_owned(),
+                    // Every benchmark socket is the one user's.
+                    "--max-connections-per-user".into(),
+                    "100000".into(),
+                    "--max-connections".into(),
+                    "100000".into(),
+                ],
                 &[],
                 port,
                 log,

@@ -290,12 +290,13 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
                 connection_id: id,
                 user_id: "bench".into(),
                 roles: vec![Role::Admin],
+                token_exp: None,
             };
             connections::subscribe(e.deps.table.as_ref(), &conn, &channel, &["chat.**".into()], None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
-        let drain = |rx: &mut Vec<tokio::sync::mpsc::Receiver<_>>| {
+        let drain = |rx: &mut Vec<realtime_shared::adapters::hub::Outgoing>| {
             for r in rx.iter_mut() {
                 while r.try_recv().is_ok() {}
             }
@@ -547,12 +548,13 @@ async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
             connection_id: id,
             user_id: "bench".into(),
             roles: vec![Role::Admin],
+            token_exp: None,
         };
         connections::subscribe(e.deps.table.as_ref(), &conn, &channel, &["chat.**".into()], None)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let drain = |rx: &mut Vec<tokio::sync::mpsc::Receiver<_>>| {
+    let drain = |rx: &mut Vec<realtime_shared::adapters::hub::Outgoing>| {
         for r in rx.iter_mut() {
             while r.try_recv().is_ok() {}
         }
@@ -950,7 +952,7 @@ async fn subscribers(
     user: &Claims,
     channel: &Channel,
     n: usize,
-    rx: &mut Vec<tokio::sync::mpsc::Receiver<realtime_shared::adapters::hub::Outbound>>,
+    rx: &mut Vec<realtime_shared::adapters::hub::Outgoing>,
 ) -> anyhow::Result<()> {
     for _ in 0..n {
         let id = format!("sc-{}", ulid::Ulid::new());
@@ -960,6 +962,7 @@ async fn subscribers(
             connection_id: id,
             user_id: user.sub.clone(),
             roles: user.roles.clone(),
+            token_exp: None,
         };
         connections::subscribe(e.deps.table.as_ref(), &conn, channel, &[], None)
             .await

@@ -24,12 +24,35 @@ struct Args {
     /// `infra/dynamodb-local.sh`) instead of SQLite in the data dir.
     #[arg(long, env = "REALTIME_DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: Option<String>,
+    /// For a small install: no /api/dev/* routes, JWT_SECRET required, the management API
+    /// and PutEvents signed (SigV4) with REALTIME_ACCESS_KEY_ID / REALTIME_SECRET_ACCESS_KEY,
+    /// WebSocket origins from --allowed-origin. Without it the stack serves loopback only.
+    #[arg(long, env = "REALTIME_PRODUCTION")]
+    production: bool,
+    /// An Origin a browser may open a WebSocket from (with --production; repeat it, or
+    /// comma-separate; `*` allows any).
+    #[arg(long = "allowed-origin", env = "REALTIME_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// WebSocket connections the stack holds at most.
+    #[arg(long, env = "REALTIME_MAX_CONNECTIONS", default_value_t = 16_384)]
+    max_connections: usize,
+    /// WebSocket connections one user may hold at most.
+    #[arg(long, env = "REALTIME_MAX_CONNECTIONS_PER_USER", default_value_t = 100)]
+    max_connections_per_user: usize,
+    /// Bytes of frames one socket may have queued; a socket that falls further behind is cut
+    /// (its client reconnects and resumes).
+    #[arg(long, env = "REALTIME_QUEUE_BUDGET_BYTES", default_value_t = realtime_shared::adapters::hub::DEFAULT_QUEUE_BUDGET)]
+    queue_budget_bytes: usize,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     realtime_shared::telemetry::init();
     let args = Args::parse();
+    let production = match args.production {
+        true => Some(realtime_local::stack::Production::from_env(args.allowed_origins.clone())?),
+        false => None,
+    };
     let opts = realtime_local::stack::Options {
         data_dir: args.data_dir.clone(),
         template: args.template,
@@ -39,13 +62,24 @@ async fn main() -> anyhow::Result<()> {
         dynamodb_endpoint: args.dynamodb_endpoint,
         // TYPING_TTL_SECS, ASSISTANT_PROVIDER=openai, ASSISTANT_BASE_URL, ... (README "The chat domain").
         chat: Some(realtime_shared::config::ChatConfig::from_env()?),
+        production,
+        socket_limits: Some(realtime_local::stack::SocketLimits {
+            total: args.max_connections,
+            per_user: args.max_connections_per_user,
+        }),
+        queue_budget: Some(args.queue_budget_bytes),
         ..Default::default()
     };
     let running = realtime_local::start(args.addr, &opts).await?;
     let a = running.addr;
-    println!("realtime-local is up on http://{a}");
+    let mode = if args.production { "production" } else { "development" };
+    println!("realtime-local is up on http://{a} ({mode})");
     println!("  page           http://{a}/");
-    println!("  HTTP API       http://{a}/api   (dev tokens: POST /api/dev/token)");
+    if args.production {
+        println!("  HTTP API       http://{a}/api   (tokens signed with JWT_SECRET)");
+    } else {
+        println!("  HTTP API       http://{a}/api   (dev tokens: POST /api/dev/token)");
+    }
     println!("  WebSocket API  ws://{a}/ws");
     println!("  @connections   http://{a}/@connections/{{id}}");
     println!("  EventBridge    http://{a}/      (X-Amz-Target: AWSEvents.PutEvents)");

@@ -2,6 +2,7 @@
 //! `/@connections/{id}` (management API), `POST /` (EventBridge `PutEvents`), `/`.
 
 use crate::registry::Handler;
+use crate::sigv4::{self, Service};
 use crate::stack::Stack;
 use crate::template::{AuthorizerKind, IdentitySource};
 use axum::body::{Body, Bytes};
@@ -13,7 +14,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
-use realtime_shared::adapters::hub::Outbound;
+use realtime_shared::adapters::hub::{Outbound, Outgoing};
 use realtime_shared::auth::{self, Claims, Role};
 use realtime_shared::frames::MAX_FRAME_BYTES;
 use realtime_shared::http::MAX_BODY_BYTES;
@@ -25,18 +26,95 @@ use std::sync::Arc;
 type Shared = State<Arc<Stack>>;
 
 pub fn router(stack: Arc<Stack>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if stack.production.is_none() {
+        // Development only: minting tokens and dropping sockets are doors for anyone.
+        router = router
+            .route("/api/dev/token", post(dev_token))
+            .route("/api/dev/drop", post(dev_drop));
+    }
+    router
         .route("/", get(page).post(put_events))
         .route("/ws", get(ws_upgrade))
-        .route("/api/dev/token", post(dev_token))
-        .route("/api/dev/drop", post(dev_drop))
         .route("/web/{file}", get(web_asset))
         .route("/api/{*rest}", any(http_api))
         .route("/@connections/{id}", post(conn_post).get(conn_get).delete(conn_delete))
         // Nothing on this address takes more than PutEvents' 1 MB; larger bodies are
         // refused before they are read (and answered as JSON by `body_within`).
-        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn_with_state(stack.clone(), cors))
+        .layer(axum::middleware::from_fn_with_state(stack.clone(), body_deadline))
         .with_state(stack)
+}
+
+/// A body not sent within the body read timeout is answered 408 (a client that sends half
+/// a request no longer holds a connection and a task forever).
+async fn body_deadline(State(stack): Shared, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let has_body =
+        req.headers().contains_key(axum::http::header::CONTENT_LENGTH) || req.headers().contains_key(axum::http::header::TRANSFER_ENCODING);
+    if !has_body {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(stack.body_read_timeout, axum::body::to_bytes(body, MAX_REQUEST_BYTES + 1)).await {
+        Ok(Ok(bytes)) => next.run(axum::extract::Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("bodies are at most {} KB here", MAX_REQUEST_BYTES / 1024),
+        ),
+        Ok(Err(_)) => json_error(StatusCode::BAD_REQUEST, "bad_request", "the body could not be read"),
+        Err(_) => json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            &format!("the body did not arrive within {} ms", stack.body_read_timeout.as_millis()),
+        ),
+    }
+}
+
+/// The largest body anything on this address takes (PutEvents' 1 MB).
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// CORS as the template sets it: API Gateway answers an HTTP API's preflight itself (the
+/// routes and the authorizer never see it) and adds `Access-Control-Allow-Origin` to the
+/// answers of an allowed `Origin`; a function URL does the same with its `Cors`.
+async fn cors(State(stack): Shared, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    let setting = match stack.template.match_stream(path) {
+        Some((route, _)) => route.cors.clone(),
+        None if path.starts_with("/api/") => stack.template.http_cors.clone(),
+        None => None,
+    };
+    let origin = req.headers().get("origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (Some(setting), Some(origin)) = (setting, origin) else {
+        return next.run(req).await;
+    };
+    let allowed = setting.allow_origin(&origin);
+    if req.method() == Method::OPTIONS && req.headers().contains_key("access-control-request-method") {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        if let Some(allowed) = allowed {
+            let h = resp.headers_mut();
+            let join = |v: &[String]| HeaderValue::from_str(&v.join(",")).ok();
+            if let Ok(v) = HeaderValue::from_str(&allowed) {
+                h.insert("access-control-allow-origin", v);
+            }
+            if let Some(v) = join(&setting.allow_methods) {
+                h.insert("access-control-allow-methods", v);
+            }
+            if let Some(v) = join(&setting.allow_headers) {
+                h.insert("access-control-allow-headers", v);
+            }
+            if let Some(age) = setting.max_age {
+                h.insert("access-control-max-age", HeaderValue::from(age));
+            }
+        }
+        return resp;
+    }
+    let mut resp = next.run(req).await;
+    if let Some(v) = allowed.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        resp.headers_mut().insert("access-control-allow-origin", v);
+    }
+    resp
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -442,6 +520,16 @@ async fn ws_upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if let Some(prod) = &stack.production {
+        let origin = headers.get("origin").map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        if !prod.origin_allowed(origin) {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "this Origin may not open a WebSocket here",
+            );
+        }
+    }
     let sock = Socket {
         conn_id: ulid::Ulid::new().to_string(),
         peer,
@@ -457,6 +545,11 @@ async fn ws_upgrade(
             Err(refused) => return refused,
         }
     }
+    let user = event["requestContext"]["authorizer"]["userId"].as_str().unwrap_or_default();
+    let slot = match stack.admit_socket(user) {
+        Ok(slot) => slot,
+        Err(why) => return json_error(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", &why),
+    };
     // Registered before `$connect` runs, as API Gateway accepts posts during it.
     let outbound = stack.hub.register(&sock.conn_id, Some(peer.ip().to_string()));
     match invoke_ws(&stack, "$connect", event).await {
@@ -473,12 +566,16 @@ async fn ws_upgrade(
         .read_buffer_size(4 * 1024)
         .protocols(["realtime.v1"])
         .max_message_size(128 * 1024)
-        .on_upgrade(move |socket| run_socket(stack, socket, sock, outbound))
+        .on_upgrade(move |socket| async move {
+            run_socket(stack, socket, sock, outbound).await;
+            drop(slot);
+        })
 }
 
-async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outbound: tokio::sync::mpsc::Receiver<Outbound>) {
+async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outbound: Outgoing) {
     let conn_id = sock.conn_id.clone();
     let (mut sink, mut stream) = socket.split();
+    let cut = outbound.cut();
     let writer = tokio::spawn(async move {
         while let Some(msg) = outbound.recv().await {
             let msg = match msg {
@@ -494,7 +591,16 @@ async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outb
             }
         }
     });
-    while let Some(Ok(msg)) = stream.next().await {
+    tokio::pin!(cut);
+    loop {
+        let msg = tokio::select! {
+            m = stream.next() => match m {
+                Some(Ok(m)) => m,
+                _ => break,
+            },
+            // Over its queue budget: the socket goes without a close frame it would not read.
+            () = &mut cut => break,
+        };
         let text = match msg {
             Message::Text(t) => t.to_string(),
             Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -539,6 +645,35 @@ fn gone() -> Response {
         .into_response()
 }
 
+/// In `--production`, the request's SigV4 signature with the configured credentials, or
+/// the answer AWS gives to an unsigned or wrongly signed one.
+fn signed(stack: &Stack, service: Service, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Box<Response>> {
+    let Some(prod) = &stack.production else {
+        return Ok(());
+    };
+    let now = std::time::SystemTime::now();
+    sigv4::verify(
+        method.as_str(),
+        uri.path(),
+        uri.query(),
+        headers,
+        body,
+        &prod.credentials,
+        service,
+        now,
+    )
+    .map_err(|e| {
+        let (status, parts, body) = e.response_parts(service);
+        let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), body).into_response();
+        for (k, v) in parts {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp.headers_mut().insert(k, v);
+            }
+        }
+        Box::new(resp)
+    })
+}
+
 fn push_error(e: PushError) -> Response {
     match e {
         PushError::Gone => gone(),
@@ -552,7 +687,10 @@ fn push_error(e: PushError) -> Response {
     }
 }
 
-async fn conn_post(State(stack): Shared, Path(id): Path<String>, body: Bytes) -> Response {
+async fn conn_post(State(stack): Shared, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = signed(&stack, Service::ExecuteApi, &method, &uri, &headers, &body) {
+        return *refused;
+    }
     if body.len() > MAX_BODY_BYTES {
         return (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -567,7 +705,10 @@ async fn conn_post(State(stack): Shared, Path(id): Path<String>, body: Bytes) ->
     }
 }
 
-async fn conn_get(State(stack): Shared, Path(id): Path<String>) -> Response {
+async fn conn_get(State(stack): Shared, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if let Err(refused) = signed(&stack, Service::ExecuteApi, &method, &uri, &headers, b"") {
+        return *refused;
+    }
     match stack.hub.info(&id).await {
         Ok(info) => axum::Json(json!({
             // The wire names of the management API (its model's jsonName), ISO 8601 times.
@@ -580,7 +721,10 @@ async fn conn_get(State(stack): Shared, Path(id): Path<String>) -> Response {
     }
 }
 
-async fn conn_delete(State(stack): Shared, Path(id): Path<String>) -> Response {
+async fn conn_delete(State(stack): Shared, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if let Err(refused) = signed(&stack, Service::ExecuteApi, &method, &uri, &headers, b"") {
+        return *refused;
+    }
     match stack.hub.close(&id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => push_error(e),
@@ -589,7 +733,10 @@ async fn conn_delete(State(stack): Shared, Path(id): Path<String>) -> Response {
 
 // ---------- EventBridge PutEvents ----------
 
-async fn put_events(State(stack): Shared, headers: HeaderMap, body: Bytes) -> Response {
+async fn put_events(State(stack): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = signed(&stack, Service::Events, &method, &uri, &headers, &body) {
+        return *refused;
+    }
     let amz_json = |status: StatusCode, v: Value| {
         (
             status,

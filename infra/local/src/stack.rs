@@ -30,7 +30,90 @@ pub struct Stack {
     feed: Option<SqliteTable>,
     /// Set when the server stops: open streams (SSE) end, so a graceful shutdown need not wait.
     streams_end: tokio::sync::watch::Sender<bool>,
+    /// `--production`: the doors that stay open in development are shut.
+    pub production: Option<Production>,
+    limits: SocketLimits,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    /// Open sockets: in all, and by user.
+    sockets: std::sync::Mutex<(usize, HashMap<String, usize>)>,
 }
+
+/// How many WebSocket connections the stack holds at most, in all and per user (the
+/// template sets none; API Gateway's own quota is 500 new connections a second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLimits {
+    pub total: usize,
+    pub per_user: usize,
+}
+
+impl Default for SocketLimits {
+    fn default() -> Self {
+        Self {
+            total: 16_384,
+            per_user: 100,
+        }
+    }
+}
+
+/// One admitted socket; dropping it frees its place.
+pub struct SocketSlot {
+    stack: std::sync::Weak<Stack>,
+    user: String,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        if let Some(stack) = self.stack.upgrade() {
+            let mut g = stack.sockets.lock().unwrap_or_else(|e| e.into_inner());
+            g.0 = g.0.saturating_sub(1);
+            if let Some(n) = g.1.get_mut(&self.user) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    g.1.remove(&self.user);
+                }
+            }
+        }
+    }
+}
+
+/// What `--production` changes (README "Running it for real"): no `/api/dev/*` routes, the
+/// JWT secret from `JWT_SECRET` only, the management API and PutEvents only for requests
+/// signed (SigV4) with these credentials, and WebSocket `Origin`s from an allow list.
+#[derive(Debug, Clone)]
+pub struct Production {
+    /// What a management-API or PutEvents request must be signed with (SigV4).
+    pub credentials: crate::sigv4::Credentials,
+    /// The `Origin`s a WebSocket upgrade may carry (`*`: any). A request without `Origin`
+    /// (not a browser) passes: browsers are what the check is for.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Production {
+    /// From `REALTIME_ACCESS_KEY_ID`, `REALTIME_SECRET_ACCESS_KEY` and the allowed origins.
+    pub fn from_env(allowed_origins: Vec<String>) -> anyhow::Result<Self> {
+        let var = |k: &str| {
+            std::env::var(k).ok().filter(|v| !v.trim().is_empty()).with_context(|| {
+                format!("--production needs {k}: the management API and PutEvents accept only requests signed with these credentials")
+            })
+        };
+        Ok(Self {
+            credentials: crate::sigv4::Credentials {
+                access_key_id: var("REALTIME_ACCESS_KEY_ID")?,
+                secret_access_key: var("REALTIME_SECRET_ACCESS_KEY")?,
+            },
+            allowed_origins,
+        })
+    }
+
+    /// Whether a WebSocket upgrade with this `Origin` header may go on.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        origin.is_none_or(|o| self.allowed_origins.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(o)))
+    }
+}
+
+/// The shortest `JWT_SECRET` `--production` takes (HS256 wants at least 256 bits).
+pub const MIN_PRODUCTION_SECRET: usize = 32;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -54,7 +137,22 @@ pub struct Options {
     /// Keep the table in DynamoDB (e.g. DynamoDB Local) at this endpoint instead of
     /// SQLite, so functions under `cargo lambda watch` share it with the stack.
     pub dynamodb_endpoint: Option<String>,
+    /// `--production` (None: the development stack, which serves loopback addresses only).
+    pub production: Option<Production>,
+    /// WebSocket connections at most, in all and per user (None: the defaults).
+    pub socket_limits: Option<SocketLimits>,
+    /// Bytes of frames one socket may have queued (None: `hub::DEFAULT_QUEUE_BUDGET`).
+    pub queue_budget: Option<usize>,
+    /// How long a client may take to send a request's headers, and its body (None: the
+    /// defaults, `HEADER_READ_TIMEOUT` and `BODY_READ_TIMEOUT`; tests shorten them).
+    pub header_read_timeout: Option<Duration>,
+    pub body_read_timeout: Option<Duration>,
 }
+
+/// How long a client may take to send a request's headers (then the connection closes),
+/// and its body (then 408).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The table's name on DynamoDB (the `TABLE_NAME` the functions get from Cargo.toml).
 pub const DYNAMODB_TABLE: &str = "realtime";
@@ -62,20 +160,39 @@ pub const DYNAMODB_TABLE: &str = "realtime";
 /// The template this binary was built with (the local stack serves what it declares).
 pub const TEMPLATE: &str = include_str!("../../../template.yaml");
 
-/// The JWT secret: the configured one, else one kept in the data dir so tokens
-/// survive a restart.
+/// The JWT secret: the configured one, else (in development) one kept in the data dir,
+/// readable by its owner only, so tokens survive a restart.
 fn jwt_secret(opts: &Options) -> anyhow::Result<String> {
+    if opts.production.is_some() {
+        return match &opts.jwt_secret {
+            Some(s) if s.len() >= MIN_PRODUCTION_SECRET => Ok(s.clone()),
+            Some(_) => anyhow::bail!("--production needs a JWT_SECRET of at least {MIN_PRODUCTION_SECRET} bytes"),
+            None => anyhow::bail!("--production needs JWT_SECRET (it never uses a generated secret file)"),
+        };
+    }
     if let Some(s) = &opts.jwt_secret {
         return Ok(s.clone());
     }
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = opts.data_dir.join("jwt-secret");
     if let Ok(s) = std::fs::read_to_string(&path) {
         if s.trim().len() >= 16 {
+            // A file written by an older version may be world-readable.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {}", path.display()))?;
             return Ok(s.trim().to_string());
         }
     }
     let s = format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new());
-    std::fs::write(&path, &s).with_context(|| format!("writing {}", path.display()))?;
+    let _ = std::fs::remove_file(&path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(s.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(s)
 }
 
@@ -126,7 +243,9 @@ impl Stack {
             })
             .collect();
         let bus = Arc::new(EmbeddedBus::new(rules)?);
-        let hub = Arc::new(Hub::new());
+        let hub = Arc::new(Hub::with_budget(
+            opts.queue_budget.unwrap_or(realtime_shared::adapters::hub::DEFAULT_QUEUE_BUDGET),
+        ));
         let mut publisher: Arc<dyn EventPublisher> = bus.clone();
         let mut pusher: Arc<dyn ConnectionPusher> = hub.clone();
         if opts.fault_rate > 0.0 {
@@ -166,6 +285,11 @@ impl Stack {
             schedule_period: opts.schedule_period,
             feed: sqlite_feed,
             streams_end: tokio::sync::watch::channel(false).0,
+            production: opts.production.clone(),
+            limits: opts.socket_limits.unwrap_or_default(),
+            header_read_timeout: opts.header_read_timeout.unwrap_or(HEADER_READ_TIMEOUT),
+            body_read_timeout: opts.body_read_timeout.unwrap_or(BODY_READ_TIMEOUT),
+            sockets: std::sync::Mutex::default(),
         });
         // The bus invokes functions that need the stack's deps: wire it afterwards,
         // holding the stack weakly so that dropping it frees everything.
@@ -189,6 +313,24 @@ impl Stack {
             Some(t) => t.feed(0, 100_000).await.map(|r| r.len()).unwrap_or(0),
             None => 0,
         }
+    }
+
+    /// A place for one more socket of `user`, or why there is none.
+    pub fn admit_socket(self: &Arc<Self>, user: &str) -> Result<SocketSlot, String> {
+        let mut g = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 >= self.limits.total {
+            return Err(format!("the stack holds {} connections, its limit", self.limits.total));
+        }
+        let mine = g.1.entry(user.to_owned()).or_default();
+        if *mine >= self.limits.per_user {
+            return Err(format!("{} connections per user at most", self.limits.per_user));
+        }
+        *mine += 1;
+        g.0 += 1;
+        Ok(SocketSlot {
+            stack: Arc::downgrade(self),
+            user: user.to_owned(),
+        })
     }
 
     /// Ends every open stream (the server is stopping).

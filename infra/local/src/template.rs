@@ -35,6 +35,46 @@ pub struct Template {
     /// Every function URL with response streaming (a function's `FunctionUrlConfig` with
     /// `InvokeMode: RESPONSE_STREAM`), at the path its function answers.
     pub stream_routes: Vec<StreamRoute>,
+    /// The HTTP API's `CorsConfiguration` (API Gateway answers the preflight itself).
+    pub http_cors: Option<Cors>,
+}
+
+/// A CORS setting (`CorsConfiguration` of an HTTP API, `Cors` of a function URL).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub max_age: Option<u64>,
+}
+
+impl Cors {
+    fn read(v: &Value) -> Cors {
+        let list = |k: &str| -> Vec<String> {
+            v.get(k)
+                .and_then(Value::as_sequence)
+                .map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        Cors {
+            allow_origins: list("AllowOrigins"),
+            allow_headers: list("AllowHeaders"),
+            allow_methods: list("AllowMethods"),
+            max_age: v.get("MaxAge").and_then(Value::as_u64),
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` answer for a request's `Origin`, if allowed.
+    pub fn allow_origin(&self, origin: &str) -> Option<String> {
+        if self.allow_origins.iter().any(|o| o == "*") {
+            Some("*".into())
+        } else {
+            self.allow_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
+                .then(|| origin.to_owned())
+        }
+    }
 }
 
 /// A function of the template.
@@ -82,6 +122,8 @@ pub struct StreamRoute {
     pub path: String,
     /// The logical id of the function.
     pub function: String,
+    /// The function URL's `Cors`.
+    pub cors: Option<Cors>,
 }
 
 /// A Lambda authorizer: API Gateway invokes its function before the routes that use it.
@@ -211,6 +253,7 @@ impl Template {
             table_streams: Vec::new(),
             authorizers: Vec::new(),
             stream_routes: Vec::new(),
+            http_cors: None,
         };
         // HTTP API authorizers first: a function's routes name them. Their functions are checked
         // once every function is known.
@@ -307,6 +350,9 @@ impl Template {
 
     /// The authorizers of a SAM `HttpApi` (`Auth.Authorizers`); returns its default authorizer.
     fn read_http_api(&mut self, id: &str, body: &Mapping) -> Result<Option<String>, TemplateError> {
+        if let Some(cors) = body.get("Properties").and_then(|p| p.get("CorsConfiguration")) {
+            self.http_cors = Some(Cors::read(cors));
+        }
         let Some(auth) = body.get("Properties").and_then(|p| p.get("Auth")) else {
             return Ok(None);
         };
@@ -573,6 +619,7 @@ impl Template {
         self.stream_routes.push(StreamRoute {
             path: path.to_owned(),
             function: id.to_owned(),
+            cors: url.get("Cors").map(Cors::read),
         });
         Ok(())
     }
@@ -1174,8 +1221,25 @@ mod tests {
             vec![StreamRoute {
                 path: "/api/realtime/trip-status/{tripId}".into(),
                 function: "TripStatusStreamFunction".into(),
+                cors: Some(Cors {
+                    allow_origins: vec!["*".into()],
+                    allow_headers: vec!["Authorization".into(), "Last-Event-ID".into()],
+                    allow_methods: vec!["GET".into()],
+                    max_age: None,
+                }),
             }]
         );
+        let cors = t.http_cors.as_ref().expect("the HTTP API's CorsConfiguration");
+        assert_eq!(cors.allow_origins, vec!["*"]);
+        assert_eq!(cors.max_age, Some(600));
+        assert!(cors.allow_headers.contains(&"Idempotency-Key".to_string()));
+        assert_eq!(cors.allow_origin("https://app.example"), Some("*".into()));
+        let only = Cors {
+            allow_origins: vec!["https://app.example".into()],
+            ..Cors::default()
+        };
+        assert_eq!(only.allow_origin("https://APP.example"), Some("https://APP.example".into()));
+        assert_eq!(only.allow_origin("https://evil.example"), None);
         assert!(t.match_http("GET", "/api/realtime/trip-status/T1").is_none());
         let (route, params) = t.match_stream("/api/realtime/trip-status/T1").expect("stream route");
         assert_eq!(t.binary_of(&route.function), Some("trip-status-stream"));
@@ -1530,6 +1594,7 @@ Resources:
     #[test]
     fn most_specific_route_wins() {
         let t = Template {
+            http_cors: None,
             functions: vec![],
             ws_routes: vec![],
             http_routes: vec![

@@ -5,8 +5,9 @@ use crate::ports::{ConnectionInfo, ConnectionPusher, PushError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::RwLock;
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{mpsc, Notify};
 
 /// What the server should do on one socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,20 +17,75 @@ pub enum Outbound {
     Close,
 }
 
-/// Frames queued for a socket that is not reading; beyond it a post is throttled,
-/// as API Gateway throttles a connection that cannot keep up.
+impl Outbound {
+    fn len(&self) -> usize {
+        match self {
+            Outbound::Text(t) => t.len(),
+            Outbound::Binary(b) => b.len(),
+            Outbound::Close => 0,
+        }
+    }
+}
+
+/// Frames queued for one socket at most (a post beyond it is throttled).
 const QUEUE: usize = 4096;
+
+/// The bytes of frames one socket may have queued by default ([`Hub::with_budget`]). A
+/// socket that falls this far behind (a client that stopped reading) is cut: the post that
+/// would pass the budget answers `Gone`, the socket closes, and the client reconnects and
+/// resumes from its last seq. Without it 100 sockets that never read held 1.78 GB.
+pub const DEFAULT_QUEUE_BUDGET: usize = 2 * 1024 * 1024;
 
 struct Conn {
     tx: mpsc::Sender<Outbound>,
+    queued: Arc<AtomicUsize>,
+    cut: Arc<Notify>,
     connected_at: DateTime<Utc>,
     last_active_at: DateTime<Utc>,
     source_ip: Option<String>,
 }
 
-#[derive(Default)]
 pub struct Hub {
     conns: RwLock<HashMap<String, Conn>>,
+    budget: usize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            conns: RwLock::default(),
+            budget: DEFAULT_QUEUE_BUDGET,
+        }
+    }
+}
+
+/// The frames queued for one socket, for the server to write in order.
+pub struct Outgoing {
+    rx: mpsc::Receiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+    cut: Arc<Notify>,
+}
+
+impl Outgoing {
+    /// The next frame (None once the socket is unregistered and drained).
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let m = self.rx.recv().await?;
+        self.queued.fetch_sub(m.len(), Ordering::Relaxed);
+        Some(m)
+    }
+
+    pub fn try_recv(&mut self) -> Result<Outbound, mpsc::error::TryRecvError> {
+        let m = self.rx.try_recv()?;
+        self.queued.fetch_sub(m.len(), Ordering::Relaxed);
+        Ok(m)
+    }
+
+    /// Resolves when the hub cut the socket (over its budget): drop it at once, since a
+    /// client that does not read would never take a close frame either.
+    pub fn cut(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let cut = self.cut.clone();
+        async move { cut.notified().await }
+    }
 }
 
 impl Hub {
@@ -37,18 +93,29 @@ impl Hub {
         Self::default()
     }
 
-    /// Registers a socket; the server drains the receiver onto the socket.
-    pub fn register(&self, id: &str, source_ip: Option<String>) -> mpsc::Receiver<Outbound> {
+    /// A hub whose sockets may each have `bytes` of frames queued.
+    pub fn with_budget(bytes: usize) -> Self {
+        Self {
+            budget: bytes.max(1),
+            ..Self::default()
+        }
+    }
+
+    /// Registers a socket; the server drains what it returns onto the socket.
+    pub fn register(&self, id: &str, source_ip: Option<String>) -> Outgoing {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (queued, cut) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
         let now = Utc::now();
         let conn = Conn {
+            queued: queued.clone(),
+            cut: cut.clone(),
             tx,
             connected_at: now,
             last_active_at: now,
             source_ip,
         };
         self.conns.write().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), conn);
-        rx
+        Outgoing { rx, queued, cut }
     }
 
     pub fn unregister(&self, id: &str) {
@@ -91,18 +158,40 @@ impl Hub {
             .map(|c| c.tx.clone())
             .ok_or(PushError::Gone)
     }
+
+    /// Bytes queued for a socket.
+    pub fn queued(&self, id: &str) -> Option<usize> {
+        let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
+        conns.get(id).map(|c| c.queued.load(Ordering::Relaxed))
+    }
 }
 
 #[async_trait]
 impl ConnectionPusher for Hub {
     async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        let (tx, queued, cut) = {
+            let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
+            let c = conns.get(connection_id).ok_or(PushError::Gone)?;
+            (c.tx.clone(), c.queued.clone(), c.cut.clone())
+        };
+        let len = data.len();
+        if queued.fetch_add(len, Ordering::Relaxed) + len > self.budget {
+            queued.fetch_sub(len, Ordering::Relaxed);
+            tracing::warn!(connection_id, budget = self.budget, "socket over its queue budget: cut");
+            self.unregister(connection_id);
+            cut.notify_one();
+            return Err(PushError::Gone);
+        }
         let msg = match std::str::from_utf8(data) {
             Ok(s) => Outbound::Text(s.to_string()),
             Err(_) => Outbound::Binary(data.to_vec()),
         };
-        self.sender(connection_id)?.try_send(msg).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => PushError::Throttled,
-            mpsc::error::TrySendError::Closed(_) => PushError::Gone,
+        tx.try_send(msg).map_err(|e| {
+            queued.fetch_sub(len, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(_) => PushError::Throttled,
+                mpsc::error::TrySendError::Closed(_) => PushError::Gone,
+            }
         })
     }
 
@@ -139,6 +228,27 @@ mod tests {
         assert!(hub.info("c1").await.is_ok());
         hub.close("c1").await.unwrap();
         assert_eq!(rx.recv().await, Some(Outbound::Close));
+        assert_eq!(hub.post("c1", b"x").await, Err(PushError::Gone));
+    }
+
+    #[tokio::test]
+    async fn a_socket_over_its_byte_budget_is_cut_and_gone() {
+        let hub = Hub::with_budget(10_000);
+        let mut rx = hub.register("c1", None);
+        let frame = vec![b'x'; 4_000];
+        hub.post("c1", &frame).await.unwrap();
+        hub.post("c1", &frame).await.unwrap();
+        assert_eq!(hub.queued("c1"), Some(8_000));
+        // Reading frees budget.
+        assert!(rx.try_recv().is_ok());
+        assert_eq!(hub.queued("c1"), Some(4_000));
+        hub.post("c1", &frame).await.unwrap();
+        // The next would pass 10,000 bytes: the socket is cut.
+        assert_eq!(hub.post("c1", &frame).await, Err(PushError::Gone));
+        tokio::time::timeout(std::time::Duration::from_secs(1), rx.cut())
+            .await
+            .expect("the server is told to drop the socket");
+        assert!(hub.is_empty());
         assert_eq!(hub.post("c1", b"x").await, Err(PushError::Gone));
     }
 }

@@ -41,6 +41,12 @@ pub const FEED_ATTR: &str = "relay";
 /// database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
+/// The WAL's bound. SQLite reuses the WAL from its start after a complete checkpoint but
+/// never shrinks the file: `journal_size_limit` truncates it back to this on reuse, and the
+/// checkpointer runs a TRUNCATE checkpoint when it finds the file above this (a burst that
+/// outran the PASSIVE ones, or a WAL left big when the writes stopped).
+pub const WAL_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The embedded adapter of [`Table`]. Cheap to clone (the connection is shared).
 #[derive(Clone)]
 pub struct SqliteTable {
@@ -67,6 +73,7 @@ impl SqliteTable {
         // would wait for it: a thread of its own does it instead, on its own connection
         // (a PASSIVE checkpoint never blocks the writer).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update_and_check(None, "journal_size_limit", WAL_LIMIT_BYTES as i64, |r| r.get::<_, i64>(0))?;
         let table = Self::with_schema(conn)?;
         table.start_checkpointer(path)?;
         Ok(table)
@@ -77,6 +84,8 @@ impl SqliteTable {
     fn start_checkpointer(&self, path: &Path) -> Result<(), TableError> {
         let checkpointer = Connection::open(path)?;
         checkpointer.busy_timeout(Duration::from_millis(100))?;
+        checkpointer.pragma_update_and_check(None, "journal_size_limit", WAL_LIMIT_BYTES as i64, |r| r.get::<_, i64>(0))?;
+        let wal = Self::wal_path(path);
         let alive = Arc::downgrade(&self.conn);
         let count = self.checkpoints.clone();
         std::thread::Builder::new()
@@ -84,7 +93,14 @@ impl SqliteTable {
             .spawn(move || {
                 while alive.strong_count() > 0 {
                     std::thread::sleep(CHECKPOINT_EVERY);
-                    match checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0)) {
+                    let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES);
+                    // TRUNCATE waits (the busy timeout) for the writer, then empties the file.
+                    let sql = if big {
+                        "PRAGMA wal_checkpoint(TRUNCATE)"
+                    } else {
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    };
+                    match checkpointer.query_row(sql, [], |r| r.get::<_, i64>(0)) {
                         Ok(_) => {
                             count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -94,6 +110,13 @@ impl SqliteTable {
             })
             .map_err(|e| TableError::Other(format!("starting the checkpointer: {e}")))?;
         Ok(())
+    }
+
+    /// The WAL file of the database at `path`.
+    pub fn wal_path(path: &Path) -> std::path::PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push("-wal");
+        p.into()
     }
 
     /// A private database in memory (tests).
@@ -730,6 +753,45 @@ mod tests {
             after_drop,
             "the checkpointer stopped"
         );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_steady_writes() {
+        let path = std::env::temp_dir().join(format!("sqlite-table-{}/t.db", ulid::Ulid::new()));
+        let t = SqliteTable::open(&path).unwrap();
+        let wal = SqliteTable::wal_path(&path);
+        // 10,000 writes shaped like a chat message's: the message, the log entry, the
+        // chat's head, in one transaction (about 4 KB of pages each).
+        let body = "x".repeat(1500);
+        let mut peak = 0;
+        for i in 0..10_000 {
+            let ops = vec![
+                TxOp::Put {
+                    item: Item::new("CHAT#c", format!("MSG#{i:06}")).with("content", body.as_str()),
+                    cond: None,
+                },
+                TxOp::Put {
+                    item: Item::new("LOG#chat:c", format!("SEQ#{i:06}")).with("event", body.as_str()),
+                    cond: None,
+                },
+                TxOp::Put {
+                    item: Item::new("CHAT#c", "META").with("last", i),
+                    cond: None,
+                },
+            ];
+            t.transact(ops).await.unwrap();
+            if i % 500 == 0 {
+                peak = peak.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+            }
+        }
+        tokio::time::sleep(CHECKPOINT_EVERY * 3).await;
+        let end = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let db = std::fs::metadata(&path).unwrap().len();
+        println!("10,000 transactions: WAL peak {peak} B (sampled), at the end {end} B; database {db} B");
+        assert!(end <= WAL_LIMIT_BYTES, "WAL at {end} B after the writes");
+        assert!(peak <= WAL_LIMIT_BYTES * 3, "WAL peaked at {peak} B");
+        drop(t);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
