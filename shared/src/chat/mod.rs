@@ -118,6 +118,7 @@ pub const MAX_CONTENT: usize = 4000;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateChat {
+    #[schemars(length(min = 1, max = MAX_TITLE))]
     pub title: String,
     #[serde(default)]
     pub settings: Option<ChatSettings>,
@@ -126,12 +127,15 @@ pub struct CreateChat {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JoinChat {
+    #[schemars(length(min = 1, max = MAX_NAME))]
     pub display_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendMessage {
+    /// At most 4,000 characters (trimmed).
+    #[schemars(length(min = 1, max = MAX_CONTENT))]
     pub content: String,
     #[serde(default)]
     pub client_message_id: Option<String>,

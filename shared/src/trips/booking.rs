@@ -35,6 +35,7 @@ pub struct PatchBooking {
     /// Only `cancel` so far.
     pub action: String,
     #[serde(default)]
+    #[schemars(length(min = 1, max = super::MAX_NOTES))]
     pub reason: Option<String>,
 }
 
@@ -43,6 +44,7 @@ pub struct PatchBooking {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CancelBooking {
     #[serde(default)]
+    #[schemars(length(min = 1, max = super::MAX_NOTES))]
     pub reason: Option<String>,
 }
 

@@ -23,6 +23,7 @@ use serde::Deserialize;
 pub struct UpdateStatus {
     pub status: TripStatus,
     #[serde(default)]
+    #[schemars(length(min = 1, max = super::MAX_NOTES))]
     pub notes: Option<String>,
 }
 

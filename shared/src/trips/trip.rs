@@ -21,6 +21,7 @@ pub const MAX_PRICE: u64 = 1_000_000_000;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTrip {
+    #[schemars(length(min = 1, max = super::MAX_TITLE))]
     pub title: String,
     pub trip_type: TripType,
     /// `DRAFT` or `PUBLISHED` (the default).
