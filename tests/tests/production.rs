@@ -122,6 +122,8 @@ async fn the_generated_jwt_secret_is_readable_by_its_owner_only() {
     running.stop().await;
     let mode = std::fs::metadata(dir.join("jwt-secret")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the data dir it creates is its owner's");
     // An older, world-readable file is tightened on the next start.
     std::fs::set_permissions(dir.join("jwt-secret"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let running = realtime_local::start("127.0.0.1:0".parse().unwrap(), &opts).await.unwrap();
@@ -337,6 +339,34 @@ async fn websocket_origins_tokens_and_connection_caps() {
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["code"], "unauthorized", "{refused}");
     c.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_events_takes_at_most_256_kb_as_eventbridge_counts_it() {
+    let stack = start_stack_with(Options::default()).await.unwrap();
+    let client = eventbridge(&stack.http_url(), "local", "local");
+    let entry = |kb: usize| {
+        let detail = json!({"pad": "x".repeat(kb * 1024 - 12)}).to_string();
+        aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source("partner.test")
+            .detail_type("t")
+            .detail(detail)
+            .build()
+    };
+    let code = |e: &dyn aws_sdk_eventbridge::error::ProvideErrorMetadata| e.code().unwrap_or_default().to_string();
+    let err = client.put_events().entries(entry(300)).send().await.unwrap_err();
+    assert_eq!(code(&err), "ValidationException", "one entry of 300 KB: {err:?}");
+    let err = client
+        .put_events()
+        .entries(entry(150))
+        .entries(entry(150))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException", "two of 150 KB: {err:?}");
+    let ok = client.put_events().entries(entry(120)).entries(entry(120)).send().await.unwrap();
+    assert_eq!(ok.failed_entry_count(), 0, "two of 120 KB fit");
     stack.stop().await;
 }
 

@@ -733,6 +733,21 @@ async fn conn_delete(State(stack): Shared, Path(id): Path<String>, method: Metho
 
 // ---------- EventBridge PutEvents ----------
 
+/// What one `PutEvents` call may carry, entries summed by [`entry_size`].
+const MAX_PUT_EVENTS_BYTES: usize = 256 * 1024;
+
+/// An entry's size as EventBridge counts it: `Time` 14 bytes when set, then the UTF-8
+/// bytes of `Source`, `DetailType`, `Detail` and each of `Resources`.
+fn entry_size(e: &Value) -> usize {
+    let s = |k: &str| e.get(k).and_then(Value::as_str).map_or(0, str::len);
+    let time = if e.get("Time").is_some_and(|t| !t.is_null()) { 14 } else { 0 };
+    let resources: usize = e
+        .get("Resources")
+        .and_then(Value::as_array)
+        .map_or(0, |r| r.iter().filter_map(Value::as_str).map(str::len).sum());
+    time + s("Source") + s("DetailType") + s("Detail") + resources
+}
+
 async fn put_events(State(stack): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = signed(&stack, Service::Events, &method, &uri, &headers, &body) {
         return *refused;
@@ -763,6 +778,13 @@ async fn put_events(State(stack): Shared, method: Method, uri: Uri, headers: Hea
         return amz_json(
             StatusCode::BAD_REQUEST,
             json!({"__type": "ValidationException", "message": "Entries must hold 1 to 10 entries"}),
+        );
+    }
+    let total: usize = entries.iter().map(entry_size).sum();
+    if total > MAX_PUT_EVENTS_BYTES {
+        return amz_json(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": "ValidationException", "message": "Total size of the entries in the request is over the limit."}),
         );
     }
     let mut failed = 0;

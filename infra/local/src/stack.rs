@@ -198,7 +198,15 @@ fn jwt_secret(opts: &Options) -> anyhow::Result<String> {
 
 impl Stack {
     pub async fn new(opts: &Options) -> anyhow::Result<Arc<Self>> {
-        std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("creating {}", opts.data_dir.display()))?;
+        if !opts.data_dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            // The table and the secret are the owner's only.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&opts.data_dir)
+                .with_context(|| format!("creating {}", opts.data_dir.display()))?;
+        }
         let template = match &opts.template {
             Some(p) => Template::load(p)?,
             None => Template::parse(TEMPLATE)?,
