@@ -24,7 +24,13 @@ pub struct Report {
     pub failed: usize,
     /// Channels skipped because this event id was already sequenced there.
     pub duplicates: usize,
+    /// 1 when the event was refused because its frame would be over [`MAX_PUSH_BYTES`].
+    pub too_large: usize,
 }
+
+pub use crate::ports::pusher::MAX_PUSH_BYTES;
+/// What a frame adds around its event (type, channel, seq, epoch), at most.
+const FRAME_OVERHEAD: usize = 512;
 
 /// Whether an EventBridge content pattern over `data` matches.
 pub fn filter_matches(filter: &Value, data: &Value) -> bool {
@@ -80,6 +86,16 @@ fn first_push(pusher: usize, channel: &str, epoch: &str, seq: u64) -> bool {
 
 pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError> {
     let mut report = Report::default();
+    // A frame API Gateway would refuse reaches nobody: such an event (only a producer's
+    // PutEvents can make one; the routes cap every text) is neither sequenced nor pushed,
+    // so no client waits for a seq that can never come. EventBridge's other rules still
+    // get it.
+    let size = serde_json::to_vec(event).map_or(0, |v| v.len());
+    if size + FRAME_OVERHEAD > MAX_PUSH_BYTES {
+        tracing::error!(event_id = %event.id, event_type = %event.event_type, bytes = size, "event too large to push: dropped");
+        report.too_large = 1;
+        return Ok(report);
+    }
     let retention = deps.config.log_retention_secs;
     let table = deps.table.as_ref();
     // The event as clients get it: its positions travel in the frame.

@@ -79,7 +79,8 @@ async fn put_events_is_routed_by_the_template_rules_to_subscribers() {
     let envelope = json!({"id": ulid::Ulid::new().to_string(), "type": "trip.status.updated", "version": 1, "occurredAt": chrono::Utc::now(),
         "correlationId": "cli", "priority": "normal", "source": "realtime.trips", "tripId": "T42",
         "data": {"tripId": "T42", "previousStatus": "PUBLISHED", "newStatus": "IN_PROGRESS"}});
-    let entries = json!([{"Source": "realtime.trips", "DetailType": "trip.status.updated", "Detail": envelope.to_string()}]).to_string();
+    // The template's rules are on its bus (`realtime-events` locally), not on `default`.
+    let entries = json!([{"Source": "realtime.trips", "DetailType": "trip.status.updated", "Detail": envelope.to_string(), "EventBusName": "realtime-events"}]).to_string();
     let endpoint = stack.http_url();
     let answer = tokio::task::spawn_blocking(move || aws(&endpoint, &["events", "put-events", "--entries", &entries]))
         .await

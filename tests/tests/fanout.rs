@@ -17,7 +17,7 @@ async fn put_event(base: &str, event_type: &str, trip_id: &str, data: Value) -> 
     let id = ulid::Ulid::new().to_string();
     let envelope = json!({"id": id, "type": event_type, "version": 1, "occurredAt": chrono::Utc::now(), "correlationId": "test",
         "priority": "normal", "source": "realtime.trips", "tripId": trip_id, "data": data});
-    let body = json!({"Entries": [{"Source": "realtime.trips", "DetailType": event_type, "Detail": envelope.to_string(), "EventBusName": "default"}]});
+    let body = json!({"Entries": [{"Source": "realtime.trips", "DetailType": event_type, "Detail": envelope.to_string(), "EventBusName": "realtime-events"}]});
     let resp = reqwest::Client::new()
         .post(format!("{base}/"))
         .header("x-amz-target", "AWSEvents.PutEvents")

@@ -43,6 +43,12 @@ struct Args {
     /// (its client reconnects and resumes).
     #[arg(long, env = "REALTIME_QUEUE_BUDGET_BYTES", default_value_t = realtime_shared::adapters::hub::DEFAULT_QUEUE_BUDGET)]
     queue_budget_bytes: usize,
+    /// API Gateway's idle timeout: a WebSocket with no client message for this long closes (1001).
+    #[arg(long, env = "REALTIME_IDLE_TIMEOUT_SECS", default_value_t = 600)]
+    idle_timeout_secs: u64,
+    /// API Gateway's connection cap: a WebSocket this old closes (1001).
+    #[arg(long, env = "REALTIME_MAX_CONNECTION_SECS", default_value_t = 7200)]
+    max_connection_secs: u64,
 }
 
 #[tokio::main]
@@ -68,6 +74,8 @@ async fn main() -> anyhow::Result<()> {
             per_user: args.max_connections_per_user,
         }),
         queue_budget: Some(args.queue_budget_bytes),
+        idle_timeout: Some(std::time::Duration::from_secs(args.idle_timeout_secs.max(1))),
+        max_connection_age: Some(std::time::Duration::from_secs(args.max_connection_secs.max(1))),
         ..Default::default()
     };
     let running = realtime_local::start(args.addr, &opts).await?;

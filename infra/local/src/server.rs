@@ -17,6 +17,9 @@ use futures::{SinkExt, StreamExt};
 use realtime_shared::adapters::hub::{Outbound, Outgoing};
 use realtime_shared::auth::{self, Claims, Role};
 use realtime_shared::frames::MAX_FRAME_BYTES;
+
+/// API Gateway's largest WebSocket message (a frame is at most `MAX_FRAME_BYTES`).
+const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 use realtime_shared::http::MAX_BODY_BYTES;
 use realtime_shared::ports::{ConnectionPusher, PushError};
 use serde_json::{json, Map, Value};
@@ -39,6 +42,11 @@ pub fn router(stack: Arc<Stack>) -> Router {
         .route("/web/{file}", get(web_asset))
         .route("/api/{*rest}", any(http_api))
         .route("/@connections/{id}", post(conn_post).get(conn_get).delete(conn_delete))
+        // The template's `ManagementEndpoint` output names the stage: `https://…/{stage}`.
+        .route(
+            "/{stage}/@connections/{id}",
+            post(staged_conn_post).get(staged_conn_get).delete(staged_conn_delete),
+        )
         // Nothing on this address takes more than PutEvents' 1 MB; larger bodies are
         // refused before they are read (and answered as JSON by `body_within`).
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -504,13 +512,29 @@ impl Socket {
     }
 }
 
+/// Runs a WebSocket route's function. When it fails (here: panics), API Gateway answers a
+/// message with `{"message": "Internal server error", "connectionId", "requestId"}` on the
+/// socket and refuses a `$connect` with 500.
 async fn invoke_ws(stack: &Stack, route_key: &str, event: Value) -> Option<u16> {
     let route = stack.template.ws_route(route_key)?;
     let Some(Handler::Ws(f)) = stack.handler(&route.function) else {
         return None;
     };
+    let conn_id = event["requestContext"]["connectionId"].as_str().unwrap_or_default().to_owned();
+    let request_id = event["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned();
+    let is_message = event["requestContext"]["eventType"] == "MESSAGE";
     let req = serde_json::from_value(event).ok()?;
-    Some(f(stack.deps.clone(), req).await.status_code as u16)
+    match tokio::spawn(f(stack.deps.clone(), req)).await {
+        Ok(resp) => Some(resp.status_code as u16),
+        Err(e) => {
+            tracing::error!(route = route_key, error = %e, "WebSocket route function failed");
+            if is_message {
+                let frame = json!({"message": "Internal server error", "connectionId": conn_id, "requestId": request_id});
+                let _ = stack.hub.post(&conn_id, frame.to_string().as_bytes()).await;
+            }
+            Some(500)
+        }
+    }
 }
 
 async fn ws_upgrade(
@@ -551,7 +575,8 @@ async fn ws_upgrade(
         Err(why) => return json_error(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", &why),
     };
     // Registered before `$connect` runs, as API Gateway accepts posts during it.
-    let outbound = stack.hub.register(&sock.conn_id, Some(peer.ip().to_string()));
+    let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let outbound = stack.hub.register_with(&sock.conn_id, Some(peer.ip().to_string()), user_agent);
     match invoke_ws(&stack, "$connect", event).await {
         Some(200..=299) => {}
         status => {
@@ -565,7 +590,9 @@ async fn ws_upgrade(
         // 128 KiB default made 10,000 sockets take 1.4 GB; 4 KiB made them 167 MB.
         .read_buffer_size(4 * 1024)
         .protocols(["realtime.v1"])
-        .max_message_size(128 * 1024)
+        // API Gateway's limits: a frame over 32 KB or a message over 128 KB closes with 1009.
+        .max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             run_socket(stack, socket, sock, outbound).await;
             drop(slot);
@@ -576,13 +603,21 @@ async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outb
     let conn_id = sock.conn_id.clone();
     let (mut sink, mut stream) = socket.split();
     let cut = outbound.cut();
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(msg) = outbound.recv().await {
             let msg = match msg {
                 Outbound::Text(t) => Message::Text(t.into()),
                 Outbound::Binary(b) => Message::Binary(b.into()),
                 Outbound::Close => {
                     let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+                Outbound::CloseWith(code, reason) => {
+                    let frame = axum::extract::ws::CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
                     break;
                 }
             };
@@ -592,15 +627,39 @@ async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outb
         }
     });
     tokio::pin!(cut);
+    // API Gateway's two clocks: 10 minutes without a client message, 2 hours in all.
+    let ends_at = tokio::time::Instant::now() + stack.max_connection_age;
+    let mut idle_at = tokio::time::Instant::now() + stack.idle_timeout;
+    // Set when the server closes with a code: the writer gets to send that close frame.
+    let mut closing = false;
     loop {
         let msg = tokio::select! {
             m = stream.next() => match m {
                 Some(Ok(m)) => m,
-                _ => break,
+                Some(Err(e)) => {
+                    // tungstenite's capacity error ("Message too long") is API Gateway's 1009.
+                    if e.to_string().contains("too long") {
+                        stack.hub.close_with(&conn_id, 1009, "Message too big");
+                        closing = true;
+                    }
+                    break;
+                }
+                None => break,
             },
             // Over its queue budget: the socket goes without a close frame it would not read.
             () = &mut cut => break,
+            () = tokio::time::sleep_until(idle_at) => {
+                stack.hub.close_with(&conn_id, 1001, "Going away");
+                closing = true;
+                break;
+            }
+            () = tokio::time::sleep_until(ends_at) => {
+                stack.hub.close_with(&conn_id, 1001, "Going away");
+                closing = true;
+                break;
+            }
         };
+        idle_at = tokio::time::Instant::now() + stack.idle_timeout;
         let text = match msg {
             Message::Text(t) => t.to_string(),
             Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -608,15 +667,6 @@ async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outb
             _ => continue,
         };
         stack.hub.touch(&conn_id);
-        if text.len() > MAX_FRAME_BYTES {
-            let frame = realtime_shared::frames::ServerFrame::Error {
-                id: None,
-                code: "payload_too_large".into(),
-                message: "frames are at most 32 KB".into(),
-            };
-            let _ = stack.hub.post(&conn_id, frame.to_json().as_bytes()).await;
-            continue;
-        }
         // Route selection: `$request.body.action`, else `$default`.
         let action = serde_json::from_str::<Value>(&text)
             .ok()
@@ -629,6 +679,9 @@ async fn run_socket(stack: Arc<Stack>, socket: WebSocket, sock: Socket, mut outb
         invoke_ws(&stack, &route_key, event).await;
     }
     stack.hub.unregister(&conn_id);
+    if closing {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut writer).await;
+    }
     writer.abort();
     let event = sock.event("$disconnect", "DISCONNECT", None, None, None);
     invoke_ws(&stack, "$disconnect", event).await;
@@ -705,6 +758,39 @@ async fn conn_post(State(stack): Shared, Path(id): Path<String>, method: Method,
     }
 }
 
+/// The management API under a stage (`/{stage}/@connections/{id}`), as the SDKs call it
+/// with the template's `ManagementEndpoint` as their endpoint.
+async fn staged_conn_post(
+    stack: Shared,
+    Path((_stage, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    conn_post(stack, Path(id), method, uri, headers, body).await
+}
+
+async fn staged_conn_get(
+    stack: Shared,
+    Path((_stage, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    conn_get(stack, Path(id), method, uri, headers).await
+}
+
+async fn staged_conn_delete(
+    stack: Shared,
+    Path((_stage, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    conn_delete(stack, Path(id), method, uri, headers).await
+}
+
 async fn conn_get(State(stack): Shared, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if let Err(refused) = signed(&stack, Service::ExecuteApi, &method, &uri, &headers, b"") {
         return *refused;
@@ -714,7 +800,7 @@ async fn conn_get(State(stack): Shared, Path(id): Path<String>, method: Method, 
             // The wire names of the management API (its model's jsonName), ISO 8601 times.
             "connectedAt": info.connected_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "lastActiveAt": info.last_active_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "identity": {"sourceIp": info.source_ip.unwrap_or_default(), "userAgent": ""}
+            "identity": {"sourceIp": info.source_ip.unwrap_or_default(), "userAgent": info.user_agent.unwrap_or_default()}
         }))
         .into_response(),
         Err(e) => push_error(e),
@@ -732,6 +818,15 @@ async fn conn_delete(State(stack): Shared, Path(id): Path<String>, method: Metho
 }
 
 // ---------- EventBridge PutEvents ----------
+
+/// Whether an entry's `EventBusName` (a name or an ARN; none is `default`) is `ours`.
+fn on_our_bus(name: Option<&str>, ours: &str) -> bool {
+    let name = name.unwrap_or("default");
+    name == ours
+        || name
+            .strip_suffix(ours)
+            .is_some_and(|arn| arn.starts_with("arn:") && arn.ends_with(":event-bus/"))
+}
 
 /// What one `PutEvents` call may carry, entries summed by [`entry_size`].
 const MAX_PUT_EVENTS_BYTES: usize = 256 * 1024;
@@ -787,6 +882,7 @@ async fn put_events(State(stack): Shared, method: Method, uri: Uri, headers: Hea
             json!({"__type": "ValidationException", "message": "Total size of the entries in the request is over the limit."}),
         );
     }
+    let bus = stack.deps.config.event_bus_name.as_str();
     let mut failed = 0;
     let results: Vec<Value> = entries
         .iter()
@@ -796,9 +892,12 @@ async fn put_events(State(stack): Shared, method: Method, uri: Uri, headers: Hea
                 .and_then(|d| serde_json::from_str::<Value>(d).ok())
                 .filter(Value::is_object);
             match (field("Source"), field("DetailType"), detail) {
-                (Some(source), Some(detail_type), Some(detail)) => {
+                // The template's rules live on its bus: an event for the default bus, or for a
+                // bus that does not exist, is accepted and reaches nothing, as on AWS.
+                (Some(source), Some(detail_type), Some(detail)) if on_our_bus(field("EventBusName"), bus) => {
                     json!({"EventId": stack.bus.put(source, detail_type, detail, field("Time").map(str::to_string))})
                 }
+                (Some(_), Some(_), Some(_)) => json!({"EventId": ulid::Ulid::new().to_string().to_lowercase()}),
                 (_, _, None) if field("Detail").is_some() => {
                     failed += 1;
                     json!({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})

@@ -35,6 +35,10 @@ pub struct Stack {
     limits: SocketLimits,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
+    /// API Gateway's WebSocket clocks: no client message for this long closes (1001)...
+    pub idle_timeout: Duration,
+    /// ...and so does this age.
+    pub max_connection_age: Duration,
     /// Open sockets: in all, and by user.
     sockets: std::sync::Mutex<(usize, HashMap<String, usize>)>,
 }
@@ -147,7 +151,15 @@ pub struct Options {
     /// defaults, `HEADER_READ_TIMEOUT` and `BODY_READ_TIMEOUT`; tests shorten them).
     pub header_read_timeout: Option<Duration>,
     pub body_read_timeout: Option<Duration>,
+    /// API Gateway's idle timeout (10 min) and connection cap (2 h); tests shorten them.
+    pub idle_timeout: Option<Duration>,
+    pub max_connection_age: Option<Duration>,
 }
+
+/// API Gateway closes a WebSocket after 10 minutes without a client message...
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// ...and after 2 hours in any case.
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// How long a client may take to send a request's headers (then the connection closes),
 /// and its body (then 408).
@@ -297,6 +309,8 @@ impl Stack {
             limits: opts.socket_limits.unwrap_or_default(),
             header_read_timeout: opts.header_read_timeout.unwrap_or(HEADER_READ_TIMEOUT),
             body_read_timeout: opts.body_read_timeout.unwrap_or(BODY_READ_TIMEOUT),
+            idle_timeout: opts.idle_timeout.unwrap_or(IDLE_TIMEOUT),
+            max_connection_age: opts.max_connection_age.unwrap_or(MAX_CONNECTION_AGE),
             sockets: std::sync::Mutex::default(),
         });
         // The bus invokes functions that need the stack's deps: wire it afterwards,

@@ -126,10 +126,12 @@ impl ConnectionPusher for ApiGatewayPusher {
         // API Gateway always sends both; a missing `lastActiveAt` reads as "never since".
         let last_active_at = time(out.last_active_at(), "lastActiveAt").unwrap_or(connected_at);
         let source_ip = out.identity().and_then(|i| i.source_ip()).map(str::to_string);
+        let user_agent = out.identity().and_then(|i| i.user_agent()).map(str::to_string);
         Ok(ConnectionInfo {
             connected_at,
             last_active_at,
             source_ip,
+            user_agent,
         })
     }
 }

@@ -15,6 +15,8 @@ pub enum Outbound {
     Text(String),
     Binary(Vec<u8>),
     Close,
+    /// A close frame with a code and reason (1009 "Message too big", 1001 "Going away").
+    CloseWith(u16, String),
 }
 
 impl Outbound {
@@ -22,7 +24,7 @@ impl Outbound {
         match self {
             Outbound::Text(t) => t.len(),
             Outbound::Binary(b) => b.len(),
-            Outbound::Close => 0,
+            Outbound::Close | Outbound::CloseWith(..) => 0,
         }
     }
 }
@@ -43,6 +45,7 @@ struct Conn {
     connected_at: DateTime<Utc>,
     last_active_at: DateTime<Utc>,
     source_ip: Option<String>,
+    user_agent: Option<String>,
 }
 
 pub struct Hub {
@@ -103,6 +106,11 @@ impl Hub {
 
     /// Registers a socket; the server drains what it returns onto the socket.
     pub fn register(&self, id: &str, source_ip: Option<String>) -> Outgoing {
+        self.register_with(id, source_ip, None)
+    }
+
+    /// [`Hub::register`] with the client's `User-Agent` (what `GetConnection` reports).
+    pub fn register_with(&self, id: &str, source_ip: Option<String>, user_agent: Option<String>) -> Outgoing {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (queued, cut) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
         let now = Utc::now();
@@ -113,6 +121,7 @@ impl Hub {
             connected_at: now,
             last_active_at: now,
             source_ip,
+            user_agent,
         };
         self.conns.write().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), conn);
         Outgoing { rx, queued, cut }
@@ -159,6 +168,15 @@ impl Hub {
             .ok_or(PushError::Gone)
     }
 
+    /// Closes a socket with a code and reason, as API Gateway does (1009 for a frame or
+    /// message over its limits, 1001 at the idle timeout or the connection cap).
+    pub fn close_with(&self, id: &str, code: u16, reason: &str) {
+        if let Ok(tx) = self.sender(id) {
+            self.unregister(id);
+            let _ = tx.try_send(Outbound::CloseWith(code, reason.to_string()));
+        }
+    }
+
     /// Bytes queued for a socket.
     pub fn queued(&self, id: &str) -> Option<usize> {
         let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
@@ -175,6 +193,10 @@ impl ConnectionPusher for Hub {
             (c.tx.clone(), c.queued.clone(), c.cut.clone())
         };
         let len = data.len();
+        if len > crate::ports::pusher::MAX_PUSH_BYTES {
+            // API Gateway's PayloadTooLargeException (413).
+            return Err(PushError::Other(format!("payload of {len} bytes is over 128 KB")));
+        }
         if queued.fetch_add(len, Ordering::Relaxed) + len > self.budget {
             queued.fetch_sub(len, Ordering::Relaxed);
             tracing::warn!(connection_id, budget = self.budget, "socket over its queue budget: cut");
@@ -210,6 +232,7 @@ impl ConnectionPusher for Hub {
             connected_at: c.connected_at,
             last_active_at: c.last_active_at,
             source_ip: c.source_ip.clone(),
+            user_agent: c.user_agent.clone(),
         })
     }
 }

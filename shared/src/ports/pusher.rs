@@ -15,11 +15,16 @@ pub enum PushError {
     Other(String),
 }
 
+/// API Gateway's largest `PostToConnection` (and WebSocket message): 128 KB. Over it a post
+/// fails (`PayloadTooLargeException`).
+pub const MAX_PUSH_BYTES: usize = 128 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
     pub connected_at: DateTime<Utc>,
     pub last_active_at: DateTime<Utc>,
     pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 #[async_trait]
