@@ -47,6 +47,9 @@ done
 
 # The binaries the steps run, built first so no step waits on a build.
 cargo build -q --locked -p realtime-local -p chat-create -p ws-ping
+remote_test=$(cargo test -q --locked -p realtime-tests --test remote_functions --no-run --message-format=json |
+  jq -r 'select(.executable != null and .target.name == "remote_functions") | .executable')
+[ -x "$remote_test" ] || fail "no remote_functions test binary"
 
 start=$(date +%s)
 PORT=$ddb_port bash infra/dynamodb-local.sh >"$work/dynamodb.log" 2>&1 &
@@ -91,4 +94,24 @@ echo "check-lambda-watch: its chat.created went through the stack's PutEvents to
 pong=$(invoke ws-ping ws-ping.json) || fail "invoke ws-ping"
 [ "$(jq -r .statusCode <<<"$pong")" = 200 ] || fail "ws-ping answered $pong"
 echo "check-lambda-watch: ws-ping answered 200"
+
+# The real binaries behind the stack: restart it with --functions-url, so every route, the
+# authorizer, the log relay and the fan-out run under cargo lambda watch, then run the
+# end-to-end chat scenario against it (tests/tests/remote_functions.rs).
+kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
+JWT_SECRET=$secret "$target/debug/realtime-local" --addr "127.0.0.1:$stack_port" --data-dir "$work/data" \
+  --dynamodb-endpoint "http://127.0.0.1:$ddb_port" --functions-url "http://127.0.0.1:$watch_port" >"$work/stack-remote.log" 2>&1 &
+pids+=($!)
+wait_port $stack_port "realtime-local --functions-url"
+# cargo lambda watch builds a function at its first invocation: build them all now, so the
+# scenario's timeouts measure answers, not compiles.
+warm=$(date +%s)
+for f in authorizer ws-connect ws-disconnect ws-subscribe chat-create chat-join chat-send-message \
+  log-relay fanout chat-assistant ext-analytics; do
+  cargo lambda invoke -A 127.0.0.1 -P "$watch_port" "$f" --data-ascii '{}' >/dev/null 2>>"$work/invoke.log" || true
+done
+echo "check-lambda-watch: 11 functions built under cargo lambda watch in $(( $(date +%s) - warm ))s"
+REALTIME_REMOTE_STACK="http://127.0.0.1:$stack_port" "$remote_test" --ignored --nocapture >"$work/remote-test.log" 2>&1 ||
+  { cat "$work/remote-test.log" >&2; fail "the chat scenario on the real binaries"; }
+grep -h "all through the binaries" "$work/remote-test.log" | sed 's/^/check-lambda-watch: /'
 echo "check-lambda-watch: passed in $(( $(date +%s) - start ))s"

@@ -5,6 +5,7 @@
 pub mod page;
 pub mod registry;
 pub mod relay;
+pub mod remote;
 pub mod server;
 pub mod sigv4;
 pub mod specs;

@@ -49,6 +49,10 @@ struct Args {
     /// API Gateway's connection cap: a WebSocket this old closes (1001).
     #[arg(long, env = "REALTIME_MAX_CONNECTION_SECS", default_value_t = 7200)]
     max_connection_secs: u64,
+    /// Run the functions as their own binaries behind this Lambda Invoke API (e.g. the
+    /// address of `cargo lambda watch`) instead of in-process; needs --dynamodb-endpoint.
+    #[arg(long, env = "REALTIME_FUNCTIONS_URL")]
+    functions_url: Option<String>,
 }
 
 #[tokio::main]
@@ -75,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
         }),
         queue_budget: Some(args.queue_budget_bytes),
         idle_timeout: Some(std::time::Duration::from_secs(args.idle_timeout_secs.max(1))),
+        functions_url: args.functions_url.clone(),
         max_connection_age: Some(std::time::Duration::from_secs(args.max_connection_secs.max(1))),
         ..Default::default()
     };

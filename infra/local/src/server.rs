@@ -253,6 +253,20 @@ async fn http_api(
             Err(refused) => return refused,
         }
     }
+    if let (Some(remote), Some(binary)) = (&stack.remote, stack.template.binary_of(&route.function)) {
+        return match remote.invoke(binary, &event).await {
+            Ok(answer) => lambda_http_answer(&answer),
+            Err(e) => {
+                tracing::error!(function = binary, error = %e, "HTTP route function failed");
+                // What API Gateway answers when the integration fails.
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(json!({"message": "Internal Server Error"})),
+                )
+                    .into_response()
+            }
+        };
+    }
     let req = match serde_json::from_value(event) {
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
@@ -266,6 +280,27 @@ async fn http_api(
         Some(aws_lambda_events::encodings::Body::Text(t)) => Body::from(t),
         Some(aws_lambda_events::encodings::Body::Binary(b)) => Body::from(b),
         _ => Body::empty(),
+    };
+    out.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A function's payload 2.0 answer (`statusCode`, `headers`, `body`, `isBase64Encoded`) as
+/// the HTTP response API Gateway makes of it.
+fn lambda_http_answer(answer: &Value) -> Response {
+    let status = answer["statusCode"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok());
+    let mut out = Response::builder().status(status.unwrap_or(StatusCode::OK));
+    if let Some(headers) = answer["headers"].as_object() {
+        for (k, v) in headers {
+            if let Some(v) = v.as_str() {
+                out = out.header(k.as_str(), v);
+            }
+        }
+    }
+    let body = answer["body"].as_str().unwrap_or_default();
+    let body = if answer["isBase64Encoded"] == true {
+        Body::from(base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default())
+    } else {
+        Body::from(body.to_owned())
     };
     out.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
@@ -373,7 +408,11 @@ async fn authorize(
             event["identitySource"] = identity.into();
         }
     }
-    let answer = match f(stack.deps.clone(), event).await {
+    let answered = match (&stack.remote, stack.template.binary_of(&authorizer.function)) {
+        (Some(remote), Some(binary)) => remote.invoke(binary, &event).await,
+        _ => f(stack.deps.clone(), event).await,
+    };
+    let answer = match answered {
         Ok(answer) => answer,
         Err(message) if message == "Unauthorized" => return Err(unauthorized()),
         Err(message) => {
@@ -523,9 +562,24 @@ async fn invoke_ws(stack: &Stack, route_key: &str, event: Value) -> Option<u16> 
     let conn_id = event["requestContext"]["connectionId"].as_str().unwrap_or_default().to_owned();
     let request_id = event["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned();
     let is_message = event["requestContext"]["eventType"] == "MESSAGE";
-    let req = serde_json::from_value(event).ok()?;
-    match tokio::spawn(f(stack.deps.clone(), req)).await {
-        Ok(resp) => Some(resp.status_code as u16),
+    let outcome = match &stack.remote {
+        Some(remote) => {
+            let binary = stack.template.binary_of(&route.function)?;
+            remote
+                .invoke(binary, &event)
+                .await
+                .map(|answer| answer["statusCode"].as_u64().unwrap_or(200) as u16)
+        }
+        None => {
+            let req = serde_json::from_value(event).ok()?;
+            tokio::spawn(f(stack.deps.clone(), req))
+                .await
+                .map(|resp| resp.status_code as u16)
+                .map_err(|e| e.to_string())
+        }
+    };
+    match outcome {
+        Ok(status) => Some(status),
         Err(e) => {
             tracing::error!(route = route_key, error = %e, "WebSocket route function failed");
             if is_message {

@@ -33,6 +33,8 @@ pub struct Stack {
     /// `--production`: the doors that stay open in development are shut.
     pub production: Option<Production>,
     limits: SocketLimits,
+    /// `functions_url`: the functions run as their own processes.
+    pub remote: Option<crate::remote::Remote>,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     /// API Gateway's WebSocket clocks: no client message for this long closes (1001)...
@@ -154,6 +156,10 @@ pub struct Options {
     /// API Gateway's idle timeout (10 min) and connection cap (2 h); tests shorten them.
     pub idle_timeout: Option<Duration>,
     pub max_connection_age: Option<Duration>,
+    /// Run the functions as their own binaries behind this Lambda Invoke API (e.g.
+    /// `cargo lambda watch`'s address) instead of in-process. Needs `dynamodb_endpoint`:
+    /// the functions and the stack share the table.
+    pub functions_url: Option<String>,
 }
 
 /// API Gateway closes a WebSocket after 10 minutes without a client message...
@@ -218,6 +224,9 @@ impl Stack {
                 .mode(0o700)
                 .create(&opts.data_dir)
                 .with_context(|| format!("creating {}", opts.data_dir.display()))?;
+        }
+        if opts.functions_url.is_some() && opts.dynamodb_endpoint.is_none() {
+            anyhow::bail!("--functions-url needs --dynamodb-endpoint: the functions and the stack must share the table");
         }
         let template = match &opts.template {
             Some(p) => Template::load(p)?,
@@ -307,6 +316,7 @@ impl Stack {
             streams_end: tokio::sync::watch::channel(false).0,
             production: opts.production.clone(),
             limits: opts.socket_limits.unwrap_or_default(),
+            remote: opts.functions_url.as_deref().map(crate::remote::Remote::new),
             header_read_timeout: opts.header_read_timeout.unwrap_or(HEADER_READ_TIMEOUT),
             body_read_timeout: opts.body_read_timeout.unwrap_or(BODY_READ_TIMEOUT),
             idle_timeout: opts.idle_timeout.unwrap_or(IDLE_TIMEOUT),
@@ -374,6 +384,13 @@ impl Stack {
 
     /// Invokes an event function as EventBridge would; Err means a retry may help.
     pub async fn invoke_event(&self, logical_id: &str, event: Value) -> Result<(), String> {
+        if let Some(remote) = &self.remote {
+            let binary = self
+                .template
+                .binary_of(logical_id)
+                .ok_or_else(|| format!("no function {logical_id}"))?;
+            return remote.invoke(binary, &event).await.map(|_| ());
+        }
         match self.handler(logical_id) {
             Some(Handler::Event(f)) => f(self.deps.clone(), event).await.map_err(|e| e.message),
             _ => Err(format!("{logical_id} is not an event function")),
