@@ -40,6 +40,13 @@ pub fn router(stack: Arc<Stack>) -> Router {
         .route("/", get(page).post(put_events))
         .route("/ws", get(ws_upgrade))
         .route("/web/{file}", get(web_asset))
+        .route(
+            "/web/vendor/{file}",
+            get(|Path(file): Path<String>| async move { web_file(&format!("vendor/{file}")) }),
+        )
+        // The admin console: one page, a tab per route.
+        .route("/admin/events", get(|| async { web_file("admin.html") }))
+        .route("/admin/websocket", get(|| async { web_file("admin.html") }))
         .route("/api/{*rest}", any(http_api))
         .route("/@connections/{id}", post(conn_post).get(conn_get).delete(conn_delete))
         // The template's `ManagementEndpoint` output names the stage: `https://…/{stage}`.
