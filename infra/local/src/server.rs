@@ -50,10 +50,7 @@ pub fn router(stack: Arc<Stack>) -> Router {
         .route("/api/{*rest}", any(http_api))
         .route("/@connections/{id}", post(conn_post).get(conn_get).delete(conn_delete))
         // The template's `ManagementEndpoint` output names the stage: `https://…/{stage}`.
-        .route(
-            "/{stage}/@connections/{id}",
-            post(staged_conn_post).get(staged_conn_get).delete(staged_conn_delete),
-        )
+        .route("/{stage}/@connections/{id}", post(conn_post).get(conn_get).delete(conn_delete))
         // Nothing on this address takes more than PutEvents' 1 MB; larger bodies are
         // refused before they are read (and answered as JSON by `body_within`).
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -801,7 +798,7 @@ fn push_error(e: PushError) -> Response {
     }
 }
 
-async fn conn_post(State(stack): Shared, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn conn_post(State(stack): Shared, ConnId(id): ConnId, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = signed(&stack, Service::ExecuteApi, &method, &uri, &headers, &body) {
         return *refused;
     }
@@ -819,40 +816,22 @@ async fn conn_post(State(stack): Shared, Path(id): Path<String>, method: Method,
     }
 }
 
-/// The management API under a stage (`/{stage}/@connections/{id}`), as the SDKs call it
-/// with the template's `ManagementEndpoint` as their endpoint.
-async fn staged_conn_post(
-    stack: Shared,
-    Path((_stage, id)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    conn_post(stack, Path(id), method, uri, headers, body).await
+/// The `{id}` of `/@connections/{id}` and of `/{stage}/@connections/{id}` (the form of the
+/// template's `ManagementEndpoint`, which the SDKs call under the stage).
+struct ConnId(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Response> {
+        let Path(mut params) = Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        params.remove("id").map(ConnId).ok_or_else(gone)
+    }
 }
 
-async fn staged_conn_get(
-    stack: Shared,
-    Path((_stage, id)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    conn_get(stack, Path(id), method, uri, headers).await
-}
-
-async fn staged_conn_delete(
-    stack: Shared,
-    Path((_stage, id)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    conn_delete(stack, Path(id), method, uri, headers).await
-}
-
-async fn conn_get(State(stack): Shared, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn conn_get(State(stack): Shared, ConnId(id): ConnId, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if let Err(refused) = signed(&stack, Service::ExecuteApi, &method, &uri, &headers, b"") {
         return *refused;
     }
@@ -868,7 +847,7 @@ async fn conn_get(State(stack): Shared, Path(id): Path<String>, method: Method, 
     }
 }
 
-async fn conn_delete(State(stack): Shared, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn conn_delete(State(stack): Shared, ConnId(id): ConnId, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if let Err(refused) = signed(&stack, Service::ExecuteApi, &method, &uri, &headers, b"") {
         return *refused;
     }
