@@ -40,6 +40,19 @@ impl Subscriber {
     }
 }
 
+impl Connection {
+    /// Refuses once the token the connection opened with has expired: its rights end then
+    /// (every action that acts for the user checks it), though the socket stays.
+    pub fn token_live(&self) -> Result<(), ApiError> {
+        match self.token_exp {
+            Some(exp) if exp <= now_epoch() => Err(ApiError::Unauthorized(
+                "the connection's token has expired: reconnect with a new token".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The stored connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
@@ -109,11 +122,7 @@ pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<(), TableE
 
 /// Who may subscribe to what (DESIGN.md §5): checked against state on every subscribe.
 pub async fn authorize(table: &dyn Table, conn: &Connection, channel: &Channel) -> Result<(), ApiError> {
-    if conn.token_exp.is_some_and(|exp| exp <= now_epoch()) {
-        return Err(ApiError::Unauthorized(
-            "the connection's token has expired: reconnect with a new token".into(),
-        ));
-    }
+    conn.token_live()?;
     let allowed = match channel {
         Channel::Admin => conn.roles.contains(&Role::Admin),
         Channel::Drivers => conn.roles.contains(&Role::Driver) || conn.roles.contains(&Role::Admin),

@@ -338,6 +338,19 @@ async fn websocket_origins_tokens_and_connection_caps() {
     let refused = c.subscribe("s2", "user:dora", &[]).await.unwrap();
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["code"], "unauthorized", "{refused}");
+    // Nor any other action that acts for the user.
+    for (id, frame) in [
+        ("t1", json!({"action": "typing", "id": "t1", "chatId": "C1", "isTyping": true})),
+        ("p1", json!({"action": "passenger:subscribe", "id": "p1", "tripIds": ["T1"]})),
+        (
+            "r1",
+            json!({"action": "resume", "id": "r1", "channel": "user:dora", "epoch": "E", "after": 0}),
+        ),
+    ] {
+        c.send(&frame).await.unwrap();
+        let answer = c.next_where(Duration::from_secs(5), |f| f["id"] == id).await.unwrap();
+        assert_eq!(answer["code"], "unauthorized", "{id}: {answer}");
+    }
     c.close().await;
     stack.stop().await;
 }

@@ -18,6 +18,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn = connections::get(table, conn_id)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    conn.token_live()?;
     for channel in channels {
         let realtime_shared::channels::Channel::Trip(trip_id) = &channel else {
             continue;

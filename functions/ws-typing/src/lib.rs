@@ -15,6 +15,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn = connections::get(deps.table.as_ref(), conn_id)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    conn.token_live()?;
     let cause = Cause {
         correlation_id: req.request_context.request_id.clone().unwrap_or_default(),
         causation_id: None,
