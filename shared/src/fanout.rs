@@ -84,17 +84,24 @@ fn first_push(pusher: usize, channel: &str, epoch: &str, seq: u64) -> bool {
     true
 }
 
+fn too_large(event: &Envelope, bytes: usize, report: &mut Report) {
+    tracing::error!(event_id = %event.id, event_type = %event.event_type, bytes, "event too large to push: dropped");
+    report.too_large = 1;
+}
+
 pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError> {
     let mut report = Report::default();
-    // A frame API Gateway would refuse reaches nobody: such an event (only a producer's
-    // PutEvents can make one; the routes cap every text) is neither sequenced nor pushed,
-    // so no client waits for a seq that can never come. EventBridge's other rules still
-    // get it.
-    let size = serde_json::to_vec(event).map_or(0, |v| v.len());
-    if size + FRAME_OVERHEAD > MAX_PUSH_BYTES {
-        tracing::error!(event_id = %event.id, event_type = %event.event_type, bytes = size, "event too large to push: dropped");
-        report.too_large = 1;
-        return Ok(report);
+    let at_source = !event.sequence.is_empty();
+    // A frame API Gateway would refuse reaches nobody: an event from outside (a producer's
+    // PutEvents; the routes cap every text) that would make one is not sequenced, so no
+    // client waits for a seq that can never come. EventBridge's other rules still get it.
+    // Our own events are measured as their frames are built, below, at no extra cost.
+    if !at_source {
+        let size = serde_json::to_vec(event).map_or(0, |v| v.len());
+        if size + FRAME_OVERHEAD > MAX_PUSH_BYTES {
+            too_large(event, size, &mut report);
+            return Ok(report);
+        }
     }
     let retention = deps.config.log_retention_secs;
     let table = deps.table.as_ref();
@@ -102,7 +109,6 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
     let mut pushed_event = event.clone();
     pushed_event.sequence.clear();
     let pushed_event = Box::new(pushed_event);
-    let at_source = !event.sequence.is_empty();
     for channel in channels_for(event) {
         report.channels += 1;
         let name = channel.to_string();
@@ -144,6 +150,10 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
                 event: pushed_event.clone(),
             }
             .to_json();
+            if frame.len() > MAX_PUSH_BYTES {
+                too_large(event, frame.len(), &mut report);
+                continue;
+            }
             let rounds = if seq.is_some() { PUSH_ROUNDS } else { 1 };
             push_all(deps, &channel, &targets, frame.as_bytes(), rounds, &mut report).await;
         }

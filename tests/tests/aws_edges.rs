@@ -38,6 +38,17 @@ async fn close_code(ws: &mut Socket, within: Duration) -> (Option<u16>, Instant)
     }
 }
 
+/// The next text frame, as JSON.
+async fn next_json(ws: &mut Socket) -> serde_json::Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_and_messages_over_api_gateways_limits_close_with_1009() {
     let stack = start_stack_with(Options::default()).await.unwrap();
@@ -83,23 +94,11 @@ async fn frames_and_messages_over_api_gateways_limits_close_with_1009() {
             .await
             .unwrap();
     }
-    let answer = loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
-            Some(Ok(Message::Text(t))) => break serde_json::from_str::<serde_json::Value>(&t).unwrap(),
-            Some(Ok(_)) => continue,
-            other => panic!("{other:?}"),
-        }
-    };
+    let answer = next_json(&mut ws).await;
     assert_eq!(answer["type"], "error", "{answer}");
     assert_eq!(answer["code"], "payload_too_large", "{answer}");
     ws.send(Message::text(r#"{"action":"ping","id":"p2"}"#)).await.unwrap();
-    let pong = loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
-            Some(Ok(Message::Text(t))) => break serde_json::from_str::<serde_json::Value>(&t).unwrap(),
-            Some(Ok(_)) => continue,
-            other => panic!("{other:?}"),
-        }
-    };
+    let pong = next_json(&mut ws).await;
     assert_eq!(pong["type"], "pong", "the socket is still open: {pong}");
     stack.stop().await;
 }
