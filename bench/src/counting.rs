@@ -6,8 +6,8 @@
 //! estimated from the JSON of their attributes.
 
 use async_trait::async_trait;
-use realtime_shared::events::Envelope;
-use realtime_shared::ports::{
+use realtime_domain::events::Envelope;
+use realtime_domain::ports::{
     Condition, ConnectionInfo, ConnectionPusher, EventPublisher, Index, Item, Page, PublishError, PushError, Query, Table, TableError,
     TxOp, Update,
 };
@@ -234,7 +234,7 @@ impl ConnectionPusher for CountingPusher {
 }
 
 /// Wraps every port of `deps` in a counter.
-pub fn wrap(deps: &realtime_shared::Deps) -> (realtime_shared::Deps, Arc<Counter>) {
+pub fn wrap(deps: &realtime_domain::Deps) -> (realtime_domain::Deps, Arc<Counter>) {
     let counter = Arc::new(Counter::default());
     let mut d = deps.clone();
     d.table = Arc::new(CountingTable {

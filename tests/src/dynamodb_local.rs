@@ -51,7 +51,7 @@ impl DynamoDbLocal {
 
     /// A client for this server (build one per tokio runtime: its connections belong to it).
     pub fn client(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&realtime_shared::adapters::aws::local_config(&self.endpoint))
+        aws_sdk_dynamodb::Client::new(&realtime_aws::sdk::local_config(&self.endpoint))
     }
 }
 

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub struct Moto {
-    /// `http://127.0.0.1:{port}`: give it to `realtime_shared::adapters::aws::local_config`.
+    /// `http://127.0.0.1:{port}`: give it to `realtime_aws::sdk::local_config`.
     pub endpoint: String,
     _child: ChildGuard,
 }

@@ -4,8 +4,9 @@
 //! way). A second server with a certificate nobody trusts must be refused. Its own test
 //! binary: the variable is set before the client's once-per-process setup.
 
-use realtime_shared::chat::assistant::{self, Conversation, ConversationMessage};
-use realtime_shared::config::{AssistantProvider, Config};
+use realtime_domain::chat::assistant::{Conversation, ConversationMessage};
+use realtime_domain::config::{AssistantProvider, Config};
+use realtime_edge::assistant;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;

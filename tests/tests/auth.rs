@@ -3,7 +3,7 @@
 //! tampered, alg=none) a 403, on both APIs; a valid one gets through, and the functions act for
 //! the user the authorizer's context names.
 
-use realtime_shared::auth::{self, Claims, Role};
+use realtime_domain::auth::{self, Claims, Role};
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::start_stack;
 use serde_json::{json, Value};

@@ -252,7 +252,7 @@ async fn only_events_for_the_templates_bus_reach_its_rules() {
     // EventBridge gives no order between two PutEvents: compare as sets.
     statuses.sort();
     assert_eq!(statuses, vec!["ARRIVED", "DEPARTED"], "only the template bus's events are routed");
-    let head = realtime_shared::log::head(stack.stack.deps.table.as_ref(), &"trip:T7".parse().unwrap())
+    let head = realtime_domain::log::head(stack.stack.deps.table.as_ref(), &"trip:T7".parse().unwrap())
         .await
         .unwrap();
     assert_eq!(head.seq, 2, "the too-large event took no seq");

@@ -5,8 +5,8 @@
 //! limited. The server answers a ping afterwards. Failures name their cases.
 
 use futures::{SinkExt, StreamExt};
-use realtime_shared::auth::{self, Claims};
-use realtime_shared::frames::{request_id, MAX_FRAME_BYTES};
+use realtime_domain::auth::{self, Claims};
+use realtime_domain::frames::{request_id, MAX_FRAME_BYTES};
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::start_stack;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
@@ -566,7 +566,7 @@ async fn a_flood_of_frames_is_rate_limited_and_the_connection_recovers() {
     let mut c = WsClient::connect(&stack.ws_url(), Some(&alice), TokenIn::Subprotocol)
         .await
         .unwrap();
-    let n = 3 * realtime_shared::ratelimit::BURST;
+    let n = 3 * realtime_domain::ratelimit::BURST;
     for i in 0..n {
         c.send(&json!({"action": "ping", "id": format!("f{i}")})).await.unwrap();
     }
@@ -579,7 +579,7 @@ async fn a_flood_of_frames_is_rate_limited_and_the_connection_recovers() {
             _ => panic!("unexpected answer {f}"),
         }
     }
-    assert!(pongs >= realtime_shared::ratelimit::BURST, "the burst passes: {pongs} pongs");
+    assert!(pongs >= realtime_domain::ratelimit::BURST, "the burst passes: {pongs} pongs");
     assert!(limited >= 1, "the flood is limited: {pongs} pongs, {limited} refused");
     // The bucket refills: after a pause the connection works again.
     tokio::time::sleep(Duration::from_millis(300)).await;

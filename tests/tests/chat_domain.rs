@@ -3,9 +3,9 @@
 //! runtime, moderation, the OpenAI-compatible provider (against a mock server), and the
 //! new routes' answers to bad input.
 
+use realtime_domain::config::{AssistantProvider, ChatConfig, Secret};
 use realtime_local::stack::Options;
 use realtime_local::Running;
-use realtime_shared::config::{AssistantProvider, ChatConfig, Secret};
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::start_stack_with;
 use serde_json::{json, Value};
@@ -351,9 +351,9 @@ async fn completion_ready_arrives_exactly_once_after_the_last_participant_comple
     let carol = http.dev_token("carol", &[]).await.unwrap();
     let chat_id = chat(&http, &alice, json!({}), &[(&bob, "Bob"), (&carol, "Carol")]).await;
     // Subscribe once the chat's first four events (created, three joins) are sequenced.
-    let channel = realtime_shared::channels::Channel::Chat(chat_id.clone());
+    let channel = realtime_domain::channels::Channel::Chat(chat_id.clone());
     let deadline = Instant::now() + WAIT;
-    while realtime_shared::log::head(stack.stack.deps.table.as_ref(), &channel)
+    while realtime_domain::log::head(stack.stack.deps.table.as_ref(), &channel)
         .await
         .unwrap()
         .seq
@@ -401,7 +401,7 @@ async fn completion_ready_arrives_exactly_once_after_the_last_participant_comple
         ],
     )
     .await;
-    let head = realtime_shared::log::head(stack.stack.deps.table.as_ref(), &channel).await.unwrap();
+    let head = realtime_domain::log::head(stack.stack.deps.table.as_ref(), &channel).await.unwrap();
     assert_eq!(head.seq, from + 5, "exactly five events sequenced after the subscription");
     let mut seqs: Vec<u64> = frames.iter().filter_map(|f| f["seq"].as_u64()).filter(|s| *s > from).collect();
     seqs.sort();

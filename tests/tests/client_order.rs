@@ -5,8 +5,8 @@
 //! injected push faults and a reconnect.
 
 use futures::StreamExt;
+use realtime_domain::channels::Channel;
 use realtime_local::stack::Options;
-use realtime_shared::channels::Channel;
 use realtime_tests::client::{ChannelOrder, Http, TokenIn, WsClient};
 use realtime_tests::procs::workspace_root;
 use realtime_tests::start_stack_with;
@@ -202,7 +202,7 @@ async fn the_rust_client_orders_a_channel_under_push_faults_and_a_reconnect() {
     let mut head = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = realtime_shared::log::head(stack.stack.deps.table.as_ref(), &chan)
+        let now = realtime_domain::log::head(stack.stack.deps.table.as_ref(), &chan)
             .await
             .unwrap()
             .seq;

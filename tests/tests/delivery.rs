@@ -4,9 +4,9 @@
 //! and none is sequenced twice.
 
 use futures::StreamExt;
+use realtime_domain::channels::Channel;
 use realtime_local::stack::Options;
 use realtime_local::Running;
-use realtime_shared::channels::Channel;
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::start_stack_with;
 use serde_json::{json, Value};
@@ -54,7 +54,7 @@ async fn subscribe_retrying(c: &mut WsClient, channel: &str) -> (String, u64) {
 async fn wait_for_head(stack: &Running, channel: &Channel, seq: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let head = realtime_shared::log::head(stack.stack.deps.table.as_ref(), channel).await.unwrap();
+        let head = realtime_domain::log::head(stack.stack.deps.table.as_ref(), channel).await.unwrap();
         if head.seq >= seq {
             return;
         }
@@ -343,7 +343,7 @@ async fn under_30_percent_faults_1000_events_reach_every_subscriber_once() {
     let mut last = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let head = realtime_shared::log::head(stack.stack.deps.table.as_ref(), &chan)
+        let head = realtime_domain::log::head(stack.stack.deps.table.as_ref(), &chan)
             .await
             .unwrap()
             .seq;

@@ -2,8 +2,8 @@
 //! subscribe to a chat, a message sent over HTTP reaches both with the same `seq`,
 //! and a closed client's connection is gone afterwards.
 
-use realtime_shared::channels::Channel;
-use realtime_shared::connections;
+use realtime_domain::channels::Channel;
+use realtime_domain::connections;
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::start_stack;
 use serde_json::json;

@@ -3,8 +3,8 @@
 //! EventBridge `PutEvents` endpoint, and 410 cleanup that removes only the stale
 //! connection.
 
-use realtime_shared::channels::Channel;
-use realtime_shared::connections;
+use realtime_domain::channels::Channel;
+use realtime_domain::connections;
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::start_stack;
 use serde_json::{json, Value};

@@ -3,12 +3,12 @@
 //! handler, wrapped exactly as in Lambda, does what it should with them.
 
 use aws_lambda_events::encodings::Body;
+use realtime_domain::keys;
+use realtime_domain::ports::Item;
+use realtime_edge::ws::WsResponse;
+use realtime_embedded::hub::Outbound;
+use realtime_embedded::testing::{embedded, FIXTURE_SECRET};
 use realtime_local::registry::{handler, Handler};
-use realtime_shared::adapters::hub::Outbound;
-use realtime_shared::keys;
-use realtime_shared::ports::Item;
-use realtime_shared::testing::{embedded, FIXTURE_SECRET};
-use realtime_shared::ws::WsResponse;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -19,14 +19,14 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-async fn ws(binary: &str, deps: &realtime_shared::Deps, name: &str) -> WsResponse {
+async fn ws(binary: &str, deps: &realtime_domain::Deps, name: &str) -> WsResponse {
     let Some(Handler::Ws(f)) = handler(binary) else {
         panic!("{binary} is not a ws function")
     };
     f(deps.clone(), serde_json::from_value(fixture(name)).unwrap()).await
 }
 
-async fn http(binary: &str, deps: &realtime_shared::Deps, name: &str) -> (i64, Value) {
+async fn http(binary: &str, deps: &realtime_domain::Deps, name: &str) -> (i64, Value) {
     let Some(Handler::Http(f)) = handler(binary) else {
         panic!("{binary} is not an http function")
     };
@@ -38,7 +38,7 @@ async fn http(binary: &str, deps: &realtime_shared::Deps, name: &str) -> (i64, V
     (r.status_code, body)
 }
 
-async fn frame(rx: &mut realtime_shared::adapters::hub::Outgoing) -> Value {
+async fn frame(rx: &mut realtime_embedded::hub::Outgoing) -> Value {
     match tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
         Ok(Some(Outbound::Text(t))) => serde_json::from_str(&t).unwrap(),
         other => panic!("expected a text frame, got {other:?}"),
@@ -96,7 +96,7 @@ async fn http_fixtures_create_join_and_send() {
     assert_eq!((status, &again["id"]), (200, &msg["id"]));
 }
 
-async fn authorize(deps: &realtime_shared::Deps, name: &str) -> Value {
+async fn authorize(deps: &realtime_domain::Deps, name: &str) -> Value {
     let Some(Handler::Authorizer(f)) = handler("authorizer") else {
         panic!("authorizer is not an authorizer function")
     };
@@ -148,12 +148,12 @@ async fn the_eventbridge_fixture_is_fanned_out_to_a_subscriber() {
         .put(Item::new(keys::chat("C1"), keys::member("alice")).with("userId", "alice"), None)
         .await
         .unwrap();
-    let conn = realtime_shared::connections::get(e.deps.table.as_ref(), CONN)
+    let conn = realtime_domain::connections::get(e.deps.table.as_ref(), CONN)
         .await
         .unwrap()
         .unwrap();
-    let chan = realtime_shared::channels::Channel::Chat("C1".into());
-    realtime_shared::connections::subscribe(e.deps.table.as_ref(), &conn, &chan, &[], None)
+    let chan = realtime_domain::channels::Channel::Chat("C1".into());
+    realtime_domain::connections::subscribe(e.deps.table.as_ref(), &conn, &chan, &[], None)
         .await
         .unwrap();
     let Some(Handler::Event(f)) = handler("fanout") else {
@@ -170,7 +170,7 @@ async fn the_eventbridge_fixture_is_fanned_out_to_a_subscriber() {
 
 #[tokio::test]
 async fn chat_domain_fixtures_drive_typing_state_assistant_analytics_settings_and_completion() {
-    use realtime_shared::chat::turns::ASSISTANT_ID;
+    use realtime_domain::chat::turns::ASSISTANT_ID;
     let e = embedded(FIXTURE_SECRET);
     // Chat C1 of alice (the fixtures' user): free turns, the assistant and analytics on.
     let settings = serde_json::json!({"turnMode": "free", "assistantEnabled": true, "extensions": ["analytics"], "blocklist": []});
@@ -259,8 +259,8 @@ async fn chat_domain_fixtures_drive_typing_state_assistant_analytics_settings_an
 /// monitoring routes, and the trip-status stream as its function URL invokes it.
 #[tokio::test]
 async fn ride_sharing_fixtures_drive_their_functions() {
-    use realtime_shared::auth::{Claims, Role};
-    use realtime_shared::trips::{Place, Trip, TripStatus, TripType};
+    use realtime_domain::auth::{Claims, Role};
+    use realtime_domain::trips::{Place, Trip, TripStatus, TripType};
 
     let e = embedded(FIXTURE_SECRET);
     let (status, created) = http("trip-create", &e.deps, "http-trip-create.json").await;
@@ -318,7 +318,7 @@ async fn ride_sharing_fixtures_drive_their_functions() {
         name: None,
         exp: i64::MAX,
     };
-    realtime_shared::connections::open(&e.deps, CONN, &claims("pat", Role::Passenger))
+    realtime_domain::connections::open(&e.deps, CONN, &claims("pat", Role::Passenger))
         .await
         .unwrap();
     ws("ws-passenger-subscribe", &e.deps, "ws-passenger-subscribe.json").await;
@@ -344,10 +344,10 @@ async fn ride_sharing_fixtures_drive_their_functions() {
     )
     .await;
     assert_eq!(r.status_code, 200);
-    let (_, b2) = realtime_shared::trips::booking::create(
+    let (_, b2) = realtime_domain::trips::booking::create(
         &e.deps,
         &claims("pat", Role::Passenger),
-        realtime_shared::trips::booking::CreateBooking {
+        realtime_domain::trips::booking::CreateBooking {
             trip_id: "T1".into(),
             seats_booked: 1,
         },
@@ -370,14 +370,14 @@ async fn ride_sharing_fixtures_drive_their_functions() {
     assert_eq!((status, moved["status"].as_str()), (200, Some("DEPARTED")));
 
     // The same connection id, now dan's: offers on `drivers`, filtered.
-    realtime_shared::connections::remove(e.deps.table.as_ref(), CONN).await.unwrap();
-    realtime_shared::connections::open(&e.deps, CONN, &claims("dan", Role::Driver))
+    realtime_domain::connections::remove(e.deps.table.as_ref(), CONN).await.unwrap();
+    realtime_domain::connections::open(&e.deps, CONN, &claims("dan", Role::Driver))
         .await
         .unwrap();
     ws("ws-driver-subscribe", &e.deps, "ws-driver-subscribe.json").await;
     let f = frame(&mut rx).await;
     assert_eq!((f["type"].as_str(), f["channel"].as_str()), (Some("subscribed"), Some("drivers")));
-    let subs = realtime_shared::connections::subscribers(e.deps.table.as_ref(), &realtime_shared::channels::Channel::Drivers)
+    let subs = realtime_domain::connections::subscribers(e.deps.table.as_ref(), &realtime_domain::channels::Channel::Drivers)
         .await
         .unwrap();
     let filter = subs[0].filter.clone().unwrap();

@@ -4,11 +4,11 @@
 //! 100; every trip status update follows the one before it; and the SSE `connected`
 //! frame is never newer than the updates it replays.
 
+use realtime_domain::channels::Channel;
+use realtime_domain::config::ChatConfig;
+use realtime_domain::log::{self, Replay};
 use realtime_local::stack::Options;
 use realtime_local::Running;
-use realtime_shared::channels::Channel;
-use realtime_shared::config::ChatConfig;
-use realtime_shared::log::{self, Replay};
 use realtime_tests::client::{Http, SseClient, TokenIn, WsClient};
 use realtime_tests::dynamodb_local::DynamoDbLocal;
 use realtime_tests::start_stack_with;

@@ -4,10 +4,10 @@
 //! times, connections, replays). Clients are the ones people use: the AWS SDK for Rust,
 //! the AWS CLI, raw HTTP.
 
+use realtime_domain::auth::{self, Claims};
+use realtime_domain::ports::{ConnectionPusher, PushError};
 use realtime_local::sigv4::Credentials;
 use realtime_local::stack::{Options, Production, SocketLimits};
-use realtime_shared::auth::{self, Claims};
-use realtime_shared::ports::{ConnectionPusher, PushError};
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::procs::tools_dir;
 use realtime_tests::{start_stack_with, TEST_SECRET};
@@ -591,7 +591,7 @@ async fn replays_cost_rate_limit_tokens_by_what_they_send() {
         }
     }
     let replayed = stack.stack.deps.table.as_ref();
-    let head = realtime_shared::log::head(replayed, &format!("chat:{chat_id}").parse().unwrap())
+    let head = realtime_domain::log::head(replayed, &format!("chat:{chat_id}").parse().unwrap())
         .await
         .unwrap()
         .seq;

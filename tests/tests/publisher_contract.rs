@@ -6,11 +6,11 @@
 //! rule delivered), so every case runs unchanged on each.
 
 use anyhow::{ensure, Context};
-use realtime_shared::adapters::aws::local_config;
-use realtime_shared::adapters::bus::{BusRule, EmbeddedBus};
-use realtime_shared::adapters::eventbridge::EventBridgePublisher;
-use realtime_shared::events::{Cause, ConnectionChanged, Envelope, Event};
-use realtime_shared::ports::{EventPublisher, PublishError};
+use realtime_aws::eventbridge::EventBridgePublisher;
+use realtime_aws::sdk::local_config;
+use realtime_domain::events::{Cause, ConnectionChanged, Envelope, Event};
+use realtime_domain::ports::{EventPublisher, PublishError};
+use realtime_embedded::bus::{BusRule, EmbeddedBus};
 use realtime_tests::moto::{self, Moto};
 use serde_json::{json, Value};
 use std::collections::HashMap;

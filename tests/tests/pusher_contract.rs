@@ -3,9 +3,9 @@
 //! (moto's management API never answers 410, the local stack does). Observed by a
 //! real WebSocket client connected to the local stack.
 
-use realtime_shared::adapters::apigw::{client_for, ApiGatewayPusher};
-use realtime_shared::adapters::aws::local_config;
-use realtime_shared::ports::{ConnectionPusher, PushError};
+use realtime_aws::apigw::{client_for, ApiGatewayPusher};
+use realtime_aws::sdk::local_config;
+use realtime_domain::ports::{ConnectionPusher, PushError};
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::start_stack;
 use std::sync::Arc;

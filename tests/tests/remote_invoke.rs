@@ -7,9 +7,9 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use realtime_domain::Deps;
 use realtime_local::registry::{self, Handler};
 use realtime_local::stack::Options;
-use realtime_shared::Deps;
 use realtime_tests::client::{Http, TokenIn, WsClient};
 use realtime_tests::dynamodb_local::DynamoDbLocal;
 use realtime_tests::start_stack_with;

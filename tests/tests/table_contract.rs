@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
-use realtime_shared::adapters::dynamo::{create_table, DynamoTable};
-use realtime_shared::adapters::sqlite::SqliteTable;
-use realtime_shared::ports::table::{now_epoch, query_all, GSI1PK, GSI1SK};
-use realtime_shared::ports::{Condition, Item, Query, SkCond, Table, TableError, TxOp, Update};
+use realtime_aws::dynamo::{create_table, DynamoTable};
+use realtime_domain::ports::table::{now_epoch, query_all, GSI1PK, GSI1SK};
+use realtime_domain::ports::{Condition, Item, Query, SkCond, Table, TableError, TxOp, Update};
+use realtime_embedded::sqlite::SqliteTable;
 use realtime_tests::dynamodb_local::DynamoDbLocal;
 use serde_json::json;
 

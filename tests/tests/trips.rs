@@ -10,13 +10,13 @@
 //!   `Last-Event-ID` it gets exactly the updates it missed.
 
 use futures::future::join_all;
+use realtime_domain::auth::{self, Claims, Role};
+use realtime_domain::channels::Channel;
+use realtime_domain::events::Cause;
+use realtime_domain::trips::booking::{self, CreateBooking};
+use realtime_domain::trips::{driver, trip};
 use realtime_local::stack::Options;
 use realtime_local::Running;
-use realtime_shared::auth::{self, Claims, Role};
-use realtime_shared::channels::Channel;
-use realtime_shared::events::Cause;
-use realtime_shared::trips::booking::{self, CreateBooking};
-use realtime_shared::trips::{driver, trip};
 use realtime_tests::client::{Http, SseClient, TokenIn, WsClient};
 use realtime_tests::{start_stack, start_stack_with, TEST_SECRET};
 use reqwest::Method;
@@ -74,7 +74,7 @@ async fn wait_for_log(stack: &Running, trip_id: &str, seq: u64) {
     let channel = Channel::Trip(trip_id.into());
     let deadline = Instant::now() + WAIT;
     loop {
-        let head = realtime_shared::log::head(stack.stack.deps.table.as_ref(), &channel).await.unwrap();
+        let head = realtime_domain::log::head(stack.stack.deps.table.as_ref(), &channel).await.unwrap();
         if head.seq >= seq {
             return;
         }
@@ -145,14 +145,14 @@ async fn two_hundred_concurrent_bookings_of_three_seats_on_the_local_stack() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_bookings_and_twenty_drivers_on_dynamodb_local() {
-    use realtime_shared::adapters::dynamo::{create_table, DynamoTable};
+    use realtime_aws::dynamo::{create_table, DynamoTable};
     let ddb = realtime_tests::dynamodb_local::DynamoDbLocal::start()
         .await
         .expect("DynamoDB Local");
     let client = ddb.client();
     let name = format!("trips-{}", ulid::Ulid::new().to_string().to_lowercase());
     create_table(&client, &name).await.unwrap();
-    let e = realtime_shared::testing::embedded(TEST_SECRET);
+    let e = realtime_embedded::testing::embedded(TEST_SECRET);
     let mut deps = e.deps.clone();
     deps.table = Arc::new(DynamoTable::new(client, name));
     let deps = Arc::new(deps);
@@ -188,9 +188,9 @@ async fn two_hundred_concurrent_bookings_and_twenty_drivers_on_dynamodb_local() 
     // Sequenced at the source: the trip's log holds the three confirmations (the stream's
     // relay publishes them from there), gap-free after trip.created.
     let channel = Channel::Trip(trip_id.clone());
-    let head = realtime_shared::log::head(deps.table.as_ref(), &channel).await.unwrap();
-    let realtime_shared::log::Replay::Events { events, .. } =
-        realtime_shared::log::replay(deps.table.as_ref(), &channel, &head.epoch, 0, 100)
+    let head = realtime_domain::log::head(deps.table.as_ref(), &channel).await.unwrap();
+    let realtime_domain::log::Replay::Events { events, .. } =
+        realtime_domain::log::replay(deps.table.as_ref(), &channel, &head.epoch, 0, 100)
             .await
             .unwrap()
     else {
@@ -210,7 +210,7 @@ async fn two_hundred_concurrent_bookings_and_twenty_drivers_on_dynamodb_local() 
     let ann = claims("ann", &[Role::Passenger]);
     let mut first = None;
     for _ in 0..2 {
-        let key = realtime_shared::idempotency::Key::from_header("booking:ann", Some("k1"), body.as_bytes()).unwrap();
+        let key = realtime_domain::idempotency::Key::from_header("booking:ann", Some("k1"), body.as_bytes()).unwrap();
         let req = CreateBooking {
             trip_id: private.clone(),
             seats_booked: 2,

@@ -1,6 +1,6 @@
 //! `bench-lambda`: the functions as Lambda runs them, and what a message costs on AWS.
 //!
-//! * `warm`: in-process, on the embedded adapters (`realtime_shared::testing::embedded`),
+//! * `warm`: in-process, on the embedded adapters (`realtime_embedded::testing::embedded`),
 //!   through the function crates' handlers: per-invocation time of the message route
 //!   and of the fan-out at N subscribers; the AWS calls each makes (the ports wrapped in
 //!   counters) and the cost per million delivered messages, against the Scan-per-message
@@ -16,11 +16,11 @@ use realtime_bench::cost::{self, Usage, MODEL, PRICES};
 use realtime_bench::counting::{self, Counts};
 use realtime_bench::runtime_api::{ColdStart, RuntimeApi};
 use realtime_bench::stats::{self, Summary};
-use realtime_shared::auth::{Claims, Role};
-use realtime_shared::channels::Channel;
-use realtime_shared::connections::{self, Connection};
-use realtime_shared::keys;
-use realtime_shared::testing::{embedded, FIXTURE_SECRET};
+use realtime_domain::auth::{Claims, Role};
+use realtime_domain::channels::Channel;
+use realtime_domain::connections::{self, Connection};
+use realtime_domain::keys;
+use realtime_embedded::testing::{embedded, FIXTURE_SECRET};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -172,7 +172,7 @@ fn fixture(dir: &Path, name: &str) -> anyhow::Result<Value> {
 
 /// The fixture request of `POST /api/chat/{id}/messages` (alice) for `chat_id`, with a
 /// fresh client message id.
-fn send_request(template: &Value, chat_id: &str, i: usize) -> anyhow::Result<realtime_shared::http::HttpRequest> {
+fn send_request(template: &Value, chat_id: &str, i: usize) -> anyhow::Result<realtime_edge::http::HttpRequest> {
     serde_json::from_value(send_event(template, chat_id, Some(&format!("b-{i}-{}", ulid::Ulid::new()))))
         .context("the send fixture no longer parses")
 }
@@ -205,7 +205,7 @@ fn fanout_event(template: &Value, chat_id: &str, seq: u64) -> Value {
 
 /// A chat created by alice (the fixtures' sender) through the `chat-create` handler and
 /// its fixture, so that the domain's own writes seed it; returns its id.
-async fn create_chat(deps: &realtime_shared::Deps, fixtures: &Path) -> anyhow::Result<String> {
+async fn create_chat(deps: &realtime_domain::Deps, fixtures: &Path) -> anyhow::Result<String> {
     let req = serde_json::from_value(fixture(fixtures, "http-chat-create.json")?).context("the chat-create fixture no longer parses")?;
     let resp = chat_create::handle(deps.clone(), req)
         .await
@@ -296,7 +296,7 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
-        let drain = |rx: &mut Vec<realtime_shared::adapters::hub::Outgoing>| {
+        let drain = |rx: &mut Vec<realtime_embedded::hub::Outgoing>| {
             for r in rx.iter_mut() {
                 while r.try_recv().is_ok() {}
             }
@@ -527,7 +527,7 @@ fn warm_markdown(route: &Summary, iterations: usize, levels: &[WarmLevel]) -> St
 /// loop, and the whole `fanout::handle`.
 async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
     use futures::StreamExt;
-    use realtime_shared::ports::{ConnectionPusher, Query};
+    use realtime_domain::ports::{ConnectionPusher, Query};
     let fixtures = PathBuf::from("tests/fixtures");
     let event_tpl = fixture(&fixtures, "eventbridge-chat-message-stored.json")?;
     let e = embedded(FIXTURE_SECRET);
@@ -554,7 +554,7 @@ async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let drain = |rx: &mut Vec<realtime_shared::adapters::hub::Outgoing>| {
+    let drain = |rx: &mut Vec<realtime_embedded::hub::Outgoing>| {
         for r in rx.iter_mut() {
             while r.try_recv().is_ok() {}
         }
@@ -631,7 +631,7 @@ async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
 }
 
 /// What `Subscriber::from_item` reads, taken out of an owned item instead of cloned.
-fn owned_subscriber(mut item: realtime_shared::ports::Item) -> Option<(String, String, Vec<String>, Option<Value>)> {
+fn owned_subscriber(mut item: realtime_domain::ports::Item) -> Option<(String, String, Vec<String>, Option<Value>)> {
     let Some(Value::String(id)) = item.attrs.remove("connectionId") else {
         return None;
     };
@@ -727,17 +727,17 @@ async fn cold(
         realtime_bench::ensure_loopback(d)?;
         // The table, chat C1 with alice, and a warmed-up JVM.
         let client = aws_sdk_dynamodb_client(d);
-        realtime_shared::adapters::dynamo::create_table(&client, "realtime").await?;
-        let table = std::sync::Arc::new(realtime_shared::adapters::dynamo::DynamoTable::new(client, "realtime"));
+        realtime_aws::dynamo::create_table(&client, "realtime").await?;
+        let table = std::sync::Arc::new(realtime_aws::dynamo::DynamoTable::new(client, "realtime"));
         let e = embedded(FIXTURE_SECRET);
-        let deps = realtime_shared::Deps::new(
+        let deps = realtime_domain::Deps::new(
             table.clone(),
             e.deps.publisher.clone(),
             e.deps.pusher.clone(),
             (*e.deps.config).clone(),
         );
         let id = create_chat(&deps, fixtures).await?;
-        use realtime_shared::ports::Table;
+        use realtime_domain::ports::Table;
         for _ in 0..50 {
             table.get(&keys::chat(&id), keys::META).await?;
         }
@@ -929,7 +929,7 @@ fn short_answer(r: &ColdStart) -> String {
 }
 
 fn aws_sdk_dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&realtime_shared::adapters::aws::local_config(endpoint))
+    aws_sdk_dynamodb::Client::new(&realtime_aws::sdk::local_config(endpoint))
 }
 
 // ---------- what each kind of write costs, route and fan-out together ----------
@@ -948,11 +948,11 @@ struct Scenario {
 
 /// Subscribes `n` fresh connections of `user` to `channel` (a hub socket each).
 async fn subscribers(
-    e: &realtime_shared::testing::Embedded,
+    e: &realtime_embedded::testing::Embedded,
     user: &Claims,
     channel: &Channel,
     n: usize,
-    rx: &mut Vec<realtime_shared::adapters::hub::Outgoing>,
+    rx: &mut Vec<realtime_embedded::hub::Outgoing>,
 ) -> anyhow::Result<()> {
     for _ in 0..n {
         let id = format!("sc-{}", ulid::Ulid::new());
@@ -975,11 +975,11 @@ async fn subscribers(
 async fn counted<F, Fut>(
     name: &'static str,
     subscribers: usize,
-    e: &realtime_shared::testing::Embedded,
+    e: &realtime_embedded::testing::Embedded,
     write: F,
 ) -> anyhow::Result<Scenario>
 where
-    F: FnOnce(realtime_shared::Deps) -> Fut,
+    F: FnOnce(realtime_domain::Deps) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let (deps, counter) = counting::wrap(&e.deps);
@@ -1011,9 +1011,9 @@ where
 }
 
 async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
-    use realtime_shared::chat::{self, CreateChat, JoinChat, SendMessage};
-    use realtime_shared::events::Cause;
-    use realtime_shared::trips::{booking, driver, trip};
+    use realtime_domain::chat::{self, CreateChat, JoinChat, SendMessage};
+    use realtime_domain::events::Cause;
+    use realtime_domain::trips::{booking, driver, trip};
     let e = embedded(FIXTURE_SECRET);
     let cause = Cause::default();
     let mut rx = Vec::new();

@@ -12,8 +12,8 @@
 //! So on both APIs a missing token is a 401 and a refused one a 403. Tokens never reach the logs:
 //! only why one was refused.
 
-use realtime_shared::auth::{self, AuthError, Claims};
-use realtime_shared::Deps;
+use realtime_domain::auth::{self, AuthError, Claims};
+use realtime_domain::Deps;
 use serde_json::{json, Value};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum AuthorizerError {
 }
 
 pub async fn handle(deps: Deps, event: Value) -> Result<Value, AuthorizerError> {
-    let verify = |token: &str| auth::verify(deps.config.jwt_secret.expose(), token, realtime_shared::ports::table::now_epoch());
+    let verify = |token: &str| auth::verify(deps.config.jwt_secret.expose(), token, realtime_domain::ports::table::now_epoch());
     let text = |k: &str| event.get(k).and_then(Value::as_str);
     if let (Some("2.0"), Some(_)) = (text("version"), text("routeArn")) {
         let claims = header(&event, "authorization")
@@ -86,9 +86,9 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use base64::Engine;
-    use realtime_shared::auth::Role;
-    use realtime_shared::ports::table::now_epoch;
-    use realtime_shared::testing::{embedded, FIXTURE_SECRET};
+    use realtime_domain::auth::Role;
+    use realtime_domain::ports::table::now_epoch;
+    use realtime_embedded::testing::{embedded, FIXTURE_SECRET};
 
     const WS: &str = include_str!("../../../tests/fixtures/authorizer-ws-request.json");
     const HTTP: &str = include_str!("../../../tests/fixtures/authorizer-http-request.json");

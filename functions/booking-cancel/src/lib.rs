@@ -2,9 +2,9 @@
 //! `PATCH /api/bookings/{id}` with `{"action":"cancel","reason"?}`, and
 //! `POST /api/passengers/bookings/{bookingId}/cancel` with an optional `{"reason"?}`.
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::trips::booking::{self, CancelBooking, PatchBooking};
-use realtime_shared::{ApiError, Deps};
+use realtime_domain::trips::booking::{self, CancelBooking, PatchBooking};
+use realtime_domain::{ApiError, Deps};
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

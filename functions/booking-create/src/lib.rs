@@ -2,10 +2,10 @@
 //! honouring `Idempotency-Key` (the first answer, success or refusal, is replayed); announces
 //! `booking.confirmed`.
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::idempotency::Key;
-use realtime_shared::trips::booking;
-use realtime_shared::Deps;
+use realtime_domain::idempotency::Key;
+use realtime_domain::trips::booking;
+use realtime_domain::Deps;
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

@@ -1,9 +1,9 @@
 //! `GET /api/chat/{chatId}/analytics?format=json|csv`: the analytics extension's figures
 //! (JSON) or its per-message rows (CSV).
 
-use realtime_shared::chat::analytics;
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::{ApiError, Deps};
+use realtime_domain::chat::analytics;
+use realtime_domain::{ApiError, Deps};
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

@@ -1,9 +1,9 @@
 //! `POST /api/chat/{chatId}/complete`: the caller marks itself complete (`chat.completion.updated`,
 //! then `chat.completion.ready` once when everybody has).
 
-use realtime_shared::chat::completion;
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::Deps;
+use realtime_domain::chat::completion;
+use realtime_domain::Deps;
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

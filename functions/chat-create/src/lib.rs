@@ -1,7 +1,7 @@
 //! `POST /api/chat`: creates a chat; the caller joins as organizer.
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::{chat, Deps};
+use realtime_domain::{chat, Deps};
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

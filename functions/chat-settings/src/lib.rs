@@ -1,9 +1,9 @@
 //! `PUT /api/chat/{chatId}/settings`: the organizer changes the turn mode, the assistant, the
 //! extensions or the blocklist of a running chat (`chat.settings.updated`); answers the new state.
 
-use realtime_shared::chat::settings::{self, SettingsPatch};
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::Deps;
+use realtime_domain::chat::settings::{self, SettingsPatch};
+use realtime_domain::Deps;
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

@@ -1,8 +1,8 @@
 //! `GET /api/chat/{chatId}/state`: the whole session (participants, turn, recent messages,
 //! who is typing, completion, settings) in one answer, from one DynamoDB Query.
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::{chat, Deps};
+use realtime_domain::{chat, Deps};
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

@@ -1,8 +1,8 @@
 //! `POST /api/typing {chatId, isTyping}`: the caller's typing indicator in a chat (`chat.typing.user`, TTL'd).
 
-use realtime_shared::chat::typing::{self, SetTyping};
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::Deps;
+use realtime_domain::chat::typing::{self, SetTyping};
+use realtime_domain::Deps;
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

@@ -2,9 +2,9 @@
 //! racing drivers wins (the others: 409 `already_accepted`); pending bookings are confirmed and
 //! the trip goes IN_PROGRESS (`trip.status.updated`).
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::trips::{driver, trip};
-use realtime_shared::Deps;
+use realtime_domain::trips::{driver, trip};
+use realtime_domain::Deps;
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

@@ -1,9 +1,9 @@
 //! `PUT /api/drivers/trips/{tripId}/status`: `{status, notes?}` along the legal transitions only
 //! (409 `illegal_transition`, nothing sent); each step logged and announced as `trip.status.updated`.
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::trips::{driver, trip};
-use realtime_shared::Deps;
+use realtime_domain::trips::{driver, trip};
+use realtime_domain::Deps;
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

@@ -1,9 +1,10 @@
 //! `GET /api/events/stats` (admins): emissions in total, per transport (WebSocket, SSE) and per
-//! event type, from the counters the fan-out keeps (`realtime_shared::stats`).
+//! event type, from the counters the fan-out keeps (`realtime_edge::stats`).
 
-use realtime_shared::auth::Role;
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::{stats, ApiError, Deps};
+use realtime_domain::auth::Role;
+use realtime_domain::{ApiError, Deps};
+use realtime_edge::http::{self, HttpRequest, HttpResult};
+use realtime_edge::stats;
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

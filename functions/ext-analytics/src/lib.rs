@@ -2,10 +2,10 @@
 //! assistant requests completed and failed). Isolated from the message path: its failures are
 //! retried by EventBridge and then land in its dead-letter queue; no send waits for it.
 
-use realtime_shared::chat::analytics::{self, Recorded};
-use realtime_shared::events::Envelope;
-use realtime_shared::lambda::EventError;
-use realtime_shared::Deps;
+use realtime_domain::chat::analytics::{self, Recorded};
+use realtime_domain::events::Envelope;
+use realtime_domain::Deps;
+use realtime_edge::lambda::EventError;
 use serde_json::Value;
 
 pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {

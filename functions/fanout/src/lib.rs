@@ -1,8 +1,8 @@
 //! The fan-out, invoked by the EventBridge rule: pushes each event to the subscribers of its channels.
 
-use realtime_shared::events::Envelope;
-use realtime_shared::lambda::EventError;
-use realtime_shared::{fanout, Deps};
+use realtime_domain::events::Envelope;
+use realtime_domain::{fanout, Deps};
+use realtime_edge::lambda::EventError;
 use serde_json::Value;
 
 pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
@@ -20,13 +20,15 @@ pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
     // `GET /api/events/stats` reports; a redelivery that did nothing new is not counted again.
     if report.duplicates < report.channels {
         let table = deps.table.as_ref();
-        let emission = realtime_shared::stats::emission(table, &envelope, &report).await;
-        realtime_shared::stats::record(table, &envelope.event_type, &emission, report.duplicates).await;
+        let emission = realtime_edge::stats::emission(table, &envelope, &report).await;
+        realtime_edge::stats::record(table, &envelope.event_type, &emission, report.duplicates).await;
         tracing::debug!(event_id = %envelope.id, ?emission, "emission");
     }
+    // The stale connections it removed are closed connections, counted once each.
+    realtime_edge::stats::connections_closed(deps.table.as_ref(), report.removed as u64).await;
     // From the event's occurrence to the last push: what a subscriber waited.
     let latency_ms = (chrono::Utc::now() - envelope.occurred_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-    realtime_shared::metrics::emit(
+    realtime_edge::metrics::emit(
         None,
         &[
             ("Delivered", report.delivered as f64, "Count"),

@@ -2,8 +2,9 @@
 //! their source's transaction) go to the bus. An error fails the batch, which the
 //! stream hands over again, so no entry is skipped; the fan-out pushes a seq once.
 
-use realtime_shared::lambda::EventError;
-use realtime_shared::{log, outbox, streams, Deps};
+use realtime_domain::{log, outbox, Deps};
+use realtime_edge::lambda::EventError;
+use realtime_edge::streams;
 use serde_json::Value;
 
 pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {

@@ -1,8 +1,8 @@
 //! `POST /api/trips`: creates a trip (`trip.created`; a private, published trip is also offered to drivers: `trip.offer.created`).
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::trips::trip;
-use realtime_shared::Deps;
+use realtime_domain::trips::trip;
+use realtime_domain::Deps;
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

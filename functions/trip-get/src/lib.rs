@@ -1,8 +1,8 @@
 //! `GET /api/trips/{tripId}`: the trip (with its status log and bookings for its parties).
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::trips::trip;
-use realtime_shared::Deps;
+use realtime_domain::trips::trip;
+use realtime_domain::Deps;
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

@@ -1,13 +1,13 @@
 //! `GET /api/realtime/trip-status/{tripId}`: the trip's status as server-sent events
 //! (`connected`, `status_update`, `heartbeat`; `Last-Event-ID` honoured), see
-//! `realtime_shared::trips::sse`. In AWS a function URL with `InvokeMode: RESPONSE_STREAM`
+//! `realtime_domain::trips::sse`. In AWS a function URL with `InvokeMode: RESPONSE_STREAM`
 //! invokes it (no API Gateway authorizer there: it checks the token itself, from
 //! `Authorization: Bearer` or `?token=` since EventSource cannot set headers); the local
 //! stack serves the same handler on the same path.
 
-use realtime_shared::http::{self, HttpRequest};
-use realtime_shared::stream::{StreamResponse, StreamResult};
-use realtime_shared::{auth, trips, ApiError, Deps};
+use realtime_domain::{auth, trips, ApiError, Deps};
+use realtime_edge::http::{self, HttpRequest};
+use realtime_edge::stream::{self, StreamResponse, StreamResult};
 
 /// The path the function answers (a function URL passes every path to the function).
 pub const PATH_PREFIX: &str = "/api/realtime/trip-status/";
@@ -22,7 +22,7 @@ fn trip_id(req: &HttpRequest) -> Result<String, ApiError> {
         .or(req.request_context.http.path.as_deref())
         .unwrap_or_default();
     match path.strip_prefix(PATH_PREFIX) {
-        Some(id) if realtime_shared::channels::valid_id(id) => Ok(id.to_string()),
+        Some(id) if realtime_domain::channels::valid_id(id) => Ok(id.to_string()),
         Some(_) => Err(ApiError::BadRequest("tripId must be 1-64 letters, digits, - or _".into())),
         None => Err(ApiError::NotFound(format!(
             "no stream at {}",
@@ -42,6 +42,6 @@ pub async fn handle(deps: Deps, req: HttpRequest) -> StreamResult {
         None => http::authenticate(&deps, &req)?,
     };
     let last = http::header(&req, "last-event-id").or_else(|| http::query_param(&req, "lastEventId"));
-    let body = trips::sse::open(&deps, &user, &trip_id, last).await?;
-    Ok(StreamResponse::event_stream(body))
+    let feed = trips::sse::open(&deps, &user, &trip_id, last).await?;
+    Ok(StreamResponse::event_stream(stream::trip_status_body(&deps, &trip_id, feed).await))
 }

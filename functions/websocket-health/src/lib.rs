@@ -1,8 +1,8 @@
 //! `GET /api/websocket/health` (public, no token): whether the service can reach its table.
 //! Answers 200 `{"status":"ok"}`, or 503 when the table does not answer; it reveals nothing else.
 
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::{keys, Deps};
+use realtime_domain::{keys, Deps};
+use realtime_edge::http::{self, HttpRequest, HttpResult};
 use serde_json::json;
 
 pub async fn handle(deps: Deps, _req: HttpRequest) -> HttpResult {

@@ -1,12 +1,13 @@
 //! `GET /api/websocket/stats` (admins): WebSocket connections opened, closed and active, and
 //! pushes delivered, stale, throttled and failed, resumes and the events they replayed,
 //! and with `?channels=a,b` the subscriptions of each of those channels
-//! (`realtime_shared::stats`).
+//! (`realtime_edge::stats`).
 
-use realtime_shared::auth::Role;
-use realtime_shared::channels::Channel;
-use realtime_shared::http::{self, HttpRequest, HttpResult};
-use realtime_shared::{stats, ApiError, Deps};
+use realtime_domain::auth::Role;
+use realtime_domain::channels::Channel;
+use realtime_domain::{ApiError, Deps};
+use realtime_edge::http::{self, HttpRequest, HttpResult};
+use realtime_edge::stats;
 
 pub async fn handle(deps: Deps, req: HttpRequest) -> HttpResult {
     let user = http::authenticate(&deps, &req)?;

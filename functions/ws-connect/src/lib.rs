@@ -2,10 +2,10 @@
 //! `requestContext.authorizer`); invoked directly, it verifies the JWT itself (subprotocol
 //! `bearer.<jwt>` or `?token=`).
 
-use realtime_shared::auth;
-use realtime_shared::events::{Cause, ConnectionChanged, Envelope, Event, Priority};
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, ApiError, Deps};
+use realtime_domain::auth;
+use realtime_domain::events::{Cause, ConnectionChanged, Envelope, Event, Priority};
+use realtime_domain::{connections, ApiError, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 /// The subprotocol the server speaks; API Gateway requires it echoed on `$connect`.
 pub const SUBPROTOCOL: &str = "realtime.v1";
@@ -20,11 +20,12 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
                 .and_then(auth::token_from_protocols)
                 .or_else(|| req.query_string_parameters.first("token"))
                 .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?;
-            auth::verify(deps.config.jwt_secret.expose(), token, realtime_shared::ports::table::now_epoch())
+            auth::verify(deps.config.jwt_secret.expose(), token, realtime_domain::ports::table::now_epoch())
                 .map_err(|e| ApiError::Unauthorized(e.to_string()))?
         }
     };
     connections::open(&deps, conn_id, &user).await?;
+    realtime_edge::stats::connection_opened(deps.table.as_ref()).await;
     let opened = Event::ConnectionOpened(ConnectionChanged {
         connection_id: conn_id.into(),
         user_id: user.sub.clone(),

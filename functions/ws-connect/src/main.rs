@@ -1,4 +1,4 @@
 #[tokio::main]
-async fn main() -> Result<(), realtime_shared::lambda::Error> {
-    realtime_shared::lambda::run_ws(ws_connect::handle).await
+async fn main() -> Result<(), realtime_edge::lambda::Error> {
+    realtime_edge::lambda::run_ws(ws_connect::handle).await
 }

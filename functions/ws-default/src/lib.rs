@@ -1,7 +1,7 @@
 //! WebSocket `$default`: a frame with no known `action` gets an `error` frame.
 
-use realtime_shared::ws::{WsRequest, WsResult};
-use realtime_shared::{ApiError, Deps};
+use realtime_domain::{ApiError, Deps};
+use realtime_edge::ws::{WsRequest, WsResult};
 
 pub async fn handle(_deps: Deps, req: WsRequest) -> WsResult {
     let body = req.body.as_deref().unwrap_or_default();

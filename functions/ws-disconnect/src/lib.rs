@@ -1,21 +1,23 @@
 //! WebSocket `$disconnect`: deletes the connection and its subscriptions (best effort: TTL and 410 cleanup cover the rest),
 //! and clears its user's typing indicators.
 
-use realtime_shared::events::{Cause, ConnectionChanged, Envelope, Event, Priority};
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, Deps};
+use realtime_domain::events::{Cause, ConnectionChanged, Envelope, Event, Priority};
+use realtime_domain::{connections, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;
     let conn = connections::get(deps.table.as_ref(), conn_id).await?;
-    connections::remove(deps.table.as_ref(), conn_id).await?;
+    if connections::remove(deps.table.as_ref(), conn_id).await? {
+        realtime_edge::stats::connections_closed(deps.table.as_ref(), 1).await;
+    }
     if let Some(conn) = conn {
         let cause = Cause {
             correlation_id: req.request_context.request_id.clone().unwrap_or_default(),
             ..Cause::default()
         };
         // A user who left stops typing (their indicators would expire anyway, later).
-        if let Err(e) = realtime_shared::chat::typing::clear_user(&deps, &conn.user_id, &cause).await {
+        if let Err(e) = realtime_domain::chat::typing::clear_user(&deps, &conn.user_id, &cause).await {
             tracing::warn!(error = %e, "typing indicators not cleared; they expire by TTL");
         }
         let closed = Event::ConnectionClosed(ConnectionChanged {

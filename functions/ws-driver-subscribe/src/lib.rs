@@ -4,12 +4,12 @@
 //! pushes only the offers that match. Answers `subscribed`, then the offers still open that
 //! match (what the driver missed: `drivers` keeps no log, see `Channel::is_logged`).
 
-use realtime_shared::channels::Channel;
-use realtime_shared::frames::ServerFrame;
-use realtime_shared::trips::access::{DriverSubscribe, DRIVER_EVENTS};
-use realtime_shared::trips::offer;
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, fanout, log, ApiError, Deps};
+use realtime_domain::channels::Channel;
+use realtime_domain::frames::ServerFrame;
+use realtime_domain::trips::access::{DriverSubscribe, DRIVER_EVENTS};
+use realtime_domain::trips::offer;
+use realtime_domain::{connections, fanout, log, ApiError, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;

@@ -2,10 +2,10 @@
 //! trip its user has booked (the generic channel subscription, authorized against state). Each
 //! trip answers `subscribed` or an `error` frame (`forbidden` for a trip not booked).
 
-use realtime_shared::frames::ServerFrame;
-use realtime_shared::trips::access::{self, PassengerSubscribe};
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, log, ApiError, Deps};
+use realtime_domain::frames::ServerFrame;
+use realtime_domain::trips::access::{self, PassengerSubscribe};
+use realtime_domain::{connections, log, ApiError, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;
@@ -20,12 +20,12 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
     conn.token_live()?;
     for channel in channels {
-        let realtime_shared::channels::Channel::Trip(trip_id) = &channel else {
+        let realtime_domain::channels::Channel::Trip(trip_id) = &channel else {
             continue;
         };
         // Only trips the passenger has booked (admins: any).
         let allowed =
-            conn.roles.contains(&realtime_shared::auth::Role::Admin) || access::is_passenger(table, trip_id, &conn.user_id).await?;
+            conn.roles.contains(&realtime_domain::auth::Role::Admin) || access::is_passenger(table, trip_id, &conn.user_id).await?;
         let frame = if !allowed {
             ServerFrame::Error {
                 id: f.id.clone(),

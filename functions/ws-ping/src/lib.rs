@@ -1,8 +1,8 @@
 //! WebSocket `ping`: answers `pong` (keeps the connection under API Gateway's idle timeout).
 
-use realtime_shared::frames::{ClientFrame, ServerFrame};
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{ApiError, Deps};
+use realtime_domain::frames::{ClientFrame, ServerFrame};
+use realtime_domain::{ApiError, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;

@@ -1,10 +1,10 @@
 //! WebSocket `resume`: replays a channel's events after a given seq from the channel
 //! log, in order, then `resumed`; or `resync` when the log no longer has them.
 
-use realtime_shared::channels::Channel;
-use realtime_shared::frames::ClientFrame;
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, resume, ApiError, Deps};
+use realtime_domain::channels::Channel;
+use realtime_domain::frames::ClientFrame;
+use realtime_domain::{connections, resume, ApiError, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;
@@ -14,13 +14,14 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let channel: Channel = f
         .channel
         .parse()
-        .map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e: realtime_domain::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
     let table = deps.table.as_ref();
     let conn = connections::get(table, conn_id)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
     // The log holds what the channel's members may see: the same rule as subscribing.
     connections::authorize(table, &conn, &channel).await?;
-    resume::replay_to(&deps, conn_id, f.id, &channel, &f.epoch, f.after).await?;
+    let replayed = resume::replay_to(&deps, conn_id, f.id, &channel, &f.epoch, f.after).await?;
+    realtime_edge::stats::resumed(table, replayed.events, replayed.resync).await;
     Ok(ws::ok())
 }

@@ -1,9 +1,9 @@
 //! WebSocket `subscribe`: validates the frame, authorizes the channel against state, stores the subscription and answers `subscribed` with the channel's epoch and seq.
 
-use realtime_shared::channels::Channel;
-use realtime_shared::frames::{ClientFrame, ServerFrame};
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, fanout, log, resume, ApiError, Deps};
+use realtime_domain::channels::Channel;
+use realtime_domain::frames::{ClientFrame, ServerFrame};
+use realtime_domain::{connections, fanout, log, resume, ApiError, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 /// Bounds on what one subscription may ask for.
 const MAX_PATTERNS: usize = 20;
@@ -39,7 +39,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let channel: Channel = f
         .channel
         .parse()
-        .map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e: realtime_domain::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
     validate_patterns(&f.events)?;
     if let Some(filter) = &f.filter {
         fanout::validate_filter(filter).map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))?;
@@ -53,7 +53,8 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     // Subscribed first, replayed second: nothing falls between the two (a live
     // event may arrive before a replayed one; clients order by seq).
     if let Some(from) = &f.resume {
-        resume::replay_to(&deps, conn_id, None, &channel, &from.epoch, from.after).await?;
+        let replayed = resume::replay_to(&deps, conn_id, None, &channel, &from.epoch, from.after).await?;
+        realtime_edge::stats::resumed(table, replayed.events, replayed.resync).await;
     }
     let head = log::head(table, &channel).await?;
     let ack = ServerFrame::Subscribed {

@@ -1,11 +1,11 @@
 //! WebSocket `typing` (`{"action":"typing","chatId","isTyping"}`): the typing indicator of the
 //! connection's user, as `POST /api/typing` sets it. No answer on success; errors are `error` frames.
 
-use realtime_shared::chat::typing;
-use realtime_shared::events::Cause;
-use realtime_shared::frames::ClientFrame;
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, ApiError, Deps};
+use realtime_domain::chat::typing;
+use realtime_domain::events::Cause;
+use realtime_domain::frames::ClientFrame;
+use realtime_domain::{connections, ApiError, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;
@@ -19,7 +19,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let cause = Cause {
         correlation_id: req.request_context.request_id.clone().unwrap_or_default(),
         causation_id: None,
-        actor: Some(realtime_shared::events::Actor {
+        actor: Some(realtime_domain::events::Actor {
             user_id: conn.user_id.clone(),
             role: None,
         }),

@@ -1,9 +1,9 @@
 //! WebSocket `unsubscribe`: removes the connection's subscription to a channel and answers `unsubscribed`.
 
-use realtime_shared::channels::Channel;
-use realtime_shared::frames::{ClientFrame, ServerFrame};
-use realtime_shared::ws::{self, WsRequest, WsResult};
-use realtime_shared::{connections, ApiError, Deps};
+use realtime_domain::channels::Channel;
+use realtime_domain::frames::{ClientFrame, ServerFrame};
+use realtime_domain::{connections, ApiError, Deps};
+use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let conn_id = ws::connection_id(&req)?;
@@ -13,7 +13,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let channel: Channel = f
         .channel
         .parse()
-        .map_err(|e: realtime_shared::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e: realtime_domain::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
     connections::unsubscribe(deps.table.as_ref(), conn_id, &channel).await?;
     ws::reply(
         &deps,

@@ -41,7 +41,7 @@ struct Args {
     max_connections_per_user: usize,
     /// Bytes of frames one socket may have queued; a socket that falls further behind is cut
     /// (its client reconnects and resumes).
-    #[arg(long, env = "REALTIME_QUEUE_BUDGET_BYTES", default_value_t = realtime_shared::adapters::hub::DEFAULT_QUEUE_BUDGET)]
+    #[arg(long, env = "REALTIME_QUEUE_BUDGET_BYTES", default_value_t = realtime_embedded::hub::DEFAULT_QUEUE_BUDGET)]
     queue_budget_bytes: usize,
     /// API Gateway's idle timeout: a WebSocket with no client message for this long closes (1001).
     #[arg(long, env = "REALTIME_IDLE_TIMEOUT_SECS", default_value_t = 600)]
@@ -57,7 +57,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    realtime_shared::telemetry::init();
+    realtime_edge::telemetry::init();
     let args = Args::parse();
     let production = match args.production {
         true => Some(realtime_local::stack::Production::from_env(args.allowed_origins.clone())?),
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
         fault_seed: rand_seed(),
         dynamodb_endpoint: args.dynamodb_endpoint,
         // TYPING_TTL_SECS, ASSISTANT_PROVIDER=openai, ASSISTANT_BASE_URL, ... (README "The chat domain").
-        chat: Some(realtime_shared::config::ChatConfig::from_env()?),
+        chat: Some(realtime_domain::config::ChatConfig::from_env()?),
         production,
         socket_limits: Some(realtime_local::stack::SocketLimits {
             total: args.max_connections,

@@ -55,10 +55,10 @@ pub const FUNCTIONS: &[(&str, Kind)] = &[
 ];
 
 use futures::future::BoxFuture;
-use realtime_shared::http::{HttpRequest, HttpResponse};
-use realtime_shared::lambda::EventError;
-use realtime_shared::ws::{WsRequest, WsResponse};
-use realtime_shared::Deps;
+use realtime_domain::Deps;
+use realtime_edge::http::{HttpRequest, HttpResponse};
+use realtime_edge::lambda::EventError;
+use realtime_edge::ws::{WsRequest, WsResponse};
 use serde_json::Value;
 
 /// A function's handler wrapped exactly as its Lambda `main` wraps it.
@@ -70,7 +70,7 @@ pub enum Handler {
     /// The answer, or the error message the invocation failed with (API Gateway reads it).
     Authorizer(fn(Deps, Value) -> BoxFuture<'static, Result<Value, String>>),
     /// The status, headers and streamed body (errors are already JSON answers).
-    Stream(fn(Deps, HttpRequest) -> BoxFuture<'static, realtime_shared::stream::StreamResponse>),
+    Stream(fn(Deps, HttpRequest) -> BoxFuture<'static, realtime_edge::stream::StreamResponse>),
 }
 
 impl Handler {
@@ -87,22 +87,22 @@ impl Handler {
 
 macro_rules! ws {
     ($c:ident) => {
-        Handler::Ws(|d, r| Box::pin(realtime_shared::ws::serve($c::handle, d, r)))
+        Handler::Ws(|d, r| Box::pin(realtime_edge::ws::serve($c::handle, d, r)))
     };
 }
 macro_rules! http {
     ($c:ident) => {
-        Handler::Http(|d, r| Box::pin(realtime_shared::http::serve($c::handle, d, r)))
+        Handler::Http(|d, r| Box::pin(realtime_edge::http::serve($c::handle, d, r)))
     };
 }
 macro_rules! stream {
     ($c:ident) => {
-        Handler::Stream(|d, r| Box::pin(realtime_shared::stream::serve($c::handle, d, r)))
+        Handler::Stream(|d, r| Box::pin(realtime_edge::stream::serve($c::handle, d, r)))
     };
 }
 macro_rules! event {
     ($c:ident) => {
-        Handler::Event(|d, e| Box::pin(realtime_shared::lambda::serve_event($c::handle, d, e)))
+        Handler::Event(|d, e| Box::pin(realtime_edge::lambda::serve_event($c::handle, d, e)))
     };
 }
 

@@ -7,10 +7,10 @@
 use crate::stack::Stack;
 use crate::template::TableStream;
 use quamina::Quamina;
-use realtime_shared::adapters::bus::SHUTTING_DOWN;
-use realtime_shared::adapters::sqlite::SqliteTable;
-use realtime_shared::ports::Item;
-use realtime_shared::streams;
+use realtime_domain::ports::Item;
+use realtime_edge::streams;
+use realtime_embedded::bus::SHUTTING_DOWN;
+use realtime_embedded::sqlite::SqliteTable;
 use serde_json::Value;
 use std::sync::{Arc, Weak};
 use std::time::Duration;

@@ -14,14 +14,14 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
-use realtime_shared::adapters::hub::{Outbound, Outgoing};
-use realtime_shared::auth::{self, Claims, Role};
-use realtime_shared::frames::MAX_FRAME_BYTES;
+use realtime_domain::auth::{self, Claims, Role};
+use realtime_domain::frames::MAX_FRAME_BYTES;
+use realtime_embedded::hub::{Outbound, Outgoing};
 
 /// API Gateway's largest WebSocket message (a frame is at most `MAX_FRAME_BYTES`).
 const MAX_MESSAGE_BYTES: usize = 128 * 1024;
-use realtime_shared::http::MAX_BODY_BYTES;
-use realtime_shared::ports::{ConnectionPusher, PushError};
+use realtime_domain::ports::{ConnectionPusher, PushError};
+use realtime_edge::http::MAX_BODY_BYTES;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -509,7 +509,7 @@ async fn dev_token(State(stack): Shared, body: Result<Bytes, axum::extract::reje
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "invalid_json", &e.to_string()),
     };
-    if !realtime_shared::channels::valid_id(&req.sub) {
+    if !realtime_domain::channels::valid_id(&req.sub) {
         return json_error(StatusCode::BAD_REQUEST, "bad_request", "sub must be 1-64 letters, digits, - or _");
     }
     let claims = Claims {
@@ -984,7 +984,7 @@ async fn dev_drop(State(stack): Shared, body: Result<Bytes, axum::extract::rejec
     };
     let mut dropped = 0;
     for id in stack.hub.ids() {
-        if let Ok(Some(conn)) = realtime_shared::connections::get(stack.deps.table.as_ref(), &id).await {
+        if let Ok(Some(conn)) = realtime_domain::connections::get(stack.deps.table.as_ref(), &id).await {
             if conn.user_id == user && stack.hub.close(&id).await.is_ok() {
                 dropped += 1;
             }

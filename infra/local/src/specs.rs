@@ -5,10 +5,10 @@
 //! realtime-specs` writes them to `specs/`; a test fails when the committed files drift.
 
 use crate::template::Template;
-use realtime_shared::chat::{self, settings::SettingsPatch, typing::SetTyping};
-use realtime_shared::events::{Envelope, Event};
-use realtime_shared::frames::{ClientFrame, ServerFrame};
-use realtime_shared::trips::{booking, driver, trip};
+use realtime_domain::chat::{self, settings::SettingsPatch, typing::SetTyping};
+use realtime_domain::events::{Envelope, Event};
+use realtime_domain::frames::{ClientFrame, ServerFrame};
+use realtime_domain::trips::{booking, driver, trip};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};

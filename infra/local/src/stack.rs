@@ -5,13 +5,13 @@
 use crate::registry::{self, Handler};
 use crate::template::Template;
 use anyhow::Context;
-use realtime_shared::adapters::bus::{BusRule, EmbeddedBus};
-use realtime_shared::adapters::faults::{Faults, FaultyPublisher, FaultyPusher, FaultyTable};
-use realtime_shared::adapters::hub::Hub;
-use realtime_shared::adapters::sqlite::SqliteTable;
-use realtime_shared::config::Config;
-use realtime_shared::ports::{ConnectionPusher, EventPublisher, Table};
-use realtime_shared::Deps;
+use realtime_domain::config::Config;
+use realtime_domain::ports::{ConnectionPusher, EventPublisher, Table};
+use realtime_domain::Deps;
+use realtime_embedded::bus::{BusRule, EmbeddedBus};
+use realtime_embedded::faults::{Faults, FaultyPublisher, FaultyPusher, FaultyTable};
+use realtime_embedded::hub::Hub;
+use realtime_embedded::sqlite::SqliteTable;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -139,7 +139,7 @@ pub struct Options {
     pub sse_poll: Option<Duration>,
     /// The chat domain's configuration (typing TTL, assistant provider, ...) instead of
     /// `ChatConfig::local()` (the binary reads it from the environment; tests shorten it).
-    pub chat: Option<realtime_shared::config::ChatConfig>,
+    pub chat: Option<realtime_domain::config::ChatConfig>,
     /// Keep the table in DynamoDB (e.g. DynamoDB Local) at this endpoint instead of
     /// SQLite, so functions under `cargo lambda watch` share it with the stack.
     pub dynamodb_endpoint: Option<String>,
@@ -234,18 +234,15 @@ impl Stack {
         };
         let (mut table, feed): (Arc<dyn Table>, crate::relay::Feed) = match &opts.dynamodb_endpoint {
             Some(endpoint) => {
-                let sdk = realtime_shared::adapters::aws::local_config(endpoint);
+                let sdk = realtime_aws::sdk::local_config(endpoint);
                 let client = aws_sdk_dynamodb::Client::new(&sdk);
-                realtime_shared::adapters::dynamo::create_table(&client, DYNAMODB_TABLE).await?;
+                realtime_aws::dynamo::create_table(&client, DYNAMODB_TABLE).await?;
                 let feed = crate::relay::Feed::Dynamo {
                     client: client.clone(),
                     endpoint: endpoint.clone(),
                     table: DYNAMODB_TABLE.into(),
                 };
-                (
-                    Arc::new(realtime_shared::adapters::dynamo::DynamoTable::new(client, DYNAMODB_TABLE)),
-                    feed,
-                )
+                (Arc::new(realtime_aws::dynamo::DynamoTable::new(client, DYNAMODB_TABLE)), feed)
             }
             None => {
                 let t = SqliteTable::open(&opts.data_dir.join("table.db"))?;
@@ -273,7 +270,7 @@ impl Stack {
             .collect();
         let bus = Arc::new(EmbeddedBus::new(rules)?);
         let hub = Arc::new(Hub::with_budget(
-            opts.queue_budget.unwrap_or(realtime_shared::adapters::hub::DEFAULT_QUEUE_BUDGET),
+            opts.queue_budget.unwrap_or(realtime_embedded::hub::DEFAULT_QUEUE_BUDGET),
         ));
         let mut publisher: Arc<dyn EventPublisher> = bus.clone();
         let mut pusher: Arc<dyn ConnectionPusher> = hub.clone();
@@ -329,7 +326,7 @@ impl Stack {
         stack.bus.set_dispatch(Arc::new(move |target, event| {
             let weak = weak.clone();
             Box::pin(async move {
-                let stack = weak.upgrade().ok_or(realtime_shared::adapters::bus::SHUTTING_DOWN)?;
+                let stack = weak.upgrade().ok_or(realtime_embedded::bus::SHUTTING_DOWN)?;
                 stack.invoke_event(&target, event).await
             })
         }));

@@ -1,0 +1,213 @@
+//! Connections and subscriptions: `$connect`, `$disconnect`, subscribe, unsubscribe,
+//! and the subscriber Query the fan-out runs (never a Scan).
+
+use crate::auth::{Claims, Role};
+use crate::channels::Channel;
+use crate::config::CONNECTION_TTL_SECS;
+use crate::deps::Deps;
+use crate::error::ApiError;
+use crate::frames::ServerFrame;
+use crate::keys;
+use crate::ports::table::{now_epoch, query_all};
+use crate::ports::{Condition, ConnectionPusher, Item, PushError, Query, Table, TableError, TxOp};
+use serde_json::Value;
+
+/// One subscription of a connection to a channel, as the fan-out reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscriber {
+    pub connection_id: String,
+    pub user_id: String,
+    pub events: Vec<String>,
+    pub filter: Option<Value>,
+}
+
+impl Subscriber {
+    fn from_item(item: &Item) -> Option<Self> {
+        Some(Self {
+            connection_id: item.str("connectionId")?.to_string(),
+            user_id: item.str("userId").unwrap_or_default().to_string(),
+            events: item
+                .get("events")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+            filter: item.get("filter").cloned().filter(|f| !f.is_null()),
+        })
+    }
+
+    /// Whether an event type passes this subscription's `events` patterns.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|p| crate::frames::type_matches(p, event_type))
+    }
+}
+
+impl Connection {
+    /// Refuses once the token the connection opened with has expired: its rights end then
+    /// (every action that acts for the user checks it), though the socket stays.
+    pub fn token_live(&self) -> Result<(), ApiError> {
+        match self.token_exp {
+            Some(exp) if exp <= now_epoch() => Err(ApiError::Unauthorized(
+                "the connection's token has expired: reconnect with a new token".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The stored connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub connection_id: String,
+    pub user_id: String,
+    pub roles: Vec<Role>,
+    /// When the token the connection opened with expires (epoch seconds): its rights end
+    /// then, for new subscribes and resumes, though the socket stays (API Gateway keeps it).
+    pub token_exp: Option<i64>,
+}
+
+pub async fn open(deps: &Deps, connection_id: &str, user: &Claims) -> Result<(), TableError> {
+    let roles: Vec<Value> = user.roles.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
+    let item = Item::new(keys::conn(connection_id), keys::META)
+        .with("connectionId", connection_id)
+        .with("userId", user.sub.as_str())
+        .with("name", user.display_name())
+        .with("roles", roles)
+        .with("connectedAt", chrono::Utc::now().to_rfc3339())
+        .with("tokenExp", user.exp)
+        .with_ttl(now_epoch() + CONNECTION_TTL_SECS);
+    deps.table.put(item, None).await
+}
+
+pub async fn get(table: &dyn Table, connection_id: &str) -> Result<Option<Connection>, TableError> {
+    Ok(table.get(&keys::conn(connection_id), keys::META).await?.map(|item| Connection {
+        connection_id: connection_id.to_string(),
+        user_id: item.str("userId").unwrap_or_default().to_string(),
+        roles: item
+            .get("roles")
+            .cloned()
+            .and_then(|r| serde_json::from_value(r).ok())
+            .unwrap_or_default(),
+        token_exp: item.get("tokenExp").and_then(Value::as_i64),
+    }))
+}
+
+/// Deletes a connection and all its subscriptions (on `$disconnect` and on a 410);
+/// whether it was still there (its closing is counted once).
+pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<bool, TableError> {
+    let items = query_all(table, Query::new(keys::conn(connection_id))).await?;
+    let mut ops: Vec<TxOp> = Vec::with_capacity(items.len() * 2);
+    for item in &items {
+        if let Some(channel) = item.sk.strip_prefix("SUB#") {
+            ops.push(TxOp::Delete {
+                pk: keys::chan(channel),
+                sk: keys::chan_conn(connection_id),
+                cond: None,
+            });
+        }
+        ops.push(TxOp::Delete {
+            pk: item.pk.clone(),
+            sk: item.sk.clone(),
+            cond: None,
+        });
+    }
+    // Transactions hold at most 100 items; a connection's cleanup need not be atomic.
+    for chunk in ops.chunks(100) {
+        table.transact(chunk.to_vec()).await?;
+    }
+    Ok(items.iter().any(|i| i.sk == keys::META))
+}
+
+/// Who may subscribe to what (DESIGN.md §5): checked against state on every subscribe.
+pub async fn authorize(table: &dyn Table, conn: &Connection, channel: &Channel) -> Result<(), ApiError> {
+    conn.token_live()?;
+    let allowed = match channel {
+        Channel::Admin => conn.roles.contains(&Role::Admin),
+        Channel::Drivers => conn.roles.contains(&Role::Driver) || conn.roles.contains(&Role::Admin),
+        Channel::User(id) => *id == conn.user_id || conn.roles.contains(&Role::Admin),
+        Channel::Chat(id) => conn.roles.contains(&Role::Admin) || table.get(&keys::chat(id), &keys::member(&conn.user_id)).await?.is_some(),
+        // The trip's organizer, its driver, its passengers with a booking, and admins.
+        Channel::Trip(id) => crate::trips::access::may_follow(table, &conn.user_id, &conn.roles, id).await?,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("not allowed to subscribe to {channel}")))
+    }
+}
+
+/// Stores a subscription (both directions, atomically, only while the connection exists).
+pub async fn subscribe(
+    table: &dyn Table,
+    conn: &Connection,
+    channel: &Channel,
+    events: &[String],
+    filter: Option<&Value>,
+) -> Result<(), ApiError> {
+    let ttl = now_epoch() + CONNECTION_TTL_SECS;
+    let ch = channel.to_string();
+    let mut sub = Item::new(keys::chan(&ch), keys::chan_conn(&conn.connection_id))
+        .with("connectionId", conn.connection_id.as_str())
+        .with("userId", conn.user_id.as_str())
+        .with("events", events.to_vec())
+        .with_ttl(ttl);
+    if let Some(f) = filter {
+        sub = sub.with("filter", f.clone());
+    }
+    let back = Item::new(keys::conn(&conn.connection_id), keys::sub(&ch))
+        .with("channel", ch.as_str())
+        .with_ttl(ttl);
+    let ops = vec![
+        TxOp::Check {
+            pk: keys::conn(&conn.connection_id),
+            sk: keys::META.into(),
+            cond: Condition::Exists,
+        },
+        TxOp::Put { item: sub, cond: None },
+        TxOp::Put { item: back, cond: None },
+    ];
+    match table.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(TableError::TransactionCanceled { failed }) if failed == [0] => Err(ApiError::Unauthorized("connection is gone".into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn unsubscribe(table: &dyn Table, connection_id: &str, channel: &Channel) -> Result<(), TableError> {
+    let ch = channel.to_string();
+    table
+        .transact(vec![
+            TxOp::Delete {
+                pk: keys::chan(&ch),
+                sk: keys::chan_conn(connection_id),
+                cond: None,
+            },
+            TxOp::Delete {
+                pk: keys::conn(connection_id),
+                sk: keys::sub(&ch),
+                cond: None,
+            },
+        ])
+        .await
+}
+
+/// The subscribers of a channel: one Query on its partition (paged), no Scan.
+/// One connection's subscription to a channel, if it has one.
+pub async fn subscription(table: &dyn Table, connection_id: &str, channel: &Channel) -> Result<Option<Subscriber>, TableError> {
+    let item = table
+        .get(&keys::chan(&channel.to_string()), &keys::chan_conn(connection_id))
+        .await?;
+    Ok(item.as_ref().and_then(Subscriber::from_item))
+}
+
+pub async fn subscribers(table: &dyn Table, channel: &Channel) -> Result<Vec<Subscriber>, TableError> {
+    let items = query_all(table, Query::new(keys::chan(&channel.to_string()))).await?;
+    Ok(items.iter().filter_map(Subscriber::from_item).collect())
+}
+
+/// Sends one frame to one connection. A connection that is gone has nothing to answer.
+pub async fn reply(pusher: &dyn ConnectionPusher, connection_id: &str, frame: &ServerFrame) -> Result<(), ApiError> {
+    match pusher.post(connection_id, frame.to_json().as_bytes()).await {
+        Ok(()) | Err(PushError::Gone) => Ok(()),
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+    }
+}

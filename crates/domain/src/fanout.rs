@@ -1,0 +1,223 @@
+//! The fan-out: an event from the bus goes to every matching subscriber of each of
+//! its channels, pushed with bounded concurrency; stale connections found on the way
+//! are deleted. Events of this system arrive sequenced by their source and are pushed
+//! with their seqs; only events from outside are sequenced (and logged) here.
+
+use crate::channels::{channels_for, Channel};
+use crate::connections::{self, Subscriber};
+use crate::deps::Deps;
+use crate::events::{Envelope, Priority};
+use crate::frames::ServerFrame;
+use crate::log;
+use crate::ports::{PushError, TableError};
+use crate::retry::Backoff;
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+
+/// What one fan-out did, for logs, metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub channels: usize,
+    pub delivered: usize,
+    pub stale: usize,
+    pub throttled: usize,
+    pub failed: usize,
+    /// Channels skipped because this event id was already sequenced there.
+    pub duplicates: usize,
+    /// 1 when the event was refused because its frame would be over [`MAX_PUSH_BYTES`].
+    pub too_large: usize,
+    /// Stale connections this fan-out removed (their closing is counted at the edge).
+    pub removed: usize,
+}
+
+pub use crate::ports::pusher::MAX_PUSH_BYTES;
+/// What a frame adds around its event (type, channel, seq, epoch), at most.
+const FRAME_OVERHEAD: usize = 512;
+
+/// Whether an EventBridge content pattern over `data` matches.
+pub fn filter_matches(filter: &Value, data: &Value) -> bool {
+    let mut q = quamina::Quamina::<u8>::new();
+    q.add_pattern(0, &filter.to_string()).is_ok()
+        && q.matches_for_event(data.to_string().as_bytes())
+            .map(|m| !m.is_empty())
+            .unwrap_or(false)
+}
+
+/// Checks a filter at subscribe time, so a bad one is refused there and not ignored later.
+pub fn validate_filter(filter: &Value) -> Result<(), String> {
+    if !filter.is_object() {
+        return Err("filter must be a JSON object (an EventBridge content pattern)".into());
+    }
+    quamina::Quamina::<u8>::new()
+        .add_pattern(0, &filter.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Recently pushed (channel, epoch, seq)s of this process: an EventBridge redelivery to a
+/// warm instance pushes nothing twice without a write per event. One to another instance
+/// pushes a seq that clients already have, and they drop it by its seq.
+type Pushed = (usize, String, String, u64);
+
+struct Recent {
+    set: std::collections::HashSet<Pushed>,
+    order: std::collections::VecDeque<Pushed>,
+}
+
+const RECENT: usize = 16_384;
+
+/// `pusher` tells processes apart where tests run several stacks in one.
+fn first_push(pusher: usize, channel: &str, epoch: &str, seq: u64) -> bool {
+    static RECENT_PUSHES: std::sync::Mutex<Option<Recent>> = std::sync::Mutex::new(None);
+    let mut guard = RECENT_PUSHES.lock().unwrap_or_else(|e| e.into_inner());
+    let r = guard.get_or_insert_with(|| Recent {
+        set: Default::default(),
+        order: Default::default(),
+    });
+    let key = (pusher, channel.to_string(), epoch.to_string(), seq);
+    if !r.set.insert(key.clone()) {
+        return false;
+    }
+    r.order.push_back(key);
+    if r.order.len() > RECENT {
+        if let Some(old) = r.order.pop_front() {
+            r.set.remove(&old);
+        }
+    }
+    true
+}
+
+fn too_large(event: &Envelope, bytes: usize, report: &mut Report) {
+    tracing::error!(event_id = %event.id, event_type = %event.event_type, bytes, "event too large to push: dropped");
+    report.too_large = 1;
+}
+
+pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError> {
+    let mut report = Report::default();
+    let at_source = !event.sequence.is_empty();
+    // A frame API Gateway would refuse reaches nobody: an event from outside (a producer's
+    // PutEvents; the routes cap every text) that would make one is not sequenced, so no
+    // client waits for a seq that can never come. EventBridge's other rules still get it.
+    // Our own events are measured as their frames are built, below, at no extra cost.
+    if !at_source {
+        let size = serde_json::to_vec(event).map_or(0, |v| v.len());
+        if size + FRAME_OVERHEAD > MAX_PUSH_BYTES {
+            too_large(event, size, &mut report);
+            return Ok(report);
+        }
+    }
+    let retention = deps.config.log_retention_secs;
+    let table = deps.table.as_ref();
+    // The event as clients get it: its positions travel in the frame.
+    let mut pushed_event = event.clone();
+    pushed_event.sequence.clear();
+    let pushed_event = Box::new(pushed_event);
+    for channel in channels_for(event) {
+        report.channels += 1;
+        let name = channel.to_string();
+        let logged = channel.is_logged() && event.priority > Priority::Low;
+        let mut appended = false;
+        let (seq, epoch) = if let Some(p) = event.position(&name) {
+            // Sequenced where it happened: push it as it is, once per process.
+            let pusher = std::sync::Arc::as_ptr(&deps.pusher) as *const () as usize;
+            if !first_push(pusher, &name, &p.epoch, p.seq) {
+                report.duplicates += 1;
+                continue;
+            }
+            (Some(p.seq), Some(p.epoch.clone()))
+        } else if logged && !at_source {
+            // From outside (a producer's PutEvents): sequenced here, on arrival.
+            appended = true;
+            match log::append(table, &channel, event, retention).await? {
+                log::Appended::New(head) => (Some(head.seq), Some(head.epoch)),
+                // A redelivery: push again only if the first delivery did not finish.
+                log::Appended::Duplicate { pushed: true, .. } => {
+                    report.duplicates += 1;
+                    continue;
+                }
+                log::Appended::Duplicate { head, pushed: false } => (Some(head.seq), Some(head.epoch)),
+            }
+        } else {
+            (None, None)
+        };
+        let subs = connections::subscribers(table, &channel).await?;
+        let targets: Vec<&Subscriber> = subs
+            .iter()
+            .filter(|s| s.wants(&event.event_type) && s.filter.as_ref().is_none_or(|f| filter_matches(f, &event.data)))
+            .collect();
+        if !targets.is_empty() {
+            let frame = ServerFrame::Event {
+                channel: name,
+                seq,
+                epoch,
+                event: pushed_event.clone(),
+            }
+            .to_json();
+            if frame.len() > MAX_PUSH_BYTES {
+                too_large(event, frame.len(), &mut report);
+                continue;
+            }
+            let rounds = if seq.is_some() { PUSH_ROUNDS } else { 1 };
+            push_all(deps, &channel, &targets, frame.as_bytes(), rounds, &mut report).await;
+        }
+        if appended {
+            // Best effort: without the mark a redelivery pushes the same seq again,
+            // which clients drop as a duplicate.
+            if let Err(e) = log::mark_pushed(table, &channel, &event.id, retention).await {
+                tracing::warn!(%channel, error = %e, "could not mark the event pushed");
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Rounds of posts for an event with a seq: the connections a round failed (throttled
+/// after the adapter's own retries, or an error that may pass) get it again after a
+/// pause. A seq'd event lost at a channel's tail shows no gap until the next event or
+/// the client's tail check, so a few hundred milliseconds here are worth it.
+pub const PUSH_ROUNDS: u32 = 3;
+const PUSH_ROUND_BACKOFF: Backoff = Backoff::new(PUSH_ROUNDS, std::time::Duration::from_millis(100));
+
+async fn push_all(deps: &Deps, channel: &Channel, targets: &[&Subscriber], frame: &[u8], rounds: u32, report: &mut Report) {
+    // Owned ids and a shared frame keep the futures free of borrowed lifetimes.
+    let frame: std::sync::Arc<[u8]> = frame.into();
+    let mut ids: Vec<String> = targets.iter().map(|s| s.connection_id.clone()).collect();
+    for round in 0..rounds.max(1) {
+        if round > 0 {
+            PUSH_ROUND_BACKOFF.sleep(round - 1).await;
+        }
+        let last = round + 1 >= rounds;
+        let results: Vec<(String, Result<(), PushError>)> = stream::iter(std::mem::take(&mut ids))
+            .map(|id| {
+                let (pusher, frame) = (deps.pusher.clone(), frame.clone());
+                async move {
+                    let r = pusher.post(&id, &frame).await;
+                    (id, r)
+                }
+            })
+            .buffer_unordered(deps.config.fanout_concurrency)
+            .collect()
+            .await;
+        for (id, r) in results {
+            match r {
+                Ok(()) => report.delivered += 1,
+                Err(PushError::Gone) => {
+                    report.stale += 1;
+                    // Only the stale connection goes; a failed cleanup is retried by TTL.
+                    match connections::remove(deps.table.as_ref(), &id).await {
+                        Ok(removed) => report.removed += usize::from(removed),
+                        Err(e) => tracing::warn!(connection_id = %id, error = %e, "stale connection cleanup failed"),
+                    }
+                }
+                Err(_) if !last => ids.push(id),
+                Err(PushError::Throttled) => report.throttled += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(connection_id = %id, %channel, error = %e, "push failed");
+                }
+            }
+        }
+        if ids.is_empty() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The Lambda side of every function: build the dependencies once per cold start,
+//! then serve invocations with the crate's handler. Each `main.rs` is one call here.
+
+use crate::http::{HttpRequest, HttpResult};
+use crate::ws::{WsRequest, WsResult};
+pub use lambda_runtime::Error;
+use lambda_runtime::{service_fn, LambdaEvent};
+use realtime_domain::deps::Deps;
+use serde_json::Value;
+use std::future::Future;
+
+/// An event handler's failure: retryable ones are returned to Lambda (which retries
+/// the asynchronous invocation, then sends it to the dead-letter queue).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct EventError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl EventError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            message: message.into(),
+        }
+    }
+    pub fn drop(message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+/// Requests, 4xx, 5xx and latency per route, as embedded metrics.
+fn request_metrics(route: Option<&str>, status: i64, started: std::time::Instant) {
+    let class = |lo: i64| if (lo..lo + 100).contains(&status) { 1.0 } else { 0.0 };
+    crate::metrics::emit(
+        route,
+        &[
+            ("Requests", 1.0, "Count"),
+            ("ClientErrors", class(400), "Count"),
+            ("ServerErrors", class(500), "Count"),
+            ("LatencyMs", started.elapsed().as_secs_f64() * 1000.0, "Milliseconds"),
+        ],
+    );
+}
+
+async fn deps() -> Result<Deps, Error> {
+    crate::telemetry::init();
+    Ok(realtime_aws::deps_from_env().await?)
+}
+
+pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, HttpRequest) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = HttpResult> + Send,
+{
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<HttpRequest>| {
+        let deps = deps.clone();
+        async move {
+            let (started, route) = (std::time::Instant::now(), ev.payload.route_key.clone());
+            let resp = crate::http::serve(handler, deps, ev.payload).await;
+            request_metrics(route.as_deref(), resp.status_code, started);
+            Ok::<_, Error>(resp)
+        }
+    }))
+    .await
+}
+
+pub async fn run_ws<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, WsRequest) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = WsResult> + Send,
+{
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<WsRequest>| {
+        let deps = deps.clone();
+        async move {
+            let (started, route) = (std::time::Instant::now(), ev.payload.request_context.route_key.clone());
+            let resp = crate::ws::serve(handler, deps, ev.payload).await;
+            request_metrics(route.as_deref(), resp.status_code, started);
+            Ok::<_, Error>(resp)
+        }
+    }))
+    .await
+}
+
+pub async fn run_event<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, Value) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), EventError>> + Send,
+{
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move { serve_event(handler, deps, ev.payload).await.map_err(Error::from) }
+    }))
+    .await
+}
+
+/// A handler whose answer is the invocation's result (a Lambda authorizer). An error fails the
+/// invocation with its message, which the caller reads (API Gateway: `Unauthorized` is a 401).
+pub async fn run_json<F, Fut, E>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, Value) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, E>> + Send,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move { handler(deps, ev.payload).await.map_err(Error::from) }
+    }))
+    .await
+}
+
+/// Runs an event handler: errors that a retry cannot fix are logged and swallowed.
+pub async fn serve_event<F, Fut>(handler: F, deps: Deps, event: Value) -> Result<(), EventError>
+where
+    F: Fn(Deps, Value) -> Fut,
+    Fut: Future<Output = Result<(), EventError>>,
+{
+    let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let span = tracing::info_span!("event", event_id = %id);
+    match tracing::Instrument::instrument(handler(deps, event), span.clone()).await {
+        Err(e) if !e.retryable => {
+            span.in_scope(|| tracing::error!(error = %e, "event dropped"));
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// A streaming handler (server-sent events) behind a function URL with
+/// `InvokeMode: RESPONSE_STREAM`: the status and headers go in the metadata prelude, the
+/// body is streamed as the handler produces it (`lambda_runtime` response streaming).
+pub async fn run_stream<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Deps, HttpRequest) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = crate::stream::StreamResult> + Send,
+{
+    use futures::StreamExt;
+    let deps = deps().await?;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<HttpRequest>| {
+        let deps = deps.clone();
+        async move {
+            let resp = crate::stream::serve(handler, deps, ev.payload).await;
+            let mut headers = http::HeaderMap::new();
+            for (k, v) in &resp.headers {
+                if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k.as_str()), http::HeaderValue::try_from(v.as_str())) {
+                    headers.insert(k, v);
+                }
+            }
+            let metadata_prelude = lambda_runtime::MetadataPrelude {
+                status_code: http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+                headers,
+                cookies: Vec::new(),
+            };
+            Ok::<_, Error>(lambda_runtime::StreamResponse {
+                metadata_prelude,
+                stream: resp.body.map(Ok::<bytes::Bytes, std::convert::Infallible>),
+            })
+        }
+    }))
+    .await
+}

@@ -1,0 +1,13 @@
+//! Where requests meet the domain: HTTP, WebSocket, response-stream and event inputs,
+//! the one place errors become HTTP answers, statistics, the assistant's HTTP provider,
+//! and the Lambda runners. Domain rules do not live here; it holds no SQL.
+
+pub mod assistant;
+pub mod http;
+pub mod lambda;
+pub mod metrics;
+pub mod stats;
+pub mod stream;
+pub mod streams;
+pub mod telemetry;
+pub mod ws;
