@@ -183,7 +183,7 @@ async fn two_hundred_concurrent_bookings_and_twenty_drivers_on_dynamodb_local() 
     let elapsed = started.elapsed();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3);
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 197);
-    let t = trip::load(deps.table.as_ref(), &trip_id).await.unwrap();
+    let t = realtime_domain::trips::load(deps.table.as_ref(), &trip_id).await.unwrap();
     assert_eq!((t.available_seats, t.total_seats), (0, 3));
     // Sequenced at the source: the trip's log holds the three confirmations (the stream's
     // relay publishes them from there), gap-free after trip.created.
@@ -220,7 +220,13 @@ async fn two_hundred_concurrent_bookings_and_twenty_drivers_on_dynamodb_local() 
         assert_eq!(answer["status"], "PENDING");
         assert_eq!(first.get_or_insert(answer.clone())["bookingId"], answer["bookingId"]);
     }
-    assert_eq!(trip::load(deps.table.as_ref(), &private).await.unwrap().available_seats, 2);
+    assert_eq!(
+        realtime_domain::trips::load(deps.table.as_ref(), &private)
+            .await
+            .unwrap()
+            .available_seats,
+        2
+    );
 
     // Twenty drivers at once: one wins, the pending booking is confirmed.
     let tasks: Vec<_> = (0..20)
@@ -241,7 +247,7 @@ async fn two_hundred_concurrent_bookings_and_twenty_drivers_on_dynamodb_local() 
     assert_eq!(wins, 1);
     let view = trip::get(&deps, &org, &private).await.unwrap();
     assert_eq!(view.trip["status"], "IN_PROGRESS");
-    assert_eq!(view.bookings.unwrap()[0].status, booking::BookingStatus::Confirmed);
+    assert_eq!(view.bookings.unwrap()[0].status, realtime_domain::trips::BookingStatus::Confirmed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

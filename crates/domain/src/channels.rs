@@ -18,10 +18,7 @@ pub enum Channel {
 #[error("invalid channel {0:?}: expected chat:{{id}}, trip:{{id}}, user:{{id}}, drivers or admin")]
 pub struct ChannelError(pub String);
 
-/// Ids are short and plain so that they are safe inside keys and logs.
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
+use crate::ids::valid_id;
 
 impl FromStr for Channel {
     type Err = ChannelError;

@@ -64,123 +64,89 @@ pub struct Position {
     pub seq: u64,
 }
 
-/// The typed payloads of the catalogue; `Envelope::new` turns one into an envelope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type", content = "data")]
-pub enum Event {
-    // ---- chat (payloads in this file or in `crate::chat`)
-    #[serde(rename = "chat.created")]
-    ChatCreated(ChatCreated),
-    #[serde(rename = "chat.participant.joined")]
-    ParticipantJoined(ParticipantJoined),
-    #[serde(rename = "chat.message.stored")]
-    MessageStored(MessageStored),
-    #[serde(rename = "chat.turn.changed")]
-    TurnChanged(TurnChanged),
-    #[serde(rename = "chat.message.rejected")]
-    MessageRejected(crate::chat::MessageRejected),
-    #[serde(rename = "chat.typing.user")]
-    TypingUser(crate::chat::Typing),
-    #[serde(rename = "chat.typing.assistant")]
-    TypingAssistant(crate::chat::Typing),
-    #[serde(rename = "chat.completion.updated")]
-    CompletionUpdated(crate::chat::CompletionUpdated),
-    #[serde(rename = "chat.completion.ready")]
-    CompletionReady(crate::chat::CompletionReady),
-    #[serde(rename = "chat.settings.updated")]
-    SettingsUpdated(crate::chat::SettingsUpdated),
-    #[serde(rename = "chat.ai.requested")]
-    AiRequested(crate::chat::AiRequested),
-    #[serde(rename = "chat.ai.started")]
-    AiStarted(crate::chat::AiStarted),
-    #[serde(rename = "chat.ai.completed")]
-    AiCompleted(crate::chat::AiCompleted),
-    #[serde(rename = "chat.ai.failed")]
-    AiFailed(crate::chat::AiFailed),
-    // ---- ride-sharing (payloads in `crate::trips`)
-    #[serde(rename = "trip.created")]
-    TripCreated(crate::trips::TripCreated),
-    #[serde(rename = "trip.status.updated")]
-    TripStatusUpdated(crate::trips::TripStatusUpdated),
-    #[serde(rename = "trip.offer.created")]
-    TripOfferCreated(crate::trips::TripOfferCreated),
-    #[serde(rename = "booking.confirmed")]
-    BookingConfirmed(crate::trips::BookingConfirmed),
-    #[serde(rename = "booking.cancelled")]
-    BookingCancelled(crate::trips::BookingCancelled),
+pub use crate::chat::payloads::{ChatCreated, MessageStored, TurnChanged};
+
+/// Defines the catalogue once: the enum of typed payloads, its wire names, the list of
+/// event types, and each event's subject (an exhaustive match: a new event must say
+/// which chat, trip or user it is about, or the build fails).
+macro_rules! catalogue {
+    ($($name:literal => $variant:ident($payload:ty) |$e:ident| $subject:expr,)*) => {
+        /// The typed payloads of the catalogue; `Envelope::new` turns one into an envelope.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+        #[serde(tag = "type", content = "data")]
+        pub enum Event {
+            $(#[serde(rename = $name)] $variant($payload),)*
+        }
+
+        /// Every event type of the catalogue, from the enum.
+        pub const EVENT_TYPES: &[&str] = &[$($name),*];
+
+        impl Event {
+            /// The event's type on the wire (`chat.message.stored`).
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => $name,)*
+                }
+            }
+
+            /// The chat, trip or user the event is about: the channels it goes to.
+            pub fn subject(&self) -> Subject {
+                match self {
+                    $(Event::$variant($e) => $subject,)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    // ---- chat (payloads in `crate::chat::payloads`)
+    "chat.created" => ChatCreated(crate::chat::payloads::ChatCreated) |e| Subject::chat(&e.chat_id),
+    "chat.participant.joined" => ParticipantJoined(crate::chat::payloads::Participant) |e| Subject::chat(&e.chat_id),
+    "chat.message.stored" => MessageStored(crate::chat::payloads::MessageStored) |e| Subject::chat(&e.chat_id),
+    "chat.turn.changed" => TurnChanged(crate::chat::payloads::TurnChanged) |e| Subject::chat(&e.chat_id),
+    "chat.message.rejected" => MessageRejected(crate::chat::payloads::MessageRejected) |e| Subject::chat(&e.chat_id),
+    "chat.typing.user" => TypingUser(crate::chat::payloads::Typing) |e| Subject::chat(&e.chat_id),
+    "chat.typing.assistant" => TypingAssistant(crate::chat::payloads::Typing) |e| Subject::chat(&e.chat_id),
+    "chat.completion.updated" => CompletionUpdated(crate::chat::payloads::CompletionUpdated) |e| Subject::chat(&e.chat_id),
+    "chat.completion.ready" => CompletionReady(crate::chat::payloads::CompletionReady) |e| Subject::chat(&e.chat_id),
+    "chat.settings.updated" => SettingsUpdated(crate::chat::payloads::SettingsUpdated) |e| Subject::chat(&e.chat_id),
+    "chat.ai.requested" => AiRequested(crate::chat::payloads::AiRequested) |e| Subject::chat(&e.chat_id),
+    "chat.ai.started" => AiStarted(crate::chat::payloads::AiStarted) |e| Subject::chat(&e.chat_id),
+    "chat.ai.completed" => AiCompleted(crate::chat::payloads::AiCompleted) |e| Subject::chat(&e.chat_id),
+    "chat.ai.failed" => AiFailed(crate::chat::payloads::AiFailed) |e| Subject::chat(&e.chat_id),
+    // ---- ride-sharing (payloads in `crate::trips::payloads`)
+    "trip.created" => TripCreated(crate::trips::payloads::TripCreated) |e| Subject::trip(&e.trip_id),
+    "trip.status.updated" => TripStatusUpdated(crate::trips::payloads::TripStatusUpdated) |e| Subject::trip(&e.trip_id),
+    "trip.offer.created" => TripOfferCreated(crate::trips::payloads::TripOfferCreated) |e| Subject::trip(&e.trip_id),
+    "booking.confirmed" => BookingConfirmed(crate::trips::payloads::BookingConfirmed) |e| Subject::trip(&e.trip_id),
+    "booking.cancelled" => BookingCancelled(crate::trips::payloads::BookingCancelled) |e| Subject::trip(&e.trip_id),
     // ---- connections
-    #[serde(rename = "connection.opened")]
-    ConnectionOpened(ConnectionChanged),
-    #[serde(rename = "connection.closed")]
-    ConnectionClosed(ConnectionChanged),
+    "connection.opened" => ConnectionOpened(ConnectionChanged) |_e| Subject::default(),
+    "connection.closed" => ConnectionClosed(ConnectionChanged) |_e| Subject::default(),
 }
 
-/// Every event type of API.md's catalogue (some are emitted by later features).
-pub const EVENT_TYPES: &[&str] = &[
-    "chat.created",
-    "chat.participant.joined",
-    "chat.participant.left",
-    "chat.message.stored",
-    "chat.message.rejected",
-    "chat.turn.changed",
-    "chat.typing.user",
-    "chat.typing.assistant",
-    "chat.completion.updated",
-    "chat.completion.ready",
-    "chat.settings.updated",
-    "chat.state.updated",
-    "chat.ai.requested",
-    "chat.ai.started",
-    "chat.ai.completed",
-    "chat.ai.failed",
-    "trip.created",
-    "trip.status.updated",
-    "trip.offer.created",
-    "booking.confirmed",
-    "booking.cancelled",
-    "connection.opened",
-    "connection.closed",
-];
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatCreated {
-    pub chat_id: String,
-    pub title: String,
-    pub created_by: String,
-    pub settings: crate::chat::ChatSettings,
+/// What an event is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub chat_id: Option<String>,
+    pub trip_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ParticipantJoined {
-    pub chat_id: String,
-    pub user_id: String,
-    pub display_name: String,
-    pub role: String,
-    pub joined_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageStored {
-    pub id: String,
-    pub chat_id: String,
-    pub sender_id: String,
-    pub sender_role: String,
-    pub content: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_message_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TurnChanged {
-    pub chat_id: String,
-    pub next_user_id: Option<String>,
-    pub next_role: Option<String>,
-    pub timestamp: DateTime<Utc>,
+impl Subject {
+    fn chat(id: &str) -> Self {
+        Self {
+            chat_id: Some(id.to_string()),
+            ..Self::default()
+        }
+    }
+    fn trip(id: &str) -> Self {
+        Self {
+            trip_id: Some(id.to_string()),
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -212,16 +178,15 @@ pub struct Cause {
 impl Envelope {
     /// A new envelope (fresh ULID, now) for a typed event.
     pub fn new(event: Event, cause: &Cause) -> Self {
-        let (event_type, data) = match serde_json::to_value(&event) {
-            Ok(Value::Object(mut m)) => (
-                m.remove("type").and_then(|t| t.as_str().map(str::to_string)).unwrap_or_default(),
-                m.remove("data").unwrap_or(Value::Null),
-            ),
-            _ => (String::new(), Value::Null),
+        let event_type = event.event_type().to_string();
+        let Subject { chat_id, trip_id, user_id } = event.subject();
+        // The payload alone (adjacently tagged: `{"type", "data"}`), never failing: every
+        // payload is plain data.
+        let data = match serde_json::to_value(&event) {
+            Ok(Value::Object(mut m)) => m.remove("data").unwrap_or(Value::Null),
+            _ => Value::Null,
         };
         let source = format!("realtime.{}", context_of(&event_type));
-        let chat_id = data.get("chatId").and_then(Value::as_str).map(str::to_string);
-        let trip_id = data.get("tripId").and_then(Value::as_str).map(str::to_string);
         Envelope {
             id: ulid::Ulid::new().to_string(),
             event_type,
@@ -237,7 +202,7 @@ impl Envelope {
             source,
             chat_id,
             trip_id,
-            user_id: None,
+            user_id,
             actor: cause.actor.clone(),
             data,
             sequence: Vec::new(),
@@ -299,5 +264,26 @@ mod tests {
             &Cause::default(),
         );
         assert!(EVENT_TYPES.contains(&env.event_type.as_str()));
+        let unique: std::collections::BTreeSet<_> = EVENT_TYPES.iter().collect();
+        assert_eq!(unique.len(), EVENT_TYPES.len());
+    }
+
+    #[test]
+    fn the_wire_name_and_the_subject_come_from_the_variant() {
+        let e = Event::TripCreated(crate::trips::payloads::TripCreated {
+            trip_id: "T1".into(),
+            trip_type: crate::trips::TripType::Private,
+            title: "t".into(),
+            organizer_id: "o".into(),
+            status: crate::trips::TripStatus::Draft,
+            departure_time: Utc::now(),
+            total_seats: 3,
+        });
+        assert_eq!(serde_json::to_value(&e).unwrap()["type"], e.event_type());
+        let env = Envelope::new(e, &Cause::default());
+        assert_eq!(
+            (env.trip_id.as_deref(), env.chat_id.as_deref(), env.source.as_str()),
+            (Some("T1"), None, "realtime.trips")
+        );
     }
 }

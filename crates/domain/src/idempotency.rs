@@ -38,7 +38,7 @@ impl Key {
             return Ok(None);
         };
         let key = key.trim();
-        if !crate::channels::valid_id(key) {
+        if !crate::ids::valid_id(key) {
             return Err(ApiError::BadRequest("Idempotency-Key must be 1-64 letters, digits, - or _".into()));
         }
         let fingerprint = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();

@@ -13,6 +13,7 @@ pub mod events;
 pub mod fanout;
 pub mod frames;
 pub mod idempotency;
+pub mod ids;
 pub mod keys;
 pub mod log;
 pub mod outbox;

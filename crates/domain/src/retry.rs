@@ -36,6 +36,15 @@ impl Backoff {
     }
 }
 
+/// A contended transaction (a conditional write that lost a race, a throttled table):
+/// short waits, growing to a few tens of milliseconds, since the winner is already done.
+/// Callers bound their own attempts (`trips::ATTEMPTS`, the chat's turn loop).
+pub const CONTENDED: Backoff = Backoff {
+    attempts: u32::MAX,
+    base: Duration::from_millis(2),
+    max: Duration::from_millis(64),
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,10 @@
 use realtime_domain::auth::{Claims, Role};
 use realtime_domain::events::Cause;
 use realtime_domain::idempotency::Key;
-use realtime_domain::trips::booking::{self, BookingStatus, CreateBooking};
+use realtime_domain::trips::booking::{self, CreateBooking};
 use realtime_domain::trips::driver::{self, UpdateStatus};
 use realtime_domain::trips::trip::{self, CreateTrip};
+use realtime_domain::trips::BookingStatus;
 use realtime_domain::trips::{Place, TripStatus, TripType};
 use realtime_domain::Deps;
 use realtime_embedded::testing::{embedded, Embedded};
@@ -130,7 +131,7 @@ async fn concurrent_bookings_never_overbook() {
     }
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3);
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 57);
-    let t = trip::load(deps.table.as_ref(), &trip_id).await.unwrap();
+    let t = realtime_domain::trips::load(deps.table.as_ref(), &trip_id).await.unwrap();
     assert_eq!((t.available_seats, t.total_seats), (0, 3));
     assert_eq!(drain(&mut rx), vec!["booking.confirmed"; 3]);
 }
@@ -183,7 +184,13 @@ async fn cancelling_gives_the_seats_back_once() {
         assert_eq!((a.booking.status, a.available_seats), (BookingStatus::Cancelled, 3));
     }
     assert_eq!(drain(&mut rx), vec!["booking.cancelled"]);
-    assert_eq!(trip::load(deps.table.as_ref(), &trip_id).await.unwrap().available_seats, 3);
+    assert_eq!(
+        realtime_domain::trips::load(deps.table.as_ref(), &trip_id)
+            .await
+            .unwrap()
+            .available_seats,
+        3
+    );
     assert!(!realtime_domain::trips::access::is_passenger(deps.table.as_ref(), &trip_id, "ann")
         .await
         .unwrap());

@@ -25,7 +25,7 @@ pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 
 pub fn path_param<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, ApiError> {
     let v = req.path_parameters.get(name).map(String::as_str).unwrap_or_default();
-    if realtime_domain::channels::valid_id(v) {
+    if realtime_domain::ids::valid_id(v) {
         Ok(v)
     } else {
         Err(ApiError::BadRequest(format!(
@@ -84,7 +84,7 @@ pub fn authenticate(deps: &Deps, req: &HttpRequest) -> Result<Claims, ApiError> 
 /// The correlation id of a request: the client's `x-correlation-id`, else API Gateway's request id.
 pub fn correlation_id(req: &HttpRequest) -> String {
     header(req, "x-correlation-id")
-        .filter(|v| realtime_domain::channels::valid_id(v))
+        .filter(|v| realtime_domain::ids::valid_id(v))
         .map(str::to_string)
         .or_else(|| req.request_context.request_id.clone())
         .unwrap_or_else(|| ulid::Ulid::new().to_string())

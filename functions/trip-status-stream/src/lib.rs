@@ -22,7 +22,7 @@ fn trip_id(req: &HttpRequest) -> Result<String, ApiError> {
         .or(req.request_context.http.path.as_deref())
         .unwrap_or_default();
     match path.strip_prefix(PATH_PREFIX) {
-        Some(id) if realtime_domain::channels::valid_id(id) => Ok(id.to_string()),
+        Some(id) if realtime_domain::ids::valid_id(id) => Ok(id.to_string()),
         Some(_) => Err(ApiError::BadRequest("tripId must be 1-64 letters, digits, - or _".into())),
         None => Err(ApiError::NotFound(format!(
             "no stream at {}",

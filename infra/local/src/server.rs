@@ -509,7 +509,7 @@ async fn dev_token(State(stack): Shared, body: Result<Bytes, axum::extract::reje
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "invalid_json", &e.to_string()),
     };
-    if !realtime_domain::channels::valid_id(&req.sub) {
+    if !realtime_domain::ids::valid_id(&req.sub) {
         return json_error(StatusCode::BAD_REQUEST, "bad_request", "sub must be 1-64 letters, digits, - or _");
     }
     let claims = Claims {

@@ -12,7 +12,7 @@
 //! | `AI#{requestId}` | `chat.ai.completed` / `chat.ai.failed` | outcome, response time, reply id |
 //! | `REJ#{eventId}` | `chat.message.rejected` | sender |
 
-use super::extensions::{self, Extension};
+use super::extensions::Extension;
 use super::session::{self, Meta};
 use super::ts;
 use crate::auth::Claims;
@@ -40,7 +40,7 @@ fn chat_of(e: &Envelope) -> Option<String> {
     e.chat_id
         .clone()
         .or_else(|| e.data.get("chatId").and_then(|v| v.as_str()).map(str::to_string))
-        .filter(|id| crate::channels::valid_id(id))
+        .filter(|id| crate::ids::valid_id(id))
 }
 
 /// Records one event (the extension's event function calls this).
@@ -60,7 +60,7 @@ pub async fn record(deps: &Deps, e: &Envelope) -> Result<Recorded, TableError> {
     let Some(meta) = deps.table.get(&keys::chat(&chat_id), keys::CHAT_META).await? else {
         return Ok(Recorded::Ignored);
     };
-    if !extensions::enabled_at(&Meta::from_item(&meta), Extension::Analytics, e.occurred_at) {
+    if !Meta::from_item(&meta).extension_on(Extension::Analytics, e.occurred_at) {
         return Ok(Recorded::Disabled);
     }
     let pk = keys::analytics(&chat_id);

@@ -260,7 +260,7 @@ async fn fail(
     cause: &Cause,
 ) -> Result<(), ApiError> {
     let chat_id = req.chat_id.as_str();
-    for _ in 0..4 {
+    for attempt in 0..4 {
         let Some(s) = session::load(deps, chat_id, 0).await? else {
             return Ok(());
         };
@@ -304,7 +304,7 @@ async fn fail(
             Ok(_) => {
                 return Ok(());
             }
-            Err(TableError::TransactionCanceled { .. }) | Err(TableError::Transient(_)) => messages::backoff().await,
+            Err(TableError::TransactionCanceled { .. }) | Err(TableError::Transient(_)) => crate::retry::CONTENDED.sleep(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }

@@ -52,7 +52,7 @@ fn status(s: &Session, user_id: &str) -> CompletionStatus {
 /// Marks the caller complete. Completing twice is harmless: the second call answers the
 /// current status and announces nothing.
 pub async fn complete(deps: &Deps, user: &Claims, chat_id: &str, cause: &Cause) -> Result<CompletionStatus, ApiError> {
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let s = session::require(deps, chat_id, 0).await?;
         if s.member(&user.sub).is_none() {
             return Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")));
@@ -136,7 +136,9 @@ pub async fn complete(deps: &Deps, user: &Claims, chat_id: &str, cause: &Cause) 
                 });
             }
             // Someone completed or joined meanwhile (or this very user did): start over.
-            Err(TableError::TransactionCanceled { .. }) | Err(TableError::Transient(_)) => super::messages::backoff().await,
+            Err(TableError::TransactionCanceled { .. }) | Err(TableError::Transient(_)) => {
+                crate::retry::CONTENDED.sleep(attempt as u32).await
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -11,9 +11,6 @@
 //! occurred: `S#META` keeps, per enabled extension, when it was last switched on, so an
 //! event from a period when it was off is skipped even if it is delivered late.
 
-use super::session::Meta;
-use chrono::{DateTime, Utc};
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Extension {
     Analytics,
@@ -36,16 +33,12 @@ impl Extension {
     }
 }
 
-/// Whether `ext` was on for this chat when an event occurred at `at`.
-pub fn enabled_at(meta: &Meta, ext: Extension, at: DateTime<Utc>) -> bool {
-    meta.settings.has(ext) && meta.extensions_since.get(ext.name()).is_none_or(|since| *since <= at)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::session::Meta;
     use crate::chat::ChatSettings;
-    use chrono::Duration;
+    use chrono::{Duration, Utc};
 
     #[test]
     fn an_extension_sees_only_events_from_while_it_was_on() {
@@ -62,11 +55,11 @@ mod tests {
             member_count: 1,
             extensions_since: [("analytics".to_string(), t0)].into(),
         };
-        assert!(enabled_at(&meta, Extension::Analytics, t0 + Duration::seconds(1)));
-        assert!(!enabled_at(&meta, Extension::Analytics, t0 - Duration::seconds(1)));
-        assert!(!enabled_at(&meta, Extension::Moderation, t0));
+        assert!(meta.extension_on(Extension::Analytics, t0 + Duration::seconds(1)));
+        assert!(!meta.extension_on(Extension::Analytics, t0 - Duration::seconds(1)));
+        assert!(!meta.extension_on(Extension::Moderation, t0));
         meta.settings.extensions.clear();
-        assert!(!enabled_at(&meta, Extension::Analytics, t0 + Duration::seconds(1)));
+        assert!(!meta.extension_on(Extension::Analytics, t0 + Duration::seconds(1)));
         assert_eq!(Extension::parse("moderation"), Some(Extension::Moderation));
         assert_eq!(Extension::parse("Analytics"), None);
     }

@@ -10,9 +10,10 @@
 use super::extensions::Extension;
 use super::session::{self, message_of, Session};
 use super::turns::{self, Speaker, Turn};
-use super::{moderation, text, ts, AiRequested, MessageRejected, SendMessage, Typing, MAX_CONTENT};
+use super::{moderation, ts, AiRequested, MessageRejected, SendMessage, Typing, MAX_CONTENT};
 use crate::auth::Claims;
 use crate::deps::Deps;
+use crate::error::text;
 use crate::error::ApiError;
 use crate::events::{Cause, Envelope, Event, MessageStored, Priority, TurnChanged};
 use crate::keys;
@@ -39,7 +40,7 @@ pub(crate) struct Outgoing<'a> {
 pub async fn send(deps: &Deps, user: &Claims, chat_id: &str, req: SendMessage, cause: &Cause) -> Result<(MessageStored, bool), ApiError> {
     let content = text("content", &req.content, MAX_CONTENT)?;
     if let Some(c) = &req.client_message_id {
-        if !crate::channels::valid_id(c) {
+        if !crate::ids::valid_id(c) {
             return Err(ApiError::BadRequest("clientMessageId must be 1-64 letters, digits, - or _".into()));
         }
     }
@@ -94,11 +95,6 @@ pub(crate) fn turn_op(chat_id: &str, s: &Session, next: &Turn) -> TxOp {
     }
 }
 
-/// A short random pause before starting over after a conflict.
-pub(crate) async fn backoff() {
-    tokio::time::sleep(std::time::Duration::from_millis(2 + rand::random::<u64>() % 20)).await;
-}
-
 /// The pipeline. `extra` adds events that depend on the stored message (the assistant's
 /// `chat.ai.completed`); they go out in the same transaction.
 pub(crate) async fn store(
@@ -116,7 +112,7 @@ pub(crate) async fn store(
         }
     }
     let timeout = deps.config.chat.assistant.turn_timeout_secs();
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let s = session::require(deps, chat_id, 0).await?;
         let now = Utc::now();
         match out.speaker {
@@ -176,7 +172,7 @@ pub(crate) async fn store(
             // The turn moved: check again on the new state.
             Err(TableError::TransactionCanceled { failed }) if turn_index.is_some_and(|i| failed.contains(&i)) => continue,
             // DynamoDB cancels concurrent transactions on one item (the turn) as a conflict.
-            Err(TableError::Transient(_)) if turn_index.is_some() => backoff().await,
+            Err(TableError::Transient(_)) if turn_index.is_some() => crate::retry::CONTENDED.sleep(attempt as u32).await,
             Err(e) => return Err(e.into()),
         }
     }
@@ -305,7 +301,7 @@ fn before_bound(before: &str) -> Result<String, ApiError> {
         return Err(bad());
     }
     let (time, id) = match before.split_once('_') {
-        Some((t, id)) if crate::channels::valid_id(id) => (t, Some(id)),
+        Some((t, id)) if crate::ids::valid_id(id) => (t, Some(id)),
         Some(_) => return Err(bad()),
         None => (before, None),
     };

@@ -1,6 +1,6 @@
 //! The payloads (`data`) of the chat events that `crate::events::Event` names.
 
-use super::ChatSettings;
+use super::model::ChatSettings;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -118,4 +118,46 @@ pub struct AiFailed {
     pub error: String,
     pub response_time_ms: u64,
     pub failed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatCreated {
+    pub chat_id: String,
+    pub title: String,
+    pub created_by: String,
+    pub settings: ChatSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStored {
+    pub id: String,
+    pub chat_id: String,
+    pub sender_id: String,
+    pub sender_role: String,
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnChanged {
+    pub chat_id: String,
+    pub next_user_id: Option<String>,
+    pub next_role: Option<String>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// A member of a chat, as `chat.participant.joined` announces them and the chat lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub chat_id: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub role: String,
+    pub joined_at: DateTime<Utc>,
 }

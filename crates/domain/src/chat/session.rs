@@ -57,6 +57,11 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// Whether `ext` was on for this chat when an event occurred at `at`.
+    pub fn extension_on(&self, ext: super::extensions::Extension, at: DateTime<Utc>) -> bool {
+        self.settings.has(ext) && self.extensions_since.get(ext.name()).is_none_or(|since| *since <= at)
+    }
+
     pub fn from_item(item: &Item) -> Self {
         Self {
             title: item.str("title").unwrap_or_default().to_string(),
@@ -130,6 +135,7 @@ impl Session {
 
 pub(crate) fn participant_of(i: &Item) -> Participant {
     Participant {
+        chat_id: i.pk.strip_prefix("CHAT#").unwrap_or_default().to_string(),
         user_id: i.str("userId").unwrap_or_default().to_string(),
         display_name: i.str("displayName").unwrap_or_default().to_string(),
         role: i.str("role").unwrap_or_default().to_string(),
@@ -295,6 +301,7 @@ impl ChatState {
         if s.meta.settings.assistant_enabled {
             participants.push(StateParticipant {
                 participant: Participant {
+                    chat_id: s.chat_id.clone(),
                     user_id: ASSISTANT_ID.into(),
                     display_name: assistant_name.into(),
                     role: ROLE_ASSISTANT.into(),

@@ -68,7 +68,7 @@ pub async fn update(deps: &Deps, user: &Claims, chat_id: &str, patch: SettingsPa
             "name at least one of turnMode, assistantEnabled, extensions, blocklist".into(),
         ));
     }
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let s = session::require(deps, chat_id, 0).await?;
         let organizer = s.member(&user.sub).is_some_and(|m| m.role == "organizer");
         if !organizer && !user.roles.contains(&Role::Admin) {
@@ -81,7 +81,7 @@ pub async fn update(deps: &Deps, user: &Claims, chat_id: &str, patch: SettingsPa
             return session::state(deps, user, chat_id).await;
         }
         let now = Utc::now();
-        // When each enabled extension was (last) switched on; see `extensions::enabled_at`.
+        // When each enabled extension was (last) switched on; see `session::Meta::extension_on`.
         let mut since = Map::new();
         for e in &new.extensions {
             let at = match s.meta.extensions_since.get(e) {
@@ -127,7 +127,9 @@ pub async fn update(deps: &Deps, user: &Claims, chat_id: &str, patch: SettingsPa
                 }
                 return session::state(deps, user, chat_id).await;
             }
-            Err(TableError::TransactionCanceled { .. }) | Err(TableError::Transient(_)) => super::messages::backoff().await,
+            Err(TableError::TransactionCanceled { .. }) | Err(TableError::Transient(_)) => {
+                crate::retry::CONTENDED.sleep(attempt as u32).await
+            }
             Err(e) => return Err(e.into()),
         }
     }

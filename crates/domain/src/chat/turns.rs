@@ -187,6 +187,7 @@ mod tests {
         ids.iter()
             .enumerate()
             .map(|(i, id)| Participant {
+                chat_id: "C".into(),
                 user_id: id.to_string(),
                 display_name: id.to_string(),
                 role: "participant".into(),

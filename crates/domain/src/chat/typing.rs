@@ -70,7 +70,7 @@ pub fn typing_item(chat_id: &str, user_id: &str, display_name: &str, role: &str,
 
 /// Sets or clears the caller's indicator in a chat they are in.
 pub async fn set(deps: &Deps, user_id: &str, chat_id: &str, is_typing: bool, cause: &Cause) -> Result<TypingStatus, ApiError> {
-    if !crate::channels::valid_id(chat_id) {
+    if !crate::ids::valid_id(chat_id) {
         return Err(ApiError::BadRequest("chatId must be 1-64 letters, digits, - or _".into()));
     }
     let Some(member) = super::participant(deps, chat_id, user_id).await? else {

@@ -4,18 +4,18 @@
 //! many requests race. Cancelling gives the seats back exactly once (the booking's status
 //! is the condition).
 
-use super::trip::load;
-use super::Trip;
-use super::{backoff, id_param, stamp, text, BookingCancelled, BookingConfirmed, TripStatus, ATTEMPTS, MAX_NOTES, MAX_SEATS};
+use super::model::{booking_of, load, Booking, BookingStatus, Trip};
+use super::{id_param, stamp, BookingCancelled, BookingConfirmed, TripStatus, ATTEMPTS, MAX_NOTES, MAX_SEATS};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
-use crate::error::ApiError;
+use crate::error::{text, ApiError};
 use crate::events::{Cause, Envelope, Event};
 use crate::idempotency::{Answer, Key};
 use crate::keys;
 use crate::outbox;
 use crate::ports::table::{GSI1PK, GSI1SK};
 use crate::ports::{Condition, Item, TableError, TxOp, Update};
+use crate::retry::CONTENDED;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,46 +48,6 @@ pub struct CancelBooking {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum BookingStatus {
-    /// Seats held; the trip has no driver yet (confirmed when a driver accepts).
-    Pending,
-    Confirmed,
-    Cancelled,
-}
-
-impl BookingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BookingStatus::Pending => "PENDING",
-            BookingStatus::Confirmed => "CONFIRMED",
-            BookingStatus::Cancelled => "CANCELLED",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Booking {
-    pub booking_id: String,
-    pub trip_id: String,
-    pub passenger_id: String,
-    pub passenger_name: String,
-    pub seats_booked: u32,
-    pub status: BookingStatus,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cancel_reason: Option<String>,
-}
-
-impl Booking {
-    pub fn is_active(&self) -> bool {
-        self.status != BookingStatus::Cancelled
-    }
-}
-
 /// A booking as answered: with the trip's seats after the change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -96,10 +56,6 @@ pub struct BookingAnswer {
     pub booking: Booking,
     pub available_seats: u32,
     pub total_seats: u32,
-}
-
-pub(crate) fn booking_of(item: &Item) -> Option<Booking> {
-    serde_json::from_value(Value::Object(item.attrs.clone())).ok()
 }
 
 fn booking_item(b: &Booking) -> Item {
@@ -255,8 +211,8 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option
             // Another request with this key finished first: its answer is the answer.
             Err(TableError::TransactionCanceled { failed }) if idem.is_some() && failed.contains(&idem_at) => continue,
             // The trip changed since it was read (another booking took seats): read it again.
-            Err(TableError::TransactionCanceled { .. }) => backoff(attempt / 4).await,
-            Err(TableError::Transient(_)) => backoff(attempt).await,
+            Err(TableError::TransactionCanceled { .. }) => CONTENDED.sleep(attempt / 4).await,
+            Err(TableError::Transient(_)) => CONTENDED.sleep(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }
@@ -349,8 +305,8 @@ pub async fn cancel(
                     total_seats: trip.total_seats,
                 });
             }
-            Err(TableError::TransactionCanceled { .. }) => backoff(attempt / 4).await,
-            Err(TableError::Transient(_)) => backoff(attempt).await,
+            Err(TableError::TransactionCanceled { .. }) => CONTENDED.sleep(attempt / 4).await,
+            Err(TableError::Transient(_)) => CONTENDED.sleep(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }

@@ -2,18 +2,19 @@
 //! transitions of `TripStatus::can_become`, each step kept in the trip's status log and
 //! announced as `trip.status.updated`.
 
-use super::booking::{booking_of, BookingStatus};
-use super::trip::{load, offer_event, status_entry_op, StatusEntry};
+use super::model::{booking_of, load, BookingStatus};
+use super::trip::{offer_event, status_entry_op, StatusEntry};
 use super::Trip;
-use super::{backoff, id_param, stamp, text, TripStatus, TripStatusUpdated, ATTEMPTS, MAX_NOTES};
+use super::{id_param, stamp, TripStatus, TripStatusUpdated, ATTEMPTS, MAX_NOTES};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
-use crate::error::ApiError;
+use crate::error::{text, ApiError};
 use crate::events::{Cause, Envelope, Event, Priority};
 use crate::keys;
 use crate::outbox;
 use crate::ports::table::query_all;
 use crate::ports::{Condition, Query, TableError, TxOp, Update};
+use crate::retry::CONTENDED;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -151,8 +152,8 @@ pub async fn accept(deps: &Deps, user: &Claims, trip_id: &str, cause: &Cause) ->
                 return Ok(accepted);
             }
             // Another driver (or a booking) changed the trip: read it again to see which.
-            Err(TableError::TransactionCanceled { .. }) => backoff(attempt / 4).await,
-            Err(TableError::Transient(_)) => backoff(attempt).await,
+            Err(TableError::TransactionCanceled { .. }) => CONTENDED.sleep(attempt / 4).await,
+            Err(TableError::Transient(_)) => CONTENDED.sleep(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }
@@ -251,8 +252,8 @@ pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &str, req: Updat
                 return Ok(updated);
             }
             // The status moved meanwhile: judge the step again from where it is now.
-            Err(TableError::TransactionCanceled { .. }) => backoff(attempt / 4).await,
-            Err(TableError::Transient(_)) => backoff(attempt).await,
+            Err(TableError::TransactionCanceled { .. }) => CONTENDED.sleep(attempt / 4).await,
+            Err(TableError::Transient(_)) => CONTENDED.sleep(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }

@@ -3,7 +3,7 @@
 //! passengers with a booking); `trip.offer.created` also goes to `drivers`. They carry
 //! nothing those members may not see: no contact details, no payment data.
 
-use super::{Place, TripStatus, TripType};
+use super::model::{Place, TripStatus, TripType};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

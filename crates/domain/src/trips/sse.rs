@@ -16,7 +16,7 @@
 //! longer has what the client missed: take `currentStatus` of `connected` as the truth).
 
 use super::access::may_follow;
-use super::trip::load;
+use super::model::load;
 use crate::auth::Claims;
 use crate::channels::Channel;
 use crate::deps::Deps;

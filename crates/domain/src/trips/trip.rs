@@ -1,15 +1,15 @@
 //! Creating and reading trips.
 
-use super::booking::{self, Booking};
-use super::{offer, stamp, text, Place, Trip, TripCreated, TripStatus, TripType, MAX_SEATS, MAX_TITLE};
+use super::model::{booking_of, trip_item, trip_of, Booking};
+use super::{offer, stamp, Place, Trip, TripCreated, TripStatus, TripType, MAX_SEATS, MAX_TITLE};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
-use crate::error::ApiError;
+use crate::error::{text, ApiError};
 use crate::events::{Cause, Envelope, Event, Priority};
 use crate::keys;
 use crate::outbox;
-use crate::ports::table::{query_all, GSI1PK, GSI1SK};
-use crate::ports::{Condition, Item, Query, Table, TxOp};
+use crate::ports::table::query_all;
+use crate::ports::{Condition, Item, Query, TxOp};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -59,28 +59,6 @@ pub struct TripView {
     pub bookings: Option<Vec<Booking>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_history: Option<Vec<StatusEntry>>,
-}
-
-pub(crate) fn trip_item(trip: &Trip) -> Item {
-    let mut item = Item::new(keys::trip(&trip.trip_id), keys::META);
-    if let Ok(Value::Object(attrs)) = serde_json::to_value(trip) {
-        item.attrs = attrs;
-    }
-    // The organizer's trips, by the index.
-    item.with(GSI1PK, keys::user(&trip.organizer_id))
-        .with(GSI1SK, keys::trip(&trip.trip_id))
-}
-
-pub(crate) fn trip_of(item: &Item) -> Result<Trip, ApiError> {
-    serde_json::from_value(Value::Object(item.attrs.clone())).map_err(|e| ApiError::Internal(format!("corrupt trip {}: {e}", item.pk)))
-}
-
-/// The trip, or 404.
-pub async fn load(table: &dyn Table, trip_id: &str) -> Result<Trip, ApiError> {
-    match table.get(&keys::trip(trip_id), keys::META).await? {
-        Some(item) => trip_of(&item),
-        None => Err(ApiError::NotFound(format!("trip {trip_id} not found"))),
-    }
 }
 
 pub(crate) fn status_entry_op(trip_id: &str, entry: &StatusEntry) -> TxOp {
@@ -205,7 +183,7 @@ pub async fn get(deps: &Deps, user: &Claims, trip_id: &str) -> Result<TripView, 
     let bookings: Vec<Booking> = items
         .iter()
         .filter(|i| i.sk.starts_with(keys::BOOKING_PREFIX))
-        .filter_map(booking::booking_of)
+        .filter_map(booking_of)
         .filter(|b| staff || b.passenger_id == user.sub)
         .collect();
     let passenger = bookings.iter().any(|b| b.passenger_id == user.sub && b.is_active());
