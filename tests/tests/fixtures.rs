@@ -277,7 +277,7 @@ async fn ride_sharing_fixtures_drive_their_functions() {
         lng: 76.9,
     };
     let t1 = Trip {
-        trip_id: "T1".into(),
+        trip_id: "T1".parse().unwrap(),
         title: "T1".into(),
         trip_type: TripType::Shared,
         status: TripStatus::Published,
@@ -348,7 +348,7 @@ async fn ride_sharing_fixtures_drive_their_functions() {
         &e.deps,
         &claims("pat", Role::Passenger),
         realtime_domain::trips::booking::CreateBooking {
-            trip_id: "T1".into(),
+            trip_id: "T1".parse().unwrap(),
             seats_booked: 1,
         },
         None,

@@ -187,7 +187,7 @@ async fn two_hundred_concurrent_bookings_and_twenty_drivers_on_dynamodb_local() 
     assert_eq!((t.available_seats, t.total_seats), (0, 3));
     // Sequenced at the source: the trip's log holds the three confirmations (the stream's
     // relay publishes them from there), gap-free after trip.created.
-    let channel = Channel::Trip(trip_id.clone());
+    let channel = Channel::Trip(trip_id.to_string());
     let head = realtime_domain::log::head(deps.table.as_ref(), &channel).await.unwrap();
     let realtime_domain::log::Replay::Events { events, .. } =
         realtime_domain::log::replay(deps.table.as_ref(), &channel, &head.epoch, 0, 100)

@@ -1030,7 +1030,7 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
             &cause,
         )
         .await?;
-        let channel = Channel::Chat(view.chat_id.clone());
+        let channel = Channel::Chat(view.chat_id.to_string());
         subscribers(&e, &alice, &channel, 1, &mut rx).await?;
         for m in 1..members {
             let who = claims_of(&format!("m{m}"), &[]);
@@ -1068,7 +1068,7 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
     let t = trip::create(&e.deps, &org, serde_json::from_value(body)?, &cause)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    subscribers(&e, &org, &Channel::Trip(t.trip_id.clone()), 1, &mut rx).await?;
+    subscribers(&e, &org, &Channel::Trip(t.trip_id.to_string()), 1, &mut rx).await?;
     let trip_id = t.trip_id.clone();
     out.push(
         counted("booking, 1 subscriber (the organizer)", 1, &e, |deps| async move {

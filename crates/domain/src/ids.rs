@@ -20,7 +20,7 @@ pub struct InvalidId {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -38,6 +38,31 @@ macro_rules! id_type {
 
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// A new id (a ULID: 26 letters and digits, sortable by creation time).
+            pub fn generate() -> Self {
+                Self(ulid::Ulid::new().to_string())
+            }
+        }
+
+        /// Inlined where used: a string of the id's shape.
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                Self::parse(s)
             }
         }
 
@@ -105,7 +130,10 @@ mod tests {
         for bad in ["", "a b", "x#y", "chat:1", &"x".repeat(65), "é"] {
             assert_eq!(ChatId::parse(bad), Err(InvalidId { field: "chatId" }), "{bad:?}");
         }
-        assert_eq!(TripId::parse("").unwrap_err().to_string(), "tripId must be 1-64 letters, digits, - or _");
+        assert_eq!(
+            TripId::parse("").unwrap_err().to_string(),
+            "tripId must be 1-64 letters, digits, - or _"
+        );
         let t: TripId = serde_json::from_str("\"T1\"").unwrap();
         assert_eq!(serde_json::to_string(&t).unwrap(), "\"T1\"");
         assert!(serde_json::from_str::<TripId>("\"a b\"").is_err());

@@ -6,6 +6,7 @@ use realtime_domain::auth::Claims;
 use realtime_domain::chat::*;
 use realtime_domain::error::ApiError;
 use realtime_domain::events::{Cause, Envelope, Event};
+use realtime_domain::ids::ChatId;
 use realtime_domain::keys;
 
 use async_trait::async_trait;
@@ -42,7 +43,7 @@ fn settings(mode: TurnMode, assistant: bool, extensions: &[&str]) -> ChatSetting
 }
 
 /// A chat of alice (organizer) with bob and carol.
-async fn chat(e: &Embedded, s: ChatSettings) -> String {
+async fn chat(e: &Embedded, s: ChatSettings) -> ChatId {
     let view = create(
         &e.deps,
         &claims("alice"),
@@ -67,7 +68,9 @@ async fn say(e: &Embedded, chat_id: &str, who: &str, text: &str) -> Result<Messa
         content: text.into(),
         client_message_id: None,
     };
-    send(&e.deps, &claims(who), chat_id, req, &cause()).await.map(|(m, _)| m)
+    send(&e.deps, &claims(who), &chat_id.parse().unwrap(), req, &cause())
+        .await
+        .map(|(m, _)| m)
 }
 
 /// The events published so far (type, data).
@@ -345,7 +348,13 @@ async fn typing_lives_until_its_ttl_and_a_send_clears_it() {
     assert_eq!(types(&drain(&mut tap)), vec!["chat.typing.user"]);
     let err = typing::set(&e.deps, "mallory", &c, true, &cause()).await.unwrap_err();
     assert_eq!(err.status(), 403);
-    assert_eq!(typing::set(&e.deps, "bob", "nope", true, &cause()).await.unwrap_err().status(), 404);
+    assert_eq!(
+        typing::set(&e.deps, "bob", &ChatId::parse("nope").unwrap(), true, &cause())
+            .await
+            .unwrap_err()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -427,7 +436,10 @@ async fn history_pages_newest_first() {
         403
     );
     assert_eq!(
-        history(&e.deps, &claims("bob"), "nope", None, None).await.unwrap_err().status(),
+        history(&e.deps, &claims("bob"), &ChatId::parse("nope").unwrap(), None, None)
+            .await
+            .unwrap_err()
+            .status(),
         404
     );
 }

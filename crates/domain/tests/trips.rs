@@ -4,6 +4,7 @@
 use realtime_domain::auth::{Claims, Role};
 use realtime_domain::events::Cause;
 use realtime_domain::idempotency::Key;
+use realtime_domain::ids::{BookingId, TripId};
 use realtime_domain::trips::booking::{self, CreateBooking};
 use realtime_domain::trips::driver::{self, UpdateStatus};
 use realtime_domain::trips::trip::{self, CreateTrip};
@@ -44,7 +45,7 @@ pub(crate) fn create_req(trip_type: TripType, seats: u32) -> CreateTrip {
     }
 }
 
-async fn new_trip(deps: &Deps, trip_type: TripType, seats: u32) -> String {
+async fn new_trip(deps: &Deps, trip_type: TripType, seats: u32) -> TripId {
     trip::create(
         deps,
         &user("org", &[Role::Organizer]),
@@ -69,7 +70,7 @@ async fn book(deps: &Deps, who: &str, trip_id: &str, seats: u32, key: Option<&st
     let body = format!("{{\"tripId\":\"{trip_id}\",\"seatsBooked\":{seats}}}");
     let idem = Key::from_header(&format!("booking:{who}"), key, body.as_bytes()).unwrap();
     let req = CreateBooking {
-        trip_id: trip_id.into(),
+        trip_id: trip_id.parse().unwrap(),
         seats_booked: seats,
     };
     match booking::create(deps, &user(who, &[Role::Passenger]), req, idem, &Cause::default()).await {
@@ -161,7 +162,7 @@ async fn cancelling_gives_the_seats_back_once() {
     let Embedded { deps, bus, .. } = embedded("trips-test-secret-0123");
     let trip_id = new_trip(&deps, TripType::Shared, 3).await;
     let (_, b) = book(&deps, "ann", &trip_id, 2, None).await;
-    let id = b["bookingId"].as_str().unwrap().to_string();
+    let id: BookingId = b["bookingId"].as_str().unwrap().parse().unwrap();
     let mut rx = bus.tap();
     let ann = user("ann", &[Role::Passenger]);
     let stranger = user("eve", &[Role::Passenger]);
@@ -195,7 +196,7 @@ async fn cancelling_gives_the_seats_back_once() {
         .await
         .unwrap());
     assert_eq!(
-        booking::cancel(&deps, &ann, "nope", None, &Cause::default())
+        booking::cancel(&deps, &ann, &"nope".parse().unwrap(), None, &Cause::default())
             .await
             .unwrap_err()
             .status(),

@@ -34,6 +34,12 @@ pub fn path_param<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, ApiEr
     }
 }
 
+/// A path parameter parsed into its id type (`ChatId`, `TripId`, `BookingId`): ids are
+/// parsed here, once, and the domain takes them as given.
+pub fn path_id<T: TryFrom<String, Error = realtime_domain::ids::InvalidId>>(req: &HttpRequest, name: &str) -> Result<T, ApiError> {
+    path_param(req, name).and_then(|v| T::try_from(v.to_string()).map_err(|e| ApiError::BadRequest(e.to_string())))
+}
+
 pub fn query_param<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.query_string_parameters.first(name)
 }

@@ -5,6 +5,7 @@
 //! `Authorization: Bearer` or `?token=` since EventSource cannot set headers); the local
 //! stack serves the same handler on the same path.
 
+use realtime_domain::ids::TripId;
 use realtime_domain::{auth, trips, ApiError, Deps};
 use realtime_edge::http::{self, HttpRequest};
 use realtime_edge::stream::{self, StreamResponse, StreamResult};
@@ -12,9 +13,9 @@ use realtime_edge::stream::{self, StreamResponse, StreamResult};
 /// The path the function answers (a function URL passes every path to the function).
 pub const PATH_PREFIX: &str = "/api/realtime/trip-status/";
 
-fn trip_id(req: &HttpRequest) -> Result<String, ApiError> {
+fn trip_id(req: &HttpRequest) -> Result<TripId, ApiError> {
     if req.path_parameters.contains_key("tripId") {
-        return http::path_param(req, "tripId").map(str::to_string);
+        return http::path_id(req, "tripId");
     }
     let path = req
         .raw_path
@@ -22,8 +23,7 @@ fn trip_id(req: &HttpRequest) -> Result<String, ApiError> {
         .or(req.request_context.http.path.as_deref())
         .unwrap_or_default();
     match path.strip_prefix(PATH_PREFIX) {
-        Some(id) if realtime_domain::ids::valid_id(id) => Ok(id.to_string()),
-        Some(_) => Err(ApiError::BadRequest("tripId must be 1-64 letters, digits, - or _".into())),
+        Some(id) => TripId::parse(id).map_err(|e| ApiError::BadRequest(e.to_string())),
         None => Err(ApiError::NotFound(format!(
             "no stream at {}",
             path.chars().take(80).collect::<String>()

@@ -19,6 +19,7 @@ use crate::auth::Claims;
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::events::{Envelope, Event};
+use crate::ids::ChatId;
 use crate::keys;
 use crate::ports::table::{now_epoch, query_all};
 use crate::ports::{Item, Query, TableError};
@@ -183,7 +184,7 @@ fn avg(sum: u64, n: u64) -> f64 {
 }
 
 /// The figures of a chat, for its participants (and admins).
-pub async fn report(deps: &Deps, user: &Claims, chat_id: &str) -> Result<Report, ApiError> {
+pub async fn report(deps: &Deps, user: &Claims, chat_id: &ChatId) -> Result<Report, ApiError> {
     let s = session::require(deps, chat_id, 0).await?;
     if s.member(&user.sub).is_none() && !user.roles.contains(&crate::auth::Role::Admin) {
         return Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")));

@@ -16,6 +16,7 @@ use crate::auth::Claims;
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::events::{Cause, Envelope, Event};
+use crate::ids::ChatId;
 use crate::keys;
 use crate::outbox;
 use crate::ports::{Condition, Item, TableError, TxOp, Update};
@@ -51,7 +52,7 @@ fn status(s: &Session, user_id: &str) -> CompletionStatus {
 
 /// Marks the caller complete. Completing twice is harmless: the second call answers the
 /// current status and announces nothing.
-pub async fn complete(deps: &Deps, user: &Claims, chat_id: &str, cause: &Cause) -> Result<CompletionStatus, ApiError> {
+pub async fn complete(deps: &Deps, user: &Claims, chat_id: &ChatId, cause: &Cause) -> Result<CompletionStatus, ApiError> {
     for attempt in 0..ATTEMPTS {
         let s = session::require(deps, chat_id, 0).await?;
         if s.member(&user.sub).is_none() {

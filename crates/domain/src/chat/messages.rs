@@ -16,6 +16,7 @@ use crate::deps::Deps;
 use crate::error::text;
 use crate::error::ApiError;
 use crate::events::{Cause, Envelope, Event, MessageStored, Priority, TurnChanged};
+use crate::ids::ChatId;
 use crate::keys;
 use crate::outbox;
 use crate::ports::{Condition, Item, Query, SkCond, TableError, TxOp};
@@ -37,7 +38,13 @@ pub(crate) struct Outgoing<'a> {
 
 /// Stores a member's message and announces it. A retried send with the same
 /// `clientMessageId` returns the stored message and announces nothing again.
-pub async fn send(deps: &Deps, user: &Claims, chat_id: &str, req: SendMessage, cause: &Cause) -> Result<(MessageStored, bool), ApiError> {
+pub async fn send(
+    deps: &Deps,
+    user: &Claims,
+    chat_id: &ChatId,
+    req: SendMessage,
+    cause: &Cause,
+) -> Result<(MessageStored, bool), ApiError> {
     let content = text("content", &req.content, MAX_CONTENT)?;
     if let Some(c) = &req.client_message_id {
         if !crate::ids::valid_id(c) {
@@ -313,7 +320,7 @@ fn before_bound(before: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /api/chat/{chatId}/messages?before=&limit=`: a participant's view of the history.
-pub async fn history(deps: &Deps, user: &Claims, chat_id: &str, before: Option<&str>, limit: Option<&str>) -> Result<History, ApiError> {
+pub async fn history(deps: &Deps, user: &Claims, chat_id: &ChatId, before: Option<&str>, limit: Option<&str>) -> Result<History, ApiError> {
     let limit = match limit {
         None => HISTORY_DEFAULT_LIMIT,
         Some(l) => l

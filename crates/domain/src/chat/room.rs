@@ -7,6 +7,7 @@ use crate::auth::Claims;
 use crate::deps::Deps;
 use crate::error::{text, ApiError};
 use crate::events::{Cause, Envelope, Event};
+use crate::ids::ChatId;
 use crate::keys;
 use crate::outbox;
 use crate::ports::{Condition, Item, TableError, TxOp, Update};
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatView {
-    pub chat_id: String,
+    pub chat_id: ChatId,
     pub title: String,
     pub settings: ChatSettings,
     pub participants: Vec<Participant>,
@@ -45,10 +46,10 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) 
     refuse_reserved(user)?;
     let title = text("title", &req.title, MAX_TITLE)?;
     let settings = req.settings.unwrap_or_default().validated()?;
-    let chat_id = ulid::Ulid::new().to_string();
+    let chat_id = ChatId::generate();
     let now = Utc::now();
     let organizer = Participant {
-        chat_id: chat_id.clone(),
+        chat_id: chat_id.to_string(),
         user_id: user.sub.clone(),
         display_name: user.display_name().to_string(),
         role: "organizer".into(),
@@ -67,7 +68,7 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) 
     let events = vec![
         Envelope::new(
             Event::ChatCreated(ChatCreated {
-                chat_id: chat_id.clone(),
+                chat_id: chat_id.to_string(),
                 title: title.clone(),
                 created_by: user.sub.clone(),
                 settings: settings.clone(),
@@ -107,7 +108,7 @@ fn joined_event(p: &Participant, cause: &Cause) -> Envelope {
 
 /// Joins the caller; joining twice is harmless and announces nothing the second time.
 /// A chat holds at most [`MAX_PARTICIPANTS`] (409 `chat_full`).
-pub async fn join(deps: &Deps, user: &Claims, chat_id: &str, req: JoinChat, cause: &Cause) -> Result<Participant, ApiError> {
+pub async fn join(deps: &Deps, user: &Claims, chat_id: &ChatId, req: JoinChat, cause: &Cause) -> Result<Participant, ApiError> {
     refuse_reserved(user)?;
     let display_name = text("displayName", &req.display_name, MAX_NAME)?;
     let p = Participant {

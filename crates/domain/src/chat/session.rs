@@ -30,6 +30,7 @@ use crate::auth::Claims;
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::events::MessageStored;
+use crate::ids::ChatId;
 use crate::keys;
 use crate::ports::{Item, Query, SkCond};
 use chrono::{DateTime, Utc};
@@ -344,7 +345,7 @@ impl ChatState {
 }
 
 /// The state of a chat for a participant (or an admin).
-pub async fn state(deps: &Deps, user: &Claims, chat_id: &str) -> Result<ChatState, ApiError> {
+pub async fn state(deps: &Deps, user: &Claims, chat_id: &ChatId) -> Result<ChatState, ApiError> {
     let s = require(deps, chat_id, RECENT_MESSAGES).await?;
     if s.member(&user.sub).is_none() && !user.roles.contains(&crate::auth::Role::Admin) {
         return Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")));

@@ -14,6 +14,7 @@ use crate::auth::{Claims, Role};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::events::{Cause, Envelope, Event};
+use crate::ids::ChatId;
 use crate::keys;
 use crate::outbox;
 use crate::ports::{Condition, TableError, TxOp, Update};
@@ -62,7 +63,7 @@ fn changed(old: &ChatSettings, new: &ChatSettings) -> Vec<String> {
 }
 
 /// Changes a chat's settings (its organizer, or an admin) and answers the new state.
-pub async fn update(deps: &Deps, user: &Claims, chat_id: &str, patch: SettingsPatch, cause: &Cause) -> Result<ChatState, ApiError> {
+pub async fn update(deps: &Deps, user: &Claims, chat_id: &ChatId, patch: SettingsPatch, cause: &Cause) -> Result<ChatState, ApiError> {
     if patch.turn_mode.is_none() && patch.assistant_enabled.is_none() && patch.extensions.is_none() && patch.blocklist.is_none() {
         return Err(ApiError::BadRequest(
             "name at least one of turnMode, assistantEnabled, extensions, blocklist".into(),
@@ -123,7 +124,7 @@ pub async fn update(deps: &Deps, user: &Claims, chat_id: &str, patch: SettingsPa
         match outbox::commit(deps, ops, &events).await {
             Ok(_) => {
                 if old.has(Extension::Analytics) != new.has(Extension::Analytics) {
-                    tracing::info!(chat_id, enabled = new.has(Extension::Analytics), "analytics switched");
+                    tracing::info!(%chat_id, enabled = new.has(Extension::Analytics), "analytics switched");
                 }
                 return session::state(deps, user, chat_id).await;
             }

@@ -10,6 +10,7 @@ use super::Typing;
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::events::{Cause, Envelope};
+use crate::ids::ChatId;
 use crate::keys;
 use crate::outbox;
 use crate::ports::table::{GSI1PK, GSI1SK};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetTyping {
-    pub chat_id: String,
+    pub chat_id: ChatId,
     pub is_typing: bool,
 }
 
@@ -31,7 +32,7 @@ pub struct SetTyping {
 pub struct TypingFrame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    pub chat_id: String,
+    pub chat_id: ChatId,
     pub is_typing: bool,
 }
 
@@ -69,10 +70,7 @@ pub fn typing_item(chat_id: &str, user_id: &str, display_name: &str, role: &str,
 }
 
 /// Sets or clears the caller's indicator in a chat they are in.
-pub async fn set(deps: &Deps, user_id: &str, chat_id: &str, is_typing: bool, cause: &Cause) -> Result<TypingStatus, ApiError> {
-    if !crate::ids::valid_id(chat_id) {
-        return Err(ApiError::BadRequest("chatId must be 1-64 letters, digits, - or _".into()));
-    }
+pub async fn set(deps: &Deps, user_id: &str, chat_id: &ChatId, is_typing: bool, cause: &Cause) -> Result<TypingStatus, ApiError> {
     let Some(member) = super::participant(deps, chat_id, user_id).await? else {
         if deps.table.get(&keys::chat(chat_id), keys::CHAT_META).await?.is_none() {
             return Err(ApiError::NotFound(format!("chat {chat_id} not found")));

@@ -5,12 +5,13 @@
 //! is the condition).
 
 use super::model::{booking_of, load, Booking, BookingStatus, Trip};
-use super::{id_param, stamp, BookingCancelled, BookingConfirmed, TripStatus, ATTEMPTS, MAX_NOTES, MAX_SEATS};
+use super::{stamp, BookingCancelled, BookingConfirmed, TripStatus, ATTEMPTS, MAX_NOTES, MAX_SEATS};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
 use crate::error::{text, ApiError};
 use crate::events::{Cause, Envelope, Event};
 use crate::idempotency::{Answer, Key};
+use crate::ids::{BookingId, TripId};
 use crate::keys;
 use crate::outbox;
 use crate::ports::table::{GSI1PK, GSI1SK};
@@ -24,7 +25,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBooking {
-    pub trip_id: String,
+    pub trip_id: TripId,
     pub seats_booked: u32,
 }
 
@@ -123,7 +124,6 @@ async fn refuse(deps: &Deps, idem: Option<&Key>, e: ApiError) -> Result<(u16, Va
 /// Books seats for the caller: `(status, body)` of the answer (201 and the booking, or
 /// the answer stored under the request's `Idempotency-Key`).
 pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option<Key>, cause: &Cause) -> Result<(u16, Value), ApiError> {
-    id_param("tripId", &req.trip_id)?;
     if !(1..=MAX_SEATS).contains(&req.seats_booked) {
         return Err(ApiError::BadRequest(format!("seatsBooked must be between 1 and {MAX_SEATS}")));
     }
@@ -149,7 +149,7 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option
         let now = Utc::now();
         let booking = Booking {
             booking_id: ulid::Ulid::new().to_string(),
-            trip_id: trip.trip_id.clone(),
+            trip_id: trip.trip_id.to_string(),
             passenger_id: user.sub.clone(),
             passenger_name: user.display_name().to_string(),
             seats_booked: req.seats_booked,
@@ -169,7 +169,7 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option
         };
         let events = [Envelope::new(
             Event::BookingConfirmed(BookingConfirmed {
-                trip_id: trip.trip_id.clone(),
+                trip_id: trip.trip_id.to_string(),
                 trip_type: trip.trip_type,
                 booking_id: booking.booking_id.clone(),
                 passenger_id: booking.passenger_id.clone(),
@@ -224,11 +224,10 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option
 pub async fn cancel(
     deps: &Deps,
     user: &Claims,
-    booking_id: &str,
+    booking_id: &BookingId,
     reason: Option<String>,
     cause: &Cause,
 ) -> Result<BookingAnswer, ApiError> {
-    id_param("bookingId", booking_id)?;
     let reason = reason.map(|r| text("reason", &r, MAX_NOTES)).transpose()?;
     let table = deps.table.as_ref();
     let not_found = || ApiError::NotFound(format!("booking {booking_id} not found"));

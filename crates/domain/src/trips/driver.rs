@@ -5,11 +5,12 @@
 use super::model::{booking_of, load, BookingStatus};
 use super::trip::{offer_event, status_entry_op, StatusEntry};
 use super::Trip;
-use super::{id_param, stamp, TripStatus, TripStatusUpdated, ATTEMPTS, MAX_NOTES};
+use super::{stamp, TripStatus, TripStatusUpdated, ATTEMPTS, MAX_NOTES};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
 use crate::error::{text, ApiError};
 use crate::events::{Cause, Envelope, Event, Priority};
+use crate::ids::TripId;
 use crate::keys;
 use crate::outbox;
 use crate::ports::table::query_all;
@@ -39,7 +40,7 @@ fn status_event(
 ) -> Envelope {
     Envelope::new(
         Event::TripStatusUpdated(TripStatusUpdated {
-            trip_id: trip.trip_id.clone(),
+            trip_id: trip.trip_id.to_string(),
             trip_title: trip.title.clone(),
             previous_status: from,
             new_status: to,
@@ -60,8 +61,7 @@ fn status_event(
 /// pending bookings are confirmed, all in one transaction that holds only if the trip
 /// is unchanged since it was read. Of drivers racing for one trip exactly one wins;
 /// the others get 409 `already_accepted`.
-pub async fn accept(deps: &Deps, user: &Claims, trip_id: &str, cause: &Cause) -> Result<Trip, ApiError> {
-    id_param("tripId", trip_id)?;
+pub async fn accept(deps: &Deps, user: &Claims, trip_id: &TripId, cause: &Cause) -> Result<Trip, ApiError> {
     if !user.has_role(Role::Driver) {
         return Err(ApiError::Forbidden("only drivers accept trips".into()));
     }
@@ -177,8 +177,7 @@ fn may_update(user: &Claims, trip: &Trip, from: TripStatus, to: TripStatus) -> b
 
 /// Moves the trip to `req.status` if that is a legal step from where it is (else 409
 /// `illegal_transition`, and nothing is written or sent).
-pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &str, req: UpdateStatus, cause: &Cause) -> Result<Trip, ApiError> {
-    id_param("tripId", trip_id)?;
+pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &TripId, req: UpdateStatus, cause: &Cause) -> Result<Trip, ApiError> {
     let notes = req.notes.as_deref().map(|n| text("notes", n, MAX_NOTES)).transpose()?;
     let to = req.status;
     let table = deps.table.as_ref();

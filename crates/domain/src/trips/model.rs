@@ -2,6 +2,7 @@
 //! are stored. A leaf of the trips context: every other trips module builds on it.
 
 use crate::error::{text, ApiError};
+use crate::ids::TripId;
 use crate::keys;
 use crate::ports::table::{GSI1PK, GSI1SK};
 use crate::ports::{Item, Table};
@@ -149,7 +150,7 @@ impl Place {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Trip {
-    pub trip_id: String,
+    pub trip_id: TripId,
     pub title: String,
     pub trip_type: TripType,
     pub status: TripStatus,

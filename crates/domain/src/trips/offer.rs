@@ -94,7 +94,7 @@ pub fn acceptance_deadline(departure: DateTime<Utc>, now: DateTime<Utc>) -> Date
 /// The offer of a private, published trip without a driver.
 pub fn offer_for(trip: &Trip, now: DateTime<Utc>) -> TripOfferCreated {
     TripOfferCreated {
-        trip_id: trip.trip_id.clone(),
+        trip_id: trip.trip_id.to_string(),
         trip_type: trip.trip_type,
         title: trip.title.clone(),
         origin: trip.origin.clone(),

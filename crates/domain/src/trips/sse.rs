@@ -21,6 +21,7 @@ use crate::auth::Claims;
 use crate::channels::Channel;
 use crate::deps::Deps;
 use crate::error::ApiError;
+use crate::ids::TripId;
 use crate::log::{self, Replay};
 use futures::stream::{self, BoxStream};
 use serde_json::{json, Value};
@@ -147,10 +148,9 @@ impl State {
 pub async fn open(
     deps: &Deps,
     user: &Claims,
-    trip_id: &str,
+    trip_id: &TripId,
     last_event_id: Option<&str>,
 ) -> Result<BoxStream<'static, Vec<Message>>, ApiError> {
-    super::id_param("tripId", trip_id)?;
     let last: Option<u64> = match last_event_id.map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(

@@ -6,6 +6,7 @@ use crate::auth::{Claims, Role};
 use crate::deps::Deps;
 use crate::error::{text, ApiError};
 use crate::events::{Cause, Envelope, Event, Priority};
+use crate::ids::TripId;
 use crate::keys;
 use crate::outbox;
 use crate::ports::table::query_all;
@@ -110,7 +111,7 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) 
         return Err(ApiError::BadRequest("departureTime must not be in the past".into()));
     }
     let trip = Trip {
-        trip_id: ulid::Ulid::new().to_string(),
+        trip_id: TripId::generate(),
         title,
         trip_type: req.trip_type,
         status,
@@ -130,7 +131,7 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) 
     };
     let mut events = vec![Envelope::new(
         Event::TripCreated(TripCreated {
-            trip_id: trip.trip_id.clone(),
+            trip_id: trip.trip_id.to_string(),
             trip_type: trip.trip_type,
             title: trip.title.clone(),
             organizer_id: trip.organizer_id.clone(),
@@ -167,8 +168,7 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) 
 }
 
 /// The trip as `user` may see it (a draft only by its organizer and admins).
-pub async fn get(deps: &Deps, user: &Claims, trip_id: &str) -> Result<TripView, ApiError> {
-    super::id_param("tripId", trip_id)?;
+pub async fn get(deps: &Deps, user: &Claims, trip_id: &TripId) -> Result<TripView, ApiError> {
     let items = query_all(deps.table.as_ref(), Query::new(keys::trip(trip_id))).await?;
     let meta = items
         .iter()
