@@ -306,7 +306,7 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
         for i in 0..fanouts + 2 {
             let ev = fanout_event(&event_tpl, &chat_id, 1_000_000 * n as u64 + i as u64);
             let t = Instant::now();
-            fanout::handle(e.deps.clone(), ev)
+            fanout::handle(e.deps.clone(), serde_json::from_value(ev)?)
                 .await
                 .map_err(|e| anyhow::anyhow!("fan-out: {}", e.message))?;
             let took = t.elapsed();
@@ -329,7 +329,7 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
         let c1 = counter.snapshot();
         let ev = tap.try_recv().map_err(|e| anyhow::anyhow!("the relay published nothing: {e}"))?;
         ensure!(ev["detail-type"] == "chat.message.stored", "relayed {}", ev["detail-type"]);
-        fanout::handle(deps.clone(), ev)
+        fanout::handle(deps.clone(), serde_json::from_value(ev)?)
             .await
             .map_err(|e| anyhow::anyhow!("fan-out: {}", e.message))?;
         drain(&mut receivers);
@@ -610,9 +610,12 @@ async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
         looped.push(per(t.elapsed()));
         drain(&mut receivers);
         let t = Instant::now();
-        fanout::handle(e.deps.clone(), fanout_event(&event_tpl, &chat_id, 1_000 + run as u64))
-            .await
-            .map_err(|e| anyhow::anyhow!("fan-out: {}", e.message))?;
+        fanout::handle(
+            e.deps.clone(),
+            serde_json::from_value(fanout_event(&event_tpl, &chat_id, 1_000 + run as u64))?,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("fan-out: {}", e.message))?;
         whole.push(per(t.elapsed()));
         drain(&mut receivers);
     }
@@ -992,7 +995,7 @@ where
         relayed.push(ev);
     }
     for ev in &relayed {
-        fanout::handle(deps.clone(), ev.clone())
+        fanout::handle(deps.clone(), serde_json::from_value(ev.clone())?)
             .await
             .map_err(|e| anyhow::anyhow!("fan-out: {}", e.message))?;
     }

@@ -71,6 +71,12 @@ impl ApiError {
         json!({"error": {"code": self.code(), "message": self.to_string()}})
     }
 
+    /// Whether the same request may succeed later: the service was busy or failed, not
+    /// the request. Event functions hand these back to Lambda for a retry.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ApiError::Unavailable(_) | ApiError::Internal(_))
+    }
+
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Conflict {
             code,

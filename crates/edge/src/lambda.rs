@@ -117,6 +117,25 @@ where
     .await
 }
 
+/// A port's or the domain's error decides by its own `is_retryable`.
+macro_rules! event_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for EventError {
+            fn from(e: $t) -> Self {
+                Self {
+                    retryable: e.is_retryable(),
+                    message: e.to_string(),
+                }
+            }
+        }
+    )*};
+}
+event_error_from!(
+    realtime_domain::ApiError,
+    realtime_domain::ports::TableError,
+    realtime_domain::ports::PublishError
+);
+
 /// Runs an event handler: errors that a retry cannot fix are logged and swallowed.
 pub async fn serve_event<F, Fut>(handler: F, deps: Deps, event: Value) -> Result<(), EventError>
 where
@@ -132,6 +151,27 @@ where
         }
         other => other,
     }
+}
+
+/// Parses a bus event, then runs the handler. An event that is not a domain event is
+/// dropped: a retry cannot fix it.
+pub async fn with_bus_event<F, Fut>(handler: F, deps: Deps, event: Value) -> Result<(), EventError>
+where
+    F: Fn(Deps, crate::function::BusEvent) -> Fut,
+    Fut: Future<Output = Result<(), EventError>>,
+{
+    let event: crate::function::BusEvent =
+        serde_json::from_value(event).map_err(|e| EventError::drop(format!("not a domain event (detail is not an envelope): {e}")))?;
+    handler(deps, event).await
+}
+
+/// [`serve_event`] for a handler of domain events.
+pub async fn serve_bus_event<F, Fut>(handler: F, deps: Deps, event: Value) -> Result<(), EventError>
+where
+    F: Fn(Deps, crate::function::BusEvent) -> Fut + Copy,
+    Fut: Future<Output = Result<(), EventError>>,
+{
+    serve_event(move |d, v| with_bus_event(handler, d, v), deps, event).await
 }
 
 /// A streaming handler (server-sent events) behind a function URL with

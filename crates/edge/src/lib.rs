@@ -3,6 +3,7 @@
 //! and the Lambda runners. Domain rules do not live here; it holds no SQL.
 
 pub mod assistant;
+pub mod function;
 pub mod http;
 pub mod lambda;
 pub mod metrics;
@@ -11,3 +12,5 @@ pub mod stream;
 pub mod streams;
 pub mod telemetry;
 pub mod ws;
+
+pub use function::{BusEvent, Handler, IntoHandler, Kind};

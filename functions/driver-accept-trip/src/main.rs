@@ -1,4 +1,6 @@
+use realtime_edge::IntoHandler;
+
 #[tokio::main]
 async fn main() -> Result<(), realtime_edge::lambda::Error> {
-    realtime_edge::lambda::run_http(driver_accept_trip::handle).await
+    driver_accept_trip::handle.run().await
 }

@@ -3,22 +3,14 @@
 //! retried by EventBridge and then land in its dead-letter queue; no send waits for it.
 
 use realtime_domain::chat::analytics::{self, Recorded};
-use realtime_domain::events::Envelope;
 use realtime_domain::Deps;
 use realtime_edge::lambda::EventError;
-use serde_json::Value;
+use realtime_edge::BusEvent;
 
-pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
-    let detail = event
-        .get("detail")
-        .cloned()
-        .ok_or_else(|| EventError::drop("event has no detail"))?;
-    let envelope: Envelope = serde_json::from_value(detail).map_err(|e| EventError::drop(format!("detail is not an envelope: {e}")))?;
+pub async fn handle(deps: Deps, event: BusEvent) -> Result<(), EventError> {
+    let envelope = event.detail;
     // Rows are keyed by what they describe: a retry rewrites the same row.
-    match analytics::record(&deps, &envelope)
-        .await
-        .map_err(|e| EventError::retry(e.to_string()))?
-    {
+    match analytics::record(&deps, &envelope).await? {
         Recorded::Row => tracing::debug!(event_type = %envelope.event_type, "analytics row"),
         Recorded::Disabled => tracing::debug!(event_type = %envelope.event_type, "analytics off for this chat"),
         Recorded::Ignored => {}

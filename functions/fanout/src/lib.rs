@@ -1,20 +1,14 @@
 //! The fan-out, invoked by the EventBridge rule: pushes each event to the subscribers of its channels.
 
-use realtime_domain::events::Envelope;
 use realtime_domain::{fanout, Deps};
 use realtime_edge::lambda::EventError;
-use serde_json::Value;
+use realtime_edge::BusEvent;
 
-pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
-    let detail = event
-        .get("detail")
-        .cloned()
-        .ok_or_else(|| EventError::drop("event has no detail"))?;
-    let envelope: Envelope = serde_json::from_value(detail).map_err(|e| EventError::drop(format!("detail is not an envelope: {e}")))?;
-    // Table errors are worth a retry: the log makes a redelivery idempotent.
-    let report = fanout::deliver(&deps, &envelope)
-        .await
-        .map_err(|e| EventError::retry(e.to_string()))?;
+pub async fn handle(deps: Deps, event: BusEvent) -> Result<(), EventError> {
+    let envelope = event.detail;
+    // A transient table error is worth a retry: a redelivered event is pushed again, and
+    // clients drop what they already have by seq.
+    let report = fanout::deliver(&deps, &envelope).await?;
     tracing::info!(event_type = %envelope.event_type, event_id = %envelope.id, delivered = report.delivered, stale = report.stale, throttled = report.throttled, failed = report.failed, duplicates = report.duplicates, "fan-out done");
     // What the emission did per transport (the seeds' `EmissionResult`), added to the counters
     // `GET /api/events/stats` reports; a redelivery that did nothing new is not counted again.

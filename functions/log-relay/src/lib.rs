@@ -19,7 +19,7 @@ pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
     if events.is_empty() {
         return Ok(());
     }
-    outbox::relay(&deps, &events).await.map_err(|e| EventError::retry(e.to_string()))?;
+    outbox::relay(&deps, &events).await?;
     tracing::debug!(relayed = events.len(), "log entries relayed");
     Ok(())
 }

@@ -1,4 +1,6 @@
+use realtime_edge::IntoHandler;
+
 #[tokio::main]
 async fn main() -> Result<(), realtime_edge::lambda::Error> {
-    realtime_edge::lambda::run_http(websocket_stats::handle).await
+    websocket_stats::handle.run().await
 }

@@ -1,4 +1,6 @@
+use realtime_edge::IntoHandler;
+
 #[tokio::main]
 async fn main() -> Result<(), realtime_edge::lambda::Error> {
-    realtime_edge::lambda::run_ws(ws_default::handle).await
+    ws_default::handle.run().await
 }

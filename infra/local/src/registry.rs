@@ -1,150 +1,93 @@
-//! The functions the local stack can run, by their binary name (the crate name).
+//! The functions the local stack can run: one table, by binary name (the crate name).
+//! Each handler's kind (WebSocket, HTTP, bus event, authorizer, stream) follows from its
+//! signature ([`realtime_edge::IntoHandler`]), so the table names no kinds and cannot
+//! name a wrong one; the parity tests check it against `template.yaml`.
 
-/// How a function is triggered, which decides the event type its handler takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// An API Gateway WebSocket route (`ApiGatewayWebsocketProxyRequest`).
-    Ws,
-    /// An HTTP API route (`ApiGatewayV2httpRequest`).
-    Http,
-    /// An EventBridge rule or schedule target.
-    Event,
-    /// A Lambda authorizer, invoked by API Gateway before the routes it guards (JSON in, JSON out).
-    Authorizer,
-    /// A function URL with response streaming (`InvokeMode: RESPONSE_STREAM`): an HTTP request
-    /// (payload 2.0) in, a streamed body out (server-sent events).
-    Stream,
-}
+pub use realtime_edge::function::{Handler, Kind};
+use realtime_edge::IntoHandler;
 
-/// Every function crate under `functions/`, by binary name, with its kind.
-pub const FUNCTIONS: &[(&str, Kind)] = &[
-    ("ws-connect", Kind::Ws),
-    ("ws-disconnect", Kind::Ws),
-    ("ws-subscribe", Kind::Ws),
-    ("ws-unsubscribe", Kind::Ws),
-    ("ws-ping", Kind::Ws),
-    ("ws-resume", Kind::Ws),
-    ("ws-default", Kind::Ws),
-    ("chat-create", Kind::Http),
-    ("chat-join", Kind::Http),
-    ("chat-send-message", Kind::Http),
-    ("chat-history", Kind::Http),
-    ("chat-state", Kind::Http),
-    ("chat-typing", Kind::Http),
-    ("chat-complete", Kind::Http),
-    ("chat-settings", Kind::Http),
-    ("chat-analytics", Kind::Http),
-    ("ws-typing", Kind::Ws),
-    ("chat-assistant", Kind::Event),
-    ("ext-analytics", Kind::Event),
-    ("fanout", Kind::Event),
-    ("log-relay", Kind::Event),
-    ("authorizer", Kind::Authorizer),
-    ("trip-create", Kind::Http),
-    ("trip-get", Kind::Http),
-    ("booking-create", Kind::Http),
-    ("booking-cancel", Kind::Http),
-    ("driver-accept-trip", Kind::Http),
-    ("driver-update-status", Kind::Http),
-    ("events-stats", Kind::Http),
-    ("websocket-stats", Kind::Http),
-    ("websocket-health", Kind::Http),
-    ("ws-passenger-subscribe", Kind::Ws),
-    ("ws-driver-subscribe", Kind::Ws),
-    ("trip-status-stream", Kind::Stream),
-];
+macro_rules! functions {
+    ($($krate:ident),* $(,)?) => {
+        /// Every function crate under `functions/`, by binary name.
+        pub const FUNCTIONS: &[&str] = &[$(binary_name!($krate)),*];
 
-use futures::future::BoxFuture;
-use realtime_domain::Deps;
-use realtime_edge::http::{HttpRequest, HttpResponse};
-use realtime_edge::lambda::EventError;
-use realtime_edge::ws::{WsRequest, WsResponse};
-use serde_json::Value;
-
-/// A function's handler wrapped exactly as its Lambda `main` wraps it.
-#[derive(Clone, Copy)]
-pub enum Handler {
-    Ws(fn(Deps, WsRequest) -> BoxFuture<'static, WsResponse>),
-    Http(fn(Deps, HttpRequest) -> BoxFuture<'static, HttpResponse>),
-    Event(fn(Deps, Value) -> BoxFuture<'static, Result<(), EventError>>),
-    /// The answer, or the error message the invocation failed with (API Gateway reads it).
-    Authorizer(fn(Deps, Value) -> BoxFuture<'static, Result<Value, String>>),
-    /// The status, headers and streamed body (errors are already JSON answers).
-    Stream(fn(Deps, HttpRequest) -> BoxFuture<'static, realtime_edge::stream::StreamResponse>),
-}
-
-impl Handler {
-    pub fn kind(&self) -> Kind {
-        match self {
-            Handler::Ws(_) => Kind::Ws,
-            Handler::Http(_) => Kind::Http,
-            Handler::Event(_) => Kind::Event,
-            Handler::Authorizer(_) => Kind::Authorizer,
-            Handler::Stream(_) => Kind::Stream,
+        /// The handler of a function, by binary name, wrapped as its Lambda `main` wraps it.
+        pub fn handler(binary: &str) -> Option<Handler> {
+            $(if binary == binary_name!($krate) {
+                return Some($krate::handle.into_handler());
+            })*
+            None
         }
-    }
-}
-
-macro_rules! ws {
-    ($c:ident) => {
-        Handler::Ws(|d, r| Box::pin(realtime_edge::ws::serve($c::handle, d, r)))
-    };
-}
-macro_rules! http {
-    ($c:ident) => {
-        Handler::Http(|d, r| Box::pin(realtime_edge::http::serve($c::handle, d, r)))
-    };
-}
-macro_rules! stream {
-    ($c:ident) => {
-        Handler::Stream(|d, r| Box::pin(realtime_edge::stream::serve($c::handle, d, r)))
-    };
-}
-macro_rules! event {
-    ($c:ident) => {
-        Handler::Event(|d, e| Box::pin(realtime_edge::lambda::serve_event($c::handle, d, e)))
     };
 }
 
-/// The handler of a function, by binary name.
-pub fn handler(binary: &str) -> Option<Handler> {
-    Some(match binary {
-        "ws-connect" => ws!(ws_connect),
-        "ws-disconnect" => ws!(ws_disconnect),
-        "ws-subscribe" => ws!(ws_subscribe),
-        "ws-unsubscribe" => ws!(ws_unsubscribe),
-        "ws-ping" => ws!(ws_ping),
-        "ws-resume" => ws!(ws_resume),
-        "ws-default" => ws!(ws_default),
-        "chat-create" => http!(chat_create),
-        "chat-join" => http!(chat_join),
-        "chat-send-message" => http!(chat_send_message),
-        "chat-history" => http!(chat_history),
-        "chat-state" => http!(chat_state),
-        "chat-typing" => http!(chat_typing),
-        "chat-complete" => http!(chat_complete),
-        "chat-settings" => http!(chat_settings),
-        "chat-analytics" => http!(chat_analytics),
-        "ws-typing" => ws!(ws_typing),
-        "chat-assistant" => event!(chat_assistant),
-        "ext-analytics" => event!(ext_analytics),
-        "fanout" => event!(fanout),
-        "log-relay" => event!(log_relay),
-        "trip-create" => http!(trip_create),
-        "trip-get" => http!(trip_get),
-        "booking-create" => http!(booking_create),
-        "booking-cancel" => http!(booking_cancel),
-        "driver-accept-trip" => http!(driver_accept_trip),
-        "driver-update-status" => http!(driver_update_status),
-        "events-stats" => http!(events_stats),
-        "websocket-stats" => http!(websocket_stats),
-        "websocket-health" => http!(websocket_health),
-        "ws-passenger-subscribe" => ws!(ws_passenger_subscribe),
-        "ws-driver-subscribe" => ws!(ws_driver_subscribe),
-        "trip-status-stream" => stream!(trip_status_stream),
-        "authorizer" => Handler::Authorizer(|d, e| Box::pin(async move { authorizer::handle(d, e).await.map_err(|e| e.to_string()) })),
-        _ => return None,
-    })
+/// `ws_connect` → `"ws-connect"`: crate names are the binaries' names with `_` for `-`.
+macro_rules! binary_name {
+    ($krate:ident) => {
+        const_str_replace!(stringify!($krate))
+    };
+}
+
+/// `stringify!`'s text with every `_` made a `-`, at compile time.
+macro_rules! const_str_replace {
+    ($s:expr) => {{
+        const S: &str = $s;
+        const BYTES: [u8; S.len()] = {
+            let mut b = [0u8; S.len()];
+            let mut i = 0;
+            while i < S.len() {
+                b[i] = if S.as_bytes()[i] == b'_' { b'-' } else { S.as_bytes()[i] };
+                i += 1;
+            }
+            b
+        };
+        match std::str::from_utf8(&BYTES) {
+            Ok(s) => s,
+            Err(_) => panic!("crate names are ASCII"),
+        }
+    }};
+}
+
+functions! {
+    ws_connect,
+    ws_disconnect,
+    ws_subscribe,
+    ws_unsubscribe,
+    ws_ping,
+    ws_resume,
+    ws_default,
+    ws_typing,
+    ws_passenger_subscribe,
+    ws_driver_subscribe,
+    authorizer,
+    chat_create,
+    chat_join,
+    chat_send_message,
+    chat_history,
+    chat_state,
+    chat_typing,
+    chat_complete,
+    chat_settings,
+    chat_analytics,
+    chat_assistant,
+    ext_analytics,
+    fanout,
+    log_relay,
+    trip_create,
+    trip_get,
+    trip_status_stream,
+    booking_create,
+    booking_cancel,
+    driver_accept_trip,
+    driver_update_status,
+    events_stats,
+    websocket_stats,
+    websocket_health,
+}
+
+/// Each listed function with its kind (from its handler's signature).
+pub fn kinds() -> impl Iterator<Item = (&'static str, Kind)> {
+    FUNCTIONS.iter().filter_map(|name| handler(name).map(|h| (*name, h.kind())))
 }
 
 #[cfg(test)]
@@ -152,10 +95,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_listed_function_has_a_handler_of_its_kind() {
-        for (name, kind) in FUNCTIONS {
-            let h = handler(name).unwrap_or_else(|| panic!("{name} has no handler"));
-            assert_eq!(h.kind(), *kind, "{name}");
-        }
+    fn every_listed_function_has_a_handler() {
+        assert_eq!(kinds().count(), FUNCTIONS.len());
+        assert!(FUNCTIONS.contains(&"chat-send-message"));
+        let kind = |n| kinds().find(|(b, _)| *b == n).map(|(_, k)| k);
+        assert_eq!(kind("ws-connect"), Some(Kind::Ws));
+        assert_eq!(kind("chat-send-message"), Some(Kind::Http));
+        assert_eq!(kind("trip-status-stream"), Some(Kind::Stream));
+        assert_eq!(kind("fanout"), Some(Kind::Event));
+        assert_eq!(kind("log-relay"), Some(Kind::Event));
+        assert_eq!(kind("authorizer"), Some(Kind::Authorizer));
     }
 }

@@ -376,7 +376,7 @@ impl Stack {
     }
 
     pub fn handler(&self, logical_id: &str) -> Option<Handler> {
-        self.handlers.get(logical_id).copied()
+        self.handlers.get(logical_id).cloned()
     }
 
     /// Invokes an event function as EventBridge would; Err means a retry may help.

@@ -13,6 +13,13 @@ pub enum PublishError {
     Invalid(String),
 }
 
+impl PublishError {
+    /// A failed publish may pass later; a malformed event never will.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PublishError::Failed { .. })
+    }
+}
+
 #[async_trait]
 pub trait EventPublisher: Send + Sync + 'static {
     async fn publish(&self, events: &[Envelope]) -> Result<(), PublishError>;

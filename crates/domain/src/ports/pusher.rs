@@ -15,6 +15,13 @@ pub enum PushError {
     Other(String),
 }
 
+impl PushError {
+    /// A throttled or failed post may pass later; a gone connection never will.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, PushError::Gone)
+    }
+}
+
 /// API Gateway's largest `PostToConnection` (and WebSocket message): 128 KB. Over it a post
 /// fails (`PayloadTooLargeException`).
 pub const MAX_PUSH_BYTES: usize = 128 * 1024;

@@ -208,8 +208,10 @@ pub enum TableError {
 }
 
 impl TableError {
+    /// Whether the same call may succeed later: a transient fault, or one this port
+    /// cannot classify. A failed condition or an invalid request never will.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TableError::Transient(_))
+        matches!(self, TableError::Transient(_) | TableError::Other(_))
     }
 }
 
