@@ -154,12 +154,13 @@ fn embedded_bus() -> anyhow::Result<Subject> {
     };
     let bus = EmbeddedBus::new(vec![rule])?;
     let (tx, rx) = mpsc::unbounded_channel();
-    bus.set_dispatch(std::sync::Arc::new(move |target, event| {
+    let deliveries = bus.deliveries().expect("a new bus has its deliveries");
+    tokio::spawn(realtime_embedded::bus::run_targets(deliveries, move |target, event| {
         let tx = tx.clone();
-        Box::pin(async move {
+        async move {
             assert_eq!(target, "observer");
             tx.send(event).map_err(|e| e.to_string())
-        })
+        }
     }));
     Ok(Subject {
         name: "EmbeddedBus",

@@ -1,16 +1,19 @@
 //! The embedded `EventPublisher`: an in-process event bus that matches each event
 //! against the rules of `template.yaml` (EventBridge pattern semantics, by quamina)
-//! and invokes the rules' target functions, as EventBridge does, with retries.
+//! and hands each match to whoever runs the targets, as a [`Delivery`] on a bounded
+//! channel. The bus never calls its owner: the local stack takes the deliveries
+//! ([`EmbeddedBus::deliveries`]) and runs them with EventBridge's retries ([`run_targets`]).
 
 use async_trait::async_trait;
-use futures::future::BoxFuture;
 use quamina::Quamina;
 use realtime_domain::events::Envelope;
 use realtime_domain::ports::{EventPublisher, PublishError};
+use realtime_domain::retry::Backoff;
 use serde_json::{json, Value};
-use std::sync::{Arc, OnceLock};
+use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// One rule: events matching `pattern` go to the function `target`.
 #[derive(Debug, Clone)]
@@ -20,19 +23,40 @@ pub struct BusRule {
     pub target: String,
 }
 
-/// Invokes a target function with an EventBridge event; Err means "retry may help".
-pub type Dispatch = Arc<dyn Fn(String, Value) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// How a failing target is retried before the event is given up. EventBridge retries up
+/// to 185 times over a day; locally 20 attempts with backoff capped at a second cover any
+/// transient fault and still end within seconds.
+const RETRIES: Backoff = Backoff {
+    attempts: 20,
+    base: Duration::from_millis(10),
+    max: Duration::from_secs(1),
+};
 
-/// How often a failing target is invoked before the event is given up. EventBridge
-/// retries up to 185 times over a day; locally 20 attempts with backoff capped at a
-/// second cover any transient fault and still end within seconds.
-const ATTEMPTS: u32 = 20;
-const MAX_BACKOFF_MS: u64 = 1000;
+/// Matches waiting for their target (bounded: a stalled runner slows publishers down).
+const QUEUE: usize = 4096;
+
+/// One event for one target, handed to whoever runs the targets.
+pub struct Delivery {
+    pub target: String,
+    pub event: Value,
+    done: Option<oneshot::Sender<bool>>,
+}
+
+impl Delivery {
+    /// Reports the outcome: handled, or given up after the retries (both `true`: the event
+    /// no longer depends on the bus), or not run at all (`false`: the runner is stopping).
+    pub fn finish(self, ran: bool) {
+        if let Some(done) = self.done {
+            let _ = done.send(ran);
+        }
+    }
+}
 
 pub struct EmbeddedBus {
     matcher: Quamina<String>,
     rules: Vec<BusRule>,
-    dispatch: OnceLock<Dispatch>,
+    outbox: mpsc::Sender<Delivery>,
+    inbox: Mutex<Option<mpsc::Receiver<Delivery>>>,
     tap: broadcast::Sender<Value>,
 }
 
@@ -52,18 +76,19 @@ impl EmbeddedBus {
                 reason: e.to_string(),
             })?;
         }
+        let (outbox, inbox) = mpsc::channel(QUEUE);
         Ok(Self {
             matcher,
             rules,
-            dispatch: OnceLock::new(),
+            outbox,
+            inbox: Mutex::new(Some(inbox)),
             tap: broadcast::channel(4096).0,
         })
     }
 
-    /// Sets how targets are invoked (once; the local stack wires its functions here,
-    /// after the dependencies that the functions themselves need exist).
-    pub fn set_dispatch(&self, d: Dispatch) {
-        let _ = self.dispatch.set(d);
+    /// The matches to run, for the one runner of the targets (taken once).
+    pub fn deliveries(&self) -> Option<mpsc::Receiver<Delivery>> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Every event put on the bus, matched or not (for the admin view and tests).
@@ -75,27 +100,31 @@ impl EmbeddedBus {
     /// Its targets run in the background, with retries.
     pub fn put(&self, source: &str, detail_type: &str, detail: Value, time: Option<String>) -> String {
         let (id, event) = self.envelop(source, detail_type, detail, time);
-        let targets = self.targets_for(&event);
-        if let Some(dispatch) = self.dispatch.get() {
-            for target in targets {
-                let (dispatch, event) = (dispatch.clone(), event.clone());
-                tokio::spawn(async move { invoke_with_retries(dispatch, target, event).await });
-            }
+        for target in self.targets_for(&event) {
+            let (outbox, event) = (self.outbox.clone(), event.clone());
+            tokio::spawn(async move {
+                let _ = outbox.send(Delivery { target, event, done: None }).await;
+            });
         }
         id
     }
 
     /// Puts one event on the bus and resolves when every target has handled it (or given
-    /// up after its retries). False when a target could not be invoked at all.
+    /// up after its retries). False when a target could not be run at all.
     pub async fn put_and_wait(&self, source: &str, detail_type: &str, detail: Value, time: Option<String>) -> bool {
         let (_, event) = self.envelop(source, detail_type, detail, time);
-        let Some(dispatch) = self.dispatch.get() else {
-            return true;
-        };
-        let runs = self
-            .targets_for(&event)
-            .into_iter()
-            .map(|target| invoke_with_retries(dispatch.clone(), target, event.clone()));
+        let runs = self.targets_for(&event).into_iter().map(|target| {
+            let event = event.clone();
+            async move {
+                let (done, ran) = oneshot::channel();
+                let delivery = Delivery {
+                    target,
+                    event,
+                    done: Some(done),
+                };
+                self.outbox.send(delivery).await.is_ok() && ran.await.unwrap_or(false)
+            }
+        });
         futures::future::join_all(runs).await.into_iter().all(|ok| ok)
     }
 
@@ -127,17 +156,36 @@ impl EmbeddedBus {
     }
 }
 
+/// Runs every delivery with `invoke` (Err means a retry may help), concurrently, with
+/// EventBridge's retries, until the bus is gone.
+pub async fn run_targets<F, Fut>(mut deliveries: mpsc::Receiver<Delivery>, invoke: F)
+where
+    F: Fn(String, Value) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    while let Some(d) = deliveries.recv().await {
+        let invoke = invoke.clone();
+        tokio::spawn(async move {
+            let ran = invoke_with_retries(&invoke, &d.target, &d.event).await;
+            d.finish(ran);
+        });
+    }
+}
+
 /// True once the target handled the event, or after it failed every attempt (the event is
 /// given up, as EventBridge does after its retries); false when the stack is going away.
-async fn invoke_with_retries(dispatch: Dispatch, target: String, event: Value) -> bool {
-    for attempt in 1..=ATTEMPTS {
-        match dispatch(target.clone(), event.clone()).await {
+async fn invoke_with_retries<F, Fut>(invoke: &F, target: &str, event: &Value) -> bool
+where
+    F: Fn(String, Value) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    for attempt in 1..=RETRIES.attempts {
+        match invoke(target.to_string(), event.clone()).await {
             Ok(()) => return true,
             Err(e) if e == SHUTTING_DOWN => return false,
-            Err(e) if attempt < ATTEMPTS => {
+            Err(e) if attempt < RETRIES.attempts => {
                 tracing::debug!(%target, attempt, error = %e, "target failed; retrying");
-                let backoff = (10u64 << attempt.min(10)).min(MAX_BACKOFF_MS);
-                tokio::time::sleep(Duration::from_millis(backoff / 2 + rand::random::<u64>() % (backoff / 2 + 1))).await;
+                RETRIES.sleep(attempt).await;
             }
             Err(e) => tracing::error!(%target, error = %e, "target failed; event given up"),
         }
@@ -212,24 +260,28 @@ mod tests {
     #[tokio::test]
     async fn targets_are_invoked_and_retried() {
         let b = bus();
-        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let c = calls.clone();
-        b.set_dispatch(Arc::new(move |target, ev| {
+        tokio::spawn(run_targets(b.deliveries().unwrap(), move |target, ev: Value| {
             let c = c.clone();
-            Box::pin(async move {
+            async move {
                 let mut v = c.lock().unwrap();
                 v.push((target, ev["detail-type"].as_str().unwrap_or_default().to_string()));
                 // The first call fails: the bus must retry it.
                 if v.len() == 1 {
-                    Err("transient".into())
+                    Err("transient".to_string())
                 } else {
                     Ok(())
                 }
-            })
+            }
         }));
+        assert!(b.deliveries().is_none(), "one runner only");
+        // Publishing waits for the target, retried.
+        assert!(b.put_and_wait("realtime.chat", "chat.created", json!({}), None).await);
+        assert_eq!(calls.lock().unwrap().len(), 2);
         b.put("realtime.chat", "chat.created", json!({}), None);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(calls.lock().unwrap().len(), 2);
+        assert_eq!(calls.lock().unwrap().len(), 3);
     }
 
     #[test]

@@ -19,6 +19,12 @@ use std::time::Duration;
 const IN_FLIGHT: usize = 32;
 /// Invocations of one batch before it is given up (ESM's `MaximumRetryAttempts`).
 const ATTEMPTS: u32 = 50;
+/// The wait between them.
+const BATCH_RETRY: realtime_domain::retry::Backoff = realtime_domain::retry::Backoff {
+    attempts: ATTEMPTS,
+    base: Duration::from_millis(20),
+    max: Duration::from_secs(1),
+};
 
 /// Where the feed comes from.
 pub enum Feed {
@@ -86,11 +92,7 @@ async fn invoke(weak: &Weak<Stack>, function: &str, event: &Value) -> bool {
             Err(e) => {
                 drop(stack);
                 tracing::debug!(function, attempt, error = %e, "stream batch failed; retrying");
-                let ms = (20u64 << attempt.min(6)).min(1000);
-                tokio::time::sleep(Duration::from_millis(
-                    ms / 2 + u64::from(ulid::Ulid::new().random() as u32) % (ms / 2 + 1),
-                ))
-                .await;
+                BATCH_RETRY.sleep(attempt).await;
             }
         }
     }

@@ -320,16 +320,18 @@ impl Stack {
             max_connection_age: opts.max_connection_age.unwrap_or(MAX_CONNECTION_AGE),
             sockets: std::sync::Mutex::default(),
         });
-        // The bus invokes functions that need the stack's deps: wire it afterwards,
-        // holding the stack weakly so that dropping it frees everything.
-        let weak = Arc::downgrade(&stack);
-        stack.bus.set_dispatch(Arc::new(move |target, event| {
-            let weak = weak.clone();
-            Box::pin(async move {
-                let stack = weak.upgrade().ok_or(realtime_embedded::bus::SHUTTING_DOWN)?;
-                stack.invoke_event(&target, event).await
-            })
-        }));
+        // The stack runs the bus's matches (the bus never calls up), holding itself weakly so
+        // that dropping it frees everything; the runner ends with the bus.
+        if let Some(deliveries) = stack.bus.deliveries() {
+            let weak = Arc::downgrade(&stack);
+            tokio::spawn(realtime_embedded::bus::run_targets(deliveries, move |target, event| {
+                let weak = weak.clone();
+                async move {
+                    let stack = weak.upgrade().ok_or(realtime_embedded::bus::SHUTTING_DOWN)?;
+                    stack.invoke_event(&target, event).await
+                }
+            }));
+        }
         // The table's change feed drives the log relay (`DynamoDB` events of the template).
         crate::relay::start(&stack, feed).await?;
         Ok(stack)
