@@ -224,7 +224,7 @@ async function health() {
 
 // ---- the live tail (the `admin` channel)
 
-// The channels an event is on besides `admin`, as the server maps them (shared/src/channels.rs).
+// The channels an event is on besides `admin`, as the server maps them (crates/domain/src/channels.rs).
 function channelsOf(e) {
   const out = [];
   if (e.chatId) out.push(`chat:${e.chatId}`);

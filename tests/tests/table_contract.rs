@@ -8,7 +8,7 @@
 //!   DynamoDB evaluates them on the stored item (`NotExists` fails, `Add` continues the
 //!   old value, the old `ttl` stays), SQLite treats the item as missing. An update of a
 //!   TTL'd item should therefore always set `ttl` again. See `dynamodb_local` below and
-//!   the unit tests in `shared/src/adapters/sqlite.rs`.
+//!   the unit tests in `crates/embedded/src/sqlite.rs`.
 //! * Consistency: the SQLite adapter always reads its writes; DynamoDB does for `get` and
 //!   table queries (strongly consistent reads) but not for `Gsi1` queries.
 

@@ -204,6 +204,19 @@ pub async fn subscribers(table: &dyn Table, channel: &Channel) -> Result<Vec<Sub
     Ok(items.iter().filter_map(Subscriber::from_item).collect())
 }
 
+/// Acknowledges a subscription with the channel's position: the `epoch` and the last
+/// `seq` that a client resumes from.
+pub async fn acknowledge(deps: &Deps, connection_id: &str, id: Option<String>, channel: &Channel) -> Result<(), ApiError> {
+    let head = crate::log::head(deps.table.as_ref(), channel).await?;
+    let ack = ServerFrame::Subscribed {
+        id,
+        channel: channel.to_string(),
+        epoch: head.epoch,
+        seq: head.seq,
+    };
+    reply(deps.pusher.as_ref(), connection_id, &ack).await
+}
+
 /// Sends one frame to one connection. A connection that is gone has nothing to answer.
 pub async fn reply(pusher: &dyn ConnectionPusher, connection_id: &str, frame: &ServerFrame) -> Result<(), ApiError> {
     match pusher.post(connection_id, frame.to_json().as_bytes()).await {

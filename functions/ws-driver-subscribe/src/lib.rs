@@ -26,14 +26,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     connections::authorize(table, &conn, &channel).await?;
     let events: Vec<String> = DRIVER_EVENTS.iter().map(|e| e.to_string()).collect();
     connections::subscribe(table, &conn, &channel, &events, filter.as_ref()).await?;
-    let head = log::head(table, &channel).await?;
-    let ack = ServerFrame::Subscribed {
-        id: f.id,
-        channel: channel.to_string(),
-        epoch: head.epoch,
-        seq: head.seq,
-    };
-    ws::reply(&deps, conn_id, &ack).await?;
+    connections::acknowledge(&deps, conn_id, f.id, &channel).await?;
     for offer in offer::open_offers(table).await? {
         if filter.as_ref().is_some_and(|f| !fanout::filter_matches(f, &offer.data)) {
             continue;

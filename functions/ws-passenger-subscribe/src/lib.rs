@@ -26,23 +26,17 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         // Only trips the passenger has booked (admins: any).
         let allowed =
             conn.roles.contains(&realtime_domain::auth::Role::Admin) || access::is_passenger(table, trip_id, &conn.user_id).await?;
-        let frame = if !allowed {
-            ServerFrame::Error {
+        if allowed {
+            connections::subscribe(table, &conn, &channel, &[], None).await?;
+            connections::acknowledge(&deps, conn_id, f.id.clone(), &channel).await?;
+        } else {
+            let refusal = ServerFrame::Error {
                 id: f.id.clone(),
                 code: "forbidden".into(),
                 message: format!("no booking on trip {trip_id}"),
-            }
-        } else {
-            connections::subscribe(table, &conn, &channel, &[], None).await?;
-            let head = log::head(table, &channel).await?;
-            ServerFrame::Subscribed {
-                id: f.id.clone(),
-                channel: channel.to_string(),
-                epoch: head.epoch,
-                seq: head.seq,
-            }
-        };
-        ws::reply(&deps, conn_id, &frame).await?;
+            };
+            ws::reply(&deps, conn_id, &refusal).await?;
+        }
     }
     Ok(ws::ok())
 }

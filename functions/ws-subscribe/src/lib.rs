@@ -56,14 +56,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         let replayed = resume::replay_to(&deps, conn_id, None, &channel, &from.epoch, from.after).await?;
         realtime_edge::stats::resumed(table, replayed.events, replayed.resync).await;
     }
-    let head = log::head(table, &channel).await?;
-    let ack = ServerFrame::Subscribed {
-        id: f.id,
-        channel: channel.to_string(),
-        epoch: head.epoch,
-        seq: head.seq,
-    };
-    ws::reply(&deps, conn_id, &ack).await?;
+    connections::acknowledge(&deps, conn_id, f.id, &channel).await?;
     Ok(ws::ok())
 }
 
