@@ -8,7 +8,7 @@ use realtime_domain::channels::Channel;
 use realtime_domain::frames::ServerFrame;
 use realtime_domain::trips::access::{DriverSubscribe, DRIVER_EVENTS};
 use realtime_domain::trips::offer;
-use realtime_domain::{connections, fanout, log, ApiError, Deps};
+use realtime_domain::{connections, fanout, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {

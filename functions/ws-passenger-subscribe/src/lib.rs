@@ -4,7 +4,7 @@
 
 use realtime_domain::frames::ServerFrame;
 use realtime_domain::trips::access::{self, PassengerSubscribe};
-use realtime_domain::{connections, log, ApiError, Deps};
+use realtime_domain::{connections, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {

@@ -1,8 +1,8 @@
 //! WebSocket `subscribe`: validates the frame, authorizes the channel against state, stores the subscription and answers `subscribed` with the channel's epoch and seq.
 
 use realtime_domain::channels::Channel;
-use realtime_domain::frames::{ClientFrame, ServerFrame};
-use realtime_domain::{connections, fanout, log, resume, ApiError, Deps};
+use realtime_domain::frames::ClientFrame;
+use realtime_domain::{connections, fanout, resume, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
 
 /// Bounds on what one subscription may ask for.
