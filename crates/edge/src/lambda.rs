@@ -207,3 +207,44 @@ where
     }))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::function::BusEvent;
+    use realtime_embedded::testing::{embedded, FIXTURE_SECRET};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+
+    async fn count(_: Deps, e: BusEvent) -> Result<(), EventError> {
+        RAN.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(e.detail.event_type, "connection.opened");
+        Err(EventError::retry("the table is busy"))
+    }
+
+    #[tokio::test]
+    async fn a_bus_event_is_typed_or_dropped_and_errors_say_if_a_retry_helps() {
+        let deps = embedded(FIXTURE_SECRET).deps;
+        // Not a domain event: dropped (logged), never retried, the handler never runs.
+        let junk = serde_json::json!({"detail-type": "x", "source": "y", "detail": {"not": "an envelope"}});
+        assert!(serve_bus_event(count, deps.clone(), junk).await.is_ok());
+        assert_eq!(RAN.load(Ordering::SeqCst), 0);
+        // A domain event reaches the handler typed; its retryable error goes back to Lambda.
+        let env = realtime_domain::events::Envelope::new(
+            realtime_domain::events::Event::ConnectionOpened(realtime_domain::events::ConnectionChanged {
+                connection_id: "c".into(),
+                user_id: "u".into(),
+            }),
+            &Default::default(),
+        );
+        let event = serde_json::json!({"detail-type": "connection.opened", "source": "realtime.connections", "detail": env});
+        assert!(serve_bus_event(count, deps, event).await.unwrap_err().retryable);
+        assert_eq!(RAN.load(Ordering::SeqCst), 1);
+        // Each error decides by its own kind.
+        let busy: EventError = realtime_domain::ports::TableError::Transient("throttled".into()).into();
+        let refused: EventError = realtime_domain::ApiError::NotFound("no chat".into()).into();
+        let invalid: EventError = realtime_domain::ports::PublishError::Invalid("too large".into()).into();
+        assert_eq!((busy.retryable, refused.retryable, invalid.retryable), (true, false, false));
+    }
+}
