@@ -12,21 +12,18 @@ pub(super) async fn http_api(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let path = uri.path();
-    let Some((route, params)) = stack.template.match_http(method.as_str(), path) else {
-        if let Some((route, _)) = stack.template.match_stream(path) {
-            let function = route.function.clone();
-            return function_url(&stack, &function, peer, method, uri, headers, body).await;
-        }
-        return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {method} {path}"));
+    // A route of the HTTP API, or else the function URL of a streaming function.
+    let target = match stack.template.match_http(method.as_str(), path) {
+        Some(route) => Ok(route),
+        None => match stack.template.match_stream(path) {
+            Some((url, _)) => Err(url.function.clone()),
+            None => return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {method} {path}")),
+        },
     };
     let body = match body_within(body, MAX_BODY_BYTES) {
         Ok(b) => b,
         Err(resp) => return *resp,
     };
-    let Some(Handler::Http(f)) = stack.handler(&route.function) else {
-        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "route has no HTTP handler");
-    };
-    let route_key = format!("{} {}", route.method, route.path);
     let request = Request {
         peer,
         method: &method,
@@ -34,6 +31,14 @@ pub(super) async fn http_api(
         headers: &headers,
         body: &body,
     };
+    let (route, params) = match target {
+        Ok(route) => route,
+        Err(function) => return function_url(&stack, &function, &request).await,
+    };
+    let Some(Handler::Http(f)) = stack.handler(&route.function) else {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "route has no HTTP handler");
+    };
+    let route_key = format!("{} {}", route.method, route.path);
     let mut event = payload_v2(&request, &route_key, "000000000000", Some(params));
     if let Some(name) = &route.authorizer {
         // The 2.0 authorizer payload: the request without its body, plus what API Gateway adds.
@@ -103,19 +108,7 @@ pub(super) fn lambda_http_answer(answer: &Value) -> Response {
 /// A streaming function URL (`InvokeMode: RESPONSE_STREAM`): the request as a function URL
 /// sends it (payload 2.0, route `$default`, no path parameters, no authorizer: the function
 /// checks the caller), the answer streamed to the client as the function produces it.
-pub(super) async fn function_url(
-    stack: &Stack,
-    function: &str,
-    peer: SocketAddr,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let body = match body_within(body, MAX_BODY_BYTES) {
-        Ok(b) => b,
-        Err(resp) => return *resp,
-    };
+pub(super) async fn function_url(stack: &Stack, function: &str, request: &Request<'_>) -> Response {
     let Some(Handler::Stream(f)) = stack.handler(function) else {
         return json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,15 +116,8 @@ pub(super) async fn function_url(
             "function URL has no streaming handler",
         );
     };
-    let request = Request {
-        peer,
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
     // A function URL: route `$default`, no path parameters, an anonymous caller.
-    let event = payload_v2(&request, "$default", "anonymous", None);
+    let event = payload_v2(request, "$default", "anonymous", None);
     let req = match serde_json::from_value(event) {
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
