@@ -24,6 +24,25 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How the API answers a trips refusal (the mapping is `From<TripError> for ApiError`).
+trait Answered {
+    fn status(&self) -> u16;
+    fn code(&self) -> &'static str;
+    fn body(&self) -> serde_json::Value;
+}
+
+impl Answered for realtime_domain::trips::TripError {
+    fn status(&self) -> u16 {
+        realtime_domain::ApiError::from(self.clone()).status()
+    }
+    fn code(&self) -> &'static str {
+        realtime_domain::ApiError::from(self.clone()).code()
+    }
+    fn body(&self) -> serde_json::Value {
+        realtime_domain::ApiError::from(self.clone()).body()
+    }
+}
+
 const WAIT: Duration = Duration::from_secs(10);
 
 fn token(sub: &str, roles: &[Role]) -> String {

@@ -85,14 +85,25 @@ impl ApiError {
     }
 }
 
+/// A field a request cannot have; each context turns it into its own refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidField(pub String);
+
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        ApiError::BadRequest(e.0)
+    }
+}
+
 /// A text field: trimmed, non-empty, at most `max` characters.
-pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+pub fn text(field: &str, value: &str, max: usize) -> Result<String, InvalidField> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(ApiError::BadRequest(format!("{field} must not be empty")));
+        return Err(InvalidField(format!("{field} must not be empty")));
     }
     if v.chars().count() > max {
-        return Err(ApiError::BadRequest(format!("{field} must be at most {max} characters")));
+        return Err(InvalidField(format!("{field} must be at most {max} characters")));
     }
     Ok(v.to_string())
 }

@@ -6,7 +6,7 @@
 //! Success answers are stored in the transaction that makes the change, so a change
 //! and its answer are never apart; refusals (409) are stored with a conditional put.
 
-use crate::error::ApiError;
+use crate::error::InvalidField;
 use crate::keys;
 use crate::ports::table::{now_epoch, TTL};
 use crate::ports::{Condition, Item, Table, TableError, TxOp};
@@ -31,15 +31,25 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// Why a key's stored answer cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The key came with a different request body.
+    #[error("this Idempotency-Key was used with a different request")]
+    Reused,
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
 impl Key {
     /// The key of a request, when it has the header.
-    pub fn from_header(scope: &str, header: Option<&str>, body: &[u8]) -> Result<Option<Key>, ApiError> {
+    pub fn from_header(scope: &str, header: Option<&str>, body: &[u8]) -> Result<Option<Key>, InvalidField> {
         let Some(key) = header else {
             return Ok(None);
         };
         let key = key.trim();
         if !crate::ids::valid_id(key) {
-            return Err(ApiError::BadRequest("Idempotency-Key must be 1-64 letters, digits, - or _".into()));
+            return Err(InvalidField("Idempotency-Key must be 1-64 letters, digits, - or _".into()));
         }
         let fingerprint = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
         Ok(Some(Key {
@@ -71,15 +81,12 @@ impl Key {
     }
 
     /// The stored answer, if any; a different body under the same key is refused.
-    pub async fn lookup(&self, table: &dyn Table) -> Result<Option<Answer>, ApiError> {
+    pub async fn lookup(&self, table: &dyn Table) -> Result<Option<Answer>, IdempotencyError> {
         let Some(item) = table.get(&self.pk, keys::META).await? else {
             return Ok(None);
         };
         if item.str("fingerprint") != Some(self.fingerprint.as_str()) {
-            return Err(ApiError::conflict(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request",
-            ));
+            return Err(IdempotencyError::Reused);
         }
         Ok(Some(Answer {
             status: item.i64("status").and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
@@ -88,7 +95,7 @@ impl Key {
     }
 
     /// Stores a refusal as the first answer; when another request stored one first, that one.
-    pub async fn remember(&self, table: &dyn Table, answer: Answer) -> Result<Answer, ApiError> {
+    pub async fn remember(&self, table: &dyn Table, answer: Answer) -> Result<Answer, IdempotencyError> {
         match table.put(self.item(&answer), Some(Self::free())).await {
             Ok(()) => Ok(answer),
             Err(TableError::ConditionFailed) => Ok(self.lookup(table).await?.unwrap_or(answer)),

@@ -18,6 +18,21 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::broadcast::Receiver;
 
+/// How the API answers a chat refusal (the mapping is `From<ChatError> for ApiError`).
+trait Answered {
+    fn status(&self) -> u16;
+    fn code(&self) -> &'static str;
+}
+
+impl Answered for ChatError {
+    fn status(&self) -> u16 {
+        ApiError::from(self.clone()).status()
+    }
+    fn code(&self) -> &'static str {
+        ApiError::from(self.clone()).code()
+    }
+}
+
 const SECRET: &str = "chat-tests-secret-0123456789";
 
 fn claims(sub: &str) -> Claims {
@@ -63,7 +78,7 @@ async fn chat(e: &Embedded, s: ChatSettings) -> ChatId {
     view.chat_id
 }
 
-async fn say(e: &Embedded, chat_id: &str, who: &str, text: &str) -> Result<MessageStored, ApiError> {
+async fn say(e: &Embedded, chat_id: &str, who: &str, text: &str) -> Result<MessageStored, ChatError> {
     let req = SendMessage {
         content: text.into(),
         client_message_id: None,

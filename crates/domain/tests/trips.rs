@@ -15,6 +15,25 @@ use realtime_embedded::testing::{embedded, Embedded};
 use serde_json::Value;
 use std::sync::Arc;
 
+/// How the API answers a trips refusal (the mapping is `From<TripError> for ApiError`).
+trait Answered {
+    fn status(&self) -> u16;
+    fn code(&self) -> &'static str;
+    fn body(&self) -> serde_json::Value;
+}
+
+impl Answered for realtime_domain::trips::TripError {
+    fn status(&self) -> u16 {
+        realtime_domain::ApiError::from(self.clone()).status()
+    }
+    fn code(&self) -> &'static str {
+        realtime_domain::ApiError::from(self.clone()).code()
+    }
+    fn body(&self) -> serde_json::Value {
+        realtime_domain::ApiError::from(self.clone()).body()
+    }
+}
+
 fn user(sub: &str, roles: &[Role]) -> Claims {
     Claims {
         sub: sub.into(),

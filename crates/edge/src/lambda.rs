@@ -132,6 +132,7 @@ macro_rules! event_error_from {
 }
 event_error_from!(
     realtime_domain::ApiError,
+    realtime_domain::chat::ChatError,
     realtime_domain::ports::TableError,
     realtime_domain::ports::PublishError
 );

@@ -12,12 +12,12 @@
 //! | `AI#{requestId}` | `chat.ai.completed` / `chat.ai.failed` | outcome, response time, reply id |
 //! | `REJ#{eventId}` | `chat.message.rejected` | sender |
 
+use super::error::ChatError;
 use super::extensions::Extension;
 use super::session::{self, Meta};
 use super::ts;
 use crate::auth::Claims;
 use crate::deps::Deps;
-use crate::error::ApiError;
 use crate::events::{Envelope, Event};
 use crate::ids::ChatId;
 use crate::keys;
@@ -184,10 +184,10 @@ fn avg(sum: u64, n: u64) -> f64 {
 }
 
 /// The figures of a chat, for its participants (and admins).
-pub async fn report(deps: &Deps, user: &Claims, chat_id: &ChatId) -> Result<Report, ApiError> {
+pub async fn report(deps: &Deps, user: &Claims, chat_id: &ChatId) -> Result<Report, ChatError> {
     let s = session::require(deps, chat_id, 0).await?;
     if s.member(&user.sub).is_none() && !user.roles.contains(&crate::auth::Role::Admin) {
-        return Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")));
+        return Err(ChatError::Forbidden(format!("not a participant of chat {chat_id}")));
     }
     let items = query_all(deps.table.as_ref(), Query::new(keys::analytics(chat_id))).await?;
     let (mut rows, mut rejected) = (Vec::new(), 0u64);

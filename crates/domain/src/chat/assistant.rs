@@ -12,12 +12,12 @@
 //! `ai-{requestId}`, so a redelivered request stores nothing twice, and a request whose
 //! turn has moved on is dropped.
 
+use super::error::ChatError;
 use super::messages::{self, turn_event, turn_op, Outgoing};
 use super::session::{self, Session};
 use super::turns::{self, Speaker, ROLE_ASSISTANT};
 use super::{AiCompleted, AiFailed, AiRequested, AiStarted, TurnMode, Typing, MAX_CONTENT};
 use crate::deps::Deps;
-use crate::error::ApiError;
 use crate::events::{Actor, Cause, Envelope, Event, MessageStored};
 use crate::keys;
 use crate::outbox;
@@ -140,7 +140,7 @@ fn awaited(s: &Session, req: &AiRequested) -> bool {
 }
 
 /// Answers one `chat.ai.requested` (the envelope it came in, for correlation).
-pub async fn respond(deps: &Deps, provider: &dyn Provider, request: &Envelope) -> Result<Outcome, ApiError> {
+pub async fn respond(deps: &Deps, provider: &dyn Provider, request: &Envelope) -> Result<Outcome, ChatError> {
     let Some(Event::AiRequested(req)) = request.typed() else {
         return Ok(Outcome::Skipped("not a chat.ai.requested event"));
     };
@@ -239,7 +239,7 @@ pub async fn respond(deps: &Deps, provider: &dyn Provider, request: &Envelope) -
     match messages::store(deps, chat_id, out, &cause, completed).await {
         Ok((m, _)) => Ok(Outcome::Replied(m)),
         // The turn moved on while the provider worked (timeout, settings change).
-        Err(ApiError::Conflict { code, message }) => {
+        Err(ChatError::Conflict { code, message }) => {
             fail(deps, provider, &req, "turn_moved_on", &message, response_time_ms, &cause).await?;
             tracing::info!(chat_id, code, "assistant reply dropped");
             Ok(Outcome::Failed(message))
@@ -258,7 +258,7 @@ async fn fail(
     error: &str,
     response_time_ms: u64,
     cause: &Cause,
-) -> Result<(), ApiError> {
+) -> Result<(), ChatError> {
     let chat_id = req.chat_id.as_str();
     for attempt in 0..4 {
         let Some(s) = session::load(deps, chat_id, 0).await? else {
@@ -308,7 +308,7 @@ async fn fail(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable("the turn kept changing while failing the request".into()))
+    Err(ChatError::Busy("the turn kept changing while failing the request".into()))
 }
 
 #[cfg(test)]

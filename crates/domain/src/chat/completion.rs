@@ -10,11 +10,11 @@
 //! state. Only the completion that sees every other participant done sets `readyAt` (only if
 //! unset) and announces `ready`.
 
+use super::error::ChatError;
 use super::session::{self, Session};
 use super::{CompletionReady, CompletionUpdated};
 use crate::auth::Claims;
 use crate::deps::Deps;
-use crate::error::ApiError;
 use crate::events::{Cause, Envelope, Event};
 use crate::ids::ChatId;
 use crate::keys;
@@ -52,11 +52,11 @@ fn status(s: &Session, user_id: &str) -> CompletionStatus {
 
 /// Marks the caller complete. Completing twice is harmless: the second call answers the
 /// current status and announces nothing.
-pub async fn complete(deps: &Deps, user: &Claims, chat_id: &ChatId, cause: &Cause) -> Result<CompletionStatus, ApiError> {
+pub async fn complete(deps: &Deps, user: &Claims, chat_id: &ChatId, cause: &Cause) -> Result<CompletionStatus, ChatError> {
     for attempt in 0..ATTEMPTS {
         let s = session::require(deps, chat_id, 0).await?;
         if s.member(&user.sub).is_none() {
-            return Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")));
+            return Err(ChatError::Forbidden(format!("not a participant of chat {chat_id}")));
         }
         if s.has_completed(&user.sub) {
             return Ok(status(&s, &user.sub));
@@ -143,5 +143,5 @@ pub async fn complete(deps: &Deps, user: &Claims, chat_id: &ChatId, cause: &Caus
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable("completion kept conflicting; retry".into()))
+    Err(ChatError::Busy("completion kept conflicting; retry".into()))
 }

@@ -7,6 +7,7 @@
 //! `chat.typing.*` (off), `chat.turn.changed` and `chat.ai.requested`. When another send
 //! moved the turn meanwhile, the pipeline starts over on the new state.
 
+use super::error::ChatError;
 use super::extensions::Extension;
 use super::session::{self, message_of, Session};
 use super::turns::{self, Speaker, Turn};
@@ -14,7 +15,6 @@ use super::{moderation, ts, AiRequested, MessageRejected, SendMessage, Typing, M
 use crate::auth::Claims;
 use crate::deps::Deps;
 use crate::error::text;
-use crate::error::ApiError;
 use crate::events::{Cause, Envelope, Event, MessageStored, Priority, TurnChanged};
 use crate::ids::ChatId;
 use crate::keys;
@@ -44,11 +44,11 @@ pub async fn send(
     chat_id: &ChatId,
     req: SendMessage,
     cause: &Cause,
-) -> Result<(MessageStored, bool), ApiError> {
+) -> Result<(MessageStored, bool), ChatError> {
     let content = text("content", &req.content, MAX_CONTENT)?;
     if let Some(c) = &req.client_message_id {
         if !crate::ids::valid_id(c) {
-            return Err(ApiError::BadRequest("clientMessageId must be 1-64 letters, digits, - or _".into()));
+            return Err(ChatError::Invalid("clientMessageId must be 1-64 letters, digits, - or _".into()));
         }
     }
     let out = Outgoing {
@@ -61,7 +61,7 @@ pub async fn send(
 }
 
 /// The message a sender already stored under a client message id.
-async fn stored_by_marker(deps: &Deps, chat_id: &str, sender: &str, cmid: &str) -> Result<Option<MessageStored>, ApiError> {
+async fn stored_by_marker(deps: &Deps, chat_id: &str, sender: &str, cmid: &str) -> Result<Option<MessageStored>, ChatError> {
     let marker = deps.table.get(&keys::chat(chat_id), &keys::client_msg(sender, cmid)).await?;
     Ok(match marker.as_ref().and_then(|m| m.str("msgSk")) {
         Some(sk) => deps.table.get(&keys::chat(chat_id), sk).await?.as_ref().and_then(message_of),
@@ -110,7 +110,7 @@ pub(crate) async fn store(
     out: Outgoing<'_>,
     cause: &Cause,
     extra: impl Fn(&MessageStored) -> Vec<Envelope>,
-) -> Result<(MessageStored, bool), ApiError> {
+) -> Result<(MessageStored, bool), ChatError> {
     let sender = out.speaker.id().to_string();
     // A retry of a send that already landed answers with that message, whatever the turn is now.
     if let Some(c) = &out.client_message_id {
@@ -124,13 +124,13 @@ pub(crate) async fn store(
         let now = Utc::now();
         match out.speaker {
             Speaker::User(u) if s.member(u).is_none() => {
-                return Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")));
+                return Err(ChatError::Forbidden(format!("not a participant of chat {chat_id}")));
             }
             Speaker::Assistant if !s.meta.settings.assistant_enabled => {
-                return Err(ApiError::conflict("assistant_disabled", "the assistant is off in this chat"));
+                return Err(ChatError::conflict("assistant_disabled", "the assistant is off in this chat"));
             }
             Speaker::Assistant if s.turn.mode != super::TurnMode::Free && s.turn.ai_request_id.as_deref() != out.ai_request_id => {
-                return Err(ApiError::conflict(
+                return Err(ChatError::conflict(
                     "not_your_turn",
                     "the turn moved on; this request is no longer awaited",
                 ));
@@ -174,7 +174,7 @@ pub(crate) async fn store(
                 return stored_by_marker(deps, chat_id, &sender, c)
                     .await?
                     .map(|m| (m, false))
-                    .ok_or_else(|| ApiError::Unavailable("retry the send".into()));
+                    .ok_or_else(|| ChatError::Busy("retry the send".into()));
             }
             // The turn moved: check again on the new state.
             Err(TableError::TransactionCanceled { failed }) if turn_index.is_some_and(|i| failed.contains(&i)) => continue,
@@ -183,7 +183,7 @@ pub(crate) async fn store(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable("the turn kept changing; retry the send".into()))
+    Err(ChatError::Busy("the turn kept changing; retry the send".into()))
 }
 
 /// The writes and events of one stored message: (ops, events, index of the turn write).
@@ -260,7 +260,7 @@ fn plan(
 
 /// Moderation refused a message: nothing is stored; `chat.message.rejected` goes to the
 /// sender (its log entry is the only write), and the sender gets 422 `message_rejected`.
-async fn reject(deps: &Deps, chat_id: &str, sender: &str, term: &str, cmid: Option<String>, cause: &Cause) -> ApiError {
+async fn reject(deps: &Deps, chat_id: &str, sender: &str, term: &str, cmid: Option<String>, cause: &Cause) -> ChatError {
     let reason = format!("the message contains the blocked term {term:?}");
     let mut ev = Envelope::new(
         Event::MessageRejected(MessageRejected {
@@ -280,7 +280,7 @@ async fn reject(deps: &Deps, chat_id: &str, sender: &str, term: &str, cmid: Opti
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "chat.message.rejected not recorded"),
     }
-    ApiError::Unprocessable {
+    ChatError::Rejected {
         code: "message_rejected",
         message: format!("message rejected by moderation: {reason}"),
     }
@@ -302,8 +302,8 @@ pub struct History {
 
 /// The upper bound of a history page from `before`: a `nextBefore` cursor
 /// (`{time}_{messageId}`, URL-safe), or a timestamp (messages strictly older).
-fn before_bound(before: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::BadRequest("before must be a nextBefore cursor or an RFC 3339 timestamp".into());
+fn before_bound(before: &str) -> Result<String, ChatError> {
+    let bad = || ChatError::Invalid("before must be a nextBefore cursor or an RFC 3339 timestamp".into());
     if before.len() > 100 {
         return Err(bad());
     }
@@ -320,14 +320,20 @@ fn before_bound(before: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /api/chat/{chatId}/messages?before=&limit=`: a participant's view of the history.
-pub async fn history(deps: &Deps, user: &Claims, chat_id: &ChatId, before: Option<&str>, limit: Option<&str>) -> Result<History, ApiError> {
+pub async fn history(
+    deps: &Deps,
+    user: &Claims,
+    chat_id: &ChatId,
+    before: Option<&str>,
+    limit: Option<&str>,
+) -> Result<History, ChatError> {
     let limit = match limit {
         None => HISTORY_DEFAULT_LIMIT,
         Some(l) => l
             .parse::<u32>()
             .ok()
             .filter(|l| (1..=HISTORY_MAX_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit must be a number from 1 to {HISTORY_MAX_LIMIT}")))?,
+            .ok_or_else(|| ChatError::Invalid(format!("limit must be a number from 1 to {HISTORY_MAX_LIMIT}")))?,
     };
     let upper = before.map(before_bound).transpose()?;
     super::require_reader(deps, user, chat_id).await?;

@@ -19,6 +19,7 @@
 pub mod analytics;
 pub mod assistant;
 pub mod completion;
+pub mod error;
 pub mod extensions;
 pub mod messages;
 pub mod model;
@@ -30,6 +31,7 @@ pub mod settings;
 pub mod turns;
 pub mod typing;
 
+pub use error::ChatError;
 pub use messages::{history, send, History};
 pub use model::*;
 pub use payloads::*;

@@ -2,9 +2,9 @@
 //! join and write to a chat. A leaf: it knows only the extensions' names and the
 //! moderation's term rules.
 
+use super::error::ChatError;
 use super::extensions;
 use super::moderation;
-use crate::error::ApiError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -45,11 +45,11 @@ impl Default for ChatSettings {
 impl ChatSettings {
     /// Checks and normalizes settings from a client (known extensions, once each, in a
     /// stable order; bounded blocklist; a turn mode the assistant setting can serve).
-    pub fn validated(mut self) -> Result<Self, ApiError> {
+    pub fn validated(mut self) -> Result<Self, ChatError> {
         let mut exts = Vec::new();
         for e in &self.extensions {
             let ext = extensions::Extension::parse(e).ok_or_else(|| {
-                ApiError::BadRequest(format!(
+                ChatError::Invalid(format!(
                     "unknown extension {:?}: known are {}",
                     e.chars().take(40).collect::<String>(),
                     extensions::Extension::NAMES.join(", ")
@@ -61,9 +61,9 @@ impl ChatSettings {
         }
         exts.sort();
         self.extensions = exts.iter().map(|e| e.name().to_string()).collect();
-        self.blocklist = moderation::normalize_terms(self.blocklist.iter().map(String::as_str)).map_err(ApiError::BadRequest)?;
+        self.blocklist = moderation::normalize_terms(self.blocklist.iter().map(String::as_str)).map_err(ChatError::Invalid)?;
         if self.turn_mode == TurnMode::UserThenAssistant && !self.assistant_enabled {
-            return Err(ApiError::BadRequest(
+            return Err(ChatError::Invalid(
                 "turnMode user_then_assistant needs assistantEnabled: true".into(),
             ));
         }

@@ -1,11 +1,12 @@
 //! Chats and their members: create, join, and who may read a chat.
 
+use super::error::ChatError;
 use super::model::{ts, ChatSettings, CreateChat, JoinChat, TurnMode, MAX_NAME, MAX_PARTICIPANTS, MAX_TITLE};
 use super::payloads::{ChatCreated, Participant};
 use super::{session, turns};
 use crate::auth::Claims;
 use crate::deps::Deps;
-use crate::error::{text, ApiError};
+use crate::error::text;
 use crate::events::{Cause, Envelope, Event};
 use crate::ids::ChatId;
 use crate::keys;
@@ -24,9 +25,9 @@ pub struct ChatView {
 }
 
 /// The assistant speaks under this id; no person may use it.
-fn refuse_reserved(user: &Claims) -> Result<(), ApiError> {
+fn refuse_reserved(user: &Claims) -> Result<(), ChatError> {
     if user.sub == turns::ASSISTANT_ID {
-        return Err(ApiError::Forbidden(format!("the user id {:?} is reserved", turns::ASSISTANT_ID)));
+        return Err(ChatError::Forbidden(format!("the user id {:?} is reserved", turns::ASSISTANT_ID)));
     }
     Ok(())
 }
@@ -42,7 +43,7 @@ fn member_item(chat_id: &str, p: &Participant) -> Item {
         .with(crate::ports::table::GSI1SK, keys::chat(chat_id))
 }
 
-pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) -> Result<ChatView, ApiError> {
+pub async fn create(deps: &Deps, user: &Claims, req: CreateChat, cause: &Cause) -> Result<ChatView, ChatError> {
     refuse_reserved(user)?;
     let title = text("title", &req.title, MAX_TITLE)?;
     let settings = req.settings.unwrap_or_default().validated()?;
@@ -108,7 +109,7 @@ fn joined_event(p: &Participant, cause: &Cause) -> Envelope {
 
 /// Joins the caller; joining twice is harmless and announces nothing the second time.
 /// A chat holds at most [`MAX_PARTICIPANTS`] (409 `chat_full`).
-pub async fn join(deps: &Deps, user: &Claims, chat_id: &ChatId, req: JoinChat, cause: &Cause) -> Result<Participant, ApiError> {
+pub async fn join(deps: &Deps, user: &Claims, chat_id: &ChatId, req: JoinChat, cause: &Cause) -> Result<Participant, ChatError> {
     refuse_reserved(user)?;
     let display_name = text("displayName", &req.display_name, MAX_NAME)?;
     let p = Participant {
@@ -144,12 +145,12 @@ pub async fn join(deps: &Deps, user: &Claims, chat_id: &ChatId, req: JoinChat, c
         // Already a member: the first answer again (whatever the count says).
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&1) => participant(deps, chat_id, &user.sub)
             .await?
-            .ok_or_else(|| ApiError::Unavailable("membership changed".into())),
+            .ok_or_else(|| ChatError::Busy("membership changed".into())),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
             if deps.table.get(&keys::chat(chat_id), keys::CHAT_META).await?.is_none() {
-                Err(ApiError::NotFound(format!("chat {chat_id} not found")))
+                Err(ChatError::NotFound(format!("chat {chat_id} not found")))
             } else {
-                Err(ApiError::conflict(
+                Err(ChatError::conflict(
                     "chat_full",
                     format!("chat {chat_id} already has {MAX_PARTICIPANTS} participants"),
                 ))
@@ -159,22 +160,22 @@ pub async fn join(deps: &Deps, user: &Claims, chat_id: &ChatId, req: JoinChat, c
     }
 }
 
-pub async fn participant(deps: &Deps, chat_id: &str, user_id: &str) -> Result<Option<Participant>, ApiError> {
+pub async fn participant(deps: &Deps, chat_id: &str, user_id: &str) -> Result<Option<Participant>, ChatError> {
     let item = deps.table.get(&keys::chat(chat_id), &keys::member(user_id)).await?;
     Ok(item.as_ref().map(session::participant_of))
 }
 
 /// The caller must be a participant (admins may read any chat): 404 for a chat that
 /// does not exist, 403 for one the caller is not in.
-pub async fn require_reader(deps: &Deps, user: &Claims, chat_id: &str) -> Result<(), ApiError> {
+pub async fn require_reader(deps: &Deps, user: &Claims, chat_id: &str) -> Result<(), ChatError> {
     if participant(deps, chat_id, &user.sub).await?.is_some() {
         return Ok(());
     }
     if deps.table.get(&keys::chat(chat_id), keys::CHAT_META).await?.is_none() {
-        return Err(ApiError::NotFound(format!("chat {chat_id} not found")));
+        return Err(ChatError::NotFound(format!("chat {chat_id} not found")));
     }
     if user.roles.contains(&crate::auth::Role::Admin) {
         return Ok(());
     }
-    Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")))
+    Err(ChatError::Forbidden(format!("not a participant of chat {chat_id}")))
 }

@@ -24,11 +24,11 @@
 //! the adapters drop expired items from every read (DynamoDB deletes them late), so an
 //! indicator nobody refreshed is not reported.
 
+use super::error::ChatError;
 use super::turns::{Turn, ASSISTANT_ID, ROLE_ASSISTANT};
 use super::{ChatSettings, Participant, MAX_PARTICIPANTS};
 use crate::auth::Claims;
 use crate::deps::Deps;
-use crate::error::ApiError;
 use crate::events::MessageStored;
 use crate::ids::ChatId;
 use crate::keys;
@@ -150,7 +150,7 @@ pub(crate) fn message_of(item: &Item) -> Option<MessageStored> {
 
 /// Reads a session in one Query: the session items and, when `recent > 0`, the newest
 /// `recent` messages. None when the chat does not exist.
-pub async fn load(deps: &Deps, chat_id: &str, recent: u32) -> Result<Option<Session>, ApiError> {
+pub async fn load(deps: &Deps, chat_id: &str, recent: u32) -> Result<Option<Session>, ChatError> {
     let pk = keys::chat(chat_id);
     let mut query = if recent == 0 {
         Query::new(pk).begins_with(keys::SESSION_PREFIX)
@@ -233,10 +233,10 @@ pub async fn load(deps: &Deps, chat_id: &str, recent: u32) -> Result<Option<Sess
 }
 
 /// A session that exists, else 404.
-pub async fn require(deps: &Deps, chat_id: &str, recent: u32) -> Result<Session, ApiError> {
+pub async fn require(deps: &Deps, chat_id: &str, recent: u32) -> Result<Session, ChatError> {
     load(deps, chat_id, recent)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("chat {chat_id} not found")))
+        .ok_or_else(|| ChatError::NotFound(format!("chat {chat_id} not found")))
 }
 
 // ---------------------------------------------------------------- the state view
@@ -345,10 +345,10 @@ impl ChatState {
 }
 
 /// The state of a chat for a participant (or an admin).
-pub async fn state(deps: &Deps, user: &Claims, chat_id: &ChatId) -> Result<ChatState, ApiError> {
+pub async fn state(deps: &Deps, user: &Claims, chat_id: &ChatId) -> Result<ChatState, ChatError> {
     let s = require(deps, chat_id, RECENT_MESSAGES).await?;
     if s.member(&user.sub).is_none() && !user.roles.contains(&crate::auth::Role::Admin) {
-        return Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")));
+        return Err(ChatError::Forbidden(format!("not a participant of chat {chat_id}")));
     }
     Ok(ChatState::of(s, &deps.config.chat.assistant.name))
 }

@@ -5,6 +5,7 @@
 //! A change of the turn mode or of the assistant restarts the turn (any user may open),
 //! in the same transaction, so a turn never waits for an assistant that was switched off.
 
+use super::error::ChatError;
 use super::extensions::Extension;
 use super::messages::{turn_event, turn_op};
 use super::session::{self, ChatState};
@@ -12,7 +13,6 @@ use super::turns::Turn;
 use super::{ts, ChatSettings, SettingsUpdated, TurnMode};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
-use crate::error::ApiError;
 use crate::events::{Cause, Envelope, Event};
 use crate::ids::ChatId;
 use crate::keys;
@@ -63,9 +63,9 @@ fn changed(old: &ChatSettings, new: &ChatSettings) -> Vec<String> {
 }
 
 /// Changes a chat's settings (its organizer, or an admin) and answers the new state.
-pub async fn update(deps: &Deps, user: &Claims, chat_id: &ChatId, patch: SettingsPatch, cause: &Cause) -> Result<ChatState, ApiError> {
+pub async fn update(deps: &Deps, user: &Claims, chat_id: &ChatId, patch: SettingsPatch, cause: &Cause) -> Result<ChatState, ChatError> {
     if patch.turn_mode.is_none() && patch.assistant_enabled.is_none() && patch.extensions.is_none() && patch.blocklist.is_none() {
-        return Err(ApiError::BadRequest(
+        return Err(ChatError::Invalid(
             "name at least one of turnMode, assistantEnabled, extensions, blocklist".into(),
         ));
     }
@@ -73,7 +73,7 @@ pub async fn update(deps: &Deps, user: &Claims, chat_id: &ChatId, patch: Setting
         let s = session::require(deps, chat_id, 0).await?;
         let organizer = s.member(&user.sub).is_some_and(|m| m.role == "organizer");
         if !organizer && !user.roles.contains(&Role::Admin) {
-            return Err(ApiError::Forbidden("only the chat's organizer may change its settings".into()));
+            return Err(ChatError::Forbidden("only the chat's organizer may change its settings".into()));
         }
         let old = s.meta.settings.clone();
         let new = patch.apply(&old).validated()?;
@@ -134,5 +134,5 @@ pub async fn update(deps: &Deps, user: &Claims, chat_id: &ChatId, patch: Setting
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable("the settings kept changing; retry".into()))
+    Err(ChatError::Busy("the settings kept changing; retry".into()))
 }

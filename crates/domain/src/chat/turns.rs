@@ -13,8 +13,8 @@
 //! answer would, and a turn left waiting longer than the assistant's turn timeout lets
 //! users speak again.
 
+use super::error::ChatError;
 use super::{Participant, TurnMode};
-use crate::error::ApiError;
 use crate::keys;
 use crate::ports::Item;
 use chrono::{DateTime, Utc};
@@ -99,12 +99,12 @@ impl Turn {
     }
 }
 
-fn not_your_turn(message: String) -> ApiError {
-    ApiError::conflict("not_your_turn", message)
+fn not_your_turn(message: String) -> ChatError {
+    ChatError::conflict("not_your_turn", message)
 }
 
 /// Whether `speaker` may send now; 409 `not_your_turn` (saying whose turn it is) if not.
-pub fn check(turn: &Turn, speaker: Speaker<'_>, now: DateTime<Utc>, assistant_turn_timeout_secs: i64) -> Result<(), ApiError> {
+pub fn check(turn: &Turn, speaker: Speaker<'_>, now: DateTime<Utc>, assistant_turn_timeout_secs: i64) -> Result<(), ChatError> {
     if turn.mode == TurnMode::Free {
         return Ok(());
     }

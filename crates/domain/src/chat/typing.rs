@@ -4,11 +4,11 @@
 //! even though DynamoDB deletes it late. Sending a message clears it, and so does a
 //! WebSocket disconnect of its user (found through the user's index partition).
 
+use super::error::ChatError;
 use super::messages::typing_event;
 use super::turns::{Speaker, ASSISTANT_ID, ROLE_ASSISTANT, ROLE_USER};
 use super::Typing;
 use crate::deps::Deps;
-use crate::error::ApiError;
 use crate::events::{Cause, Envelope};
 use crate::ids::ChatId;
 use crate::keys;
@@ -70,12 +70,12 @@ pub fn typing_item(chat_id: &str, user_id: &str, display_name: &str, role: &str,
 }
 
 /// Sets or clears the caller's indicator in a chat they are in.
-pub async fn set(deps: &Deps, user_id: &str, chat_id: &ChatId, is_typing: bool, cause: &Cause) -> Result<TypingStatus, ApiError> {
+pub async fn set(deps: &Deps, user_id: &str, chat_id: &ChatId, is_typing: bool, cause: &Cause) -> Result<TypingStatus, ChatError> {
     let Some(member) = super::participant(deps, chat_id, user_id).await? else {
         if deps.table.get(&keys::chat(chat_id), keys::CHAT_META).await?.is_none() {
-            return Err(ApiError::NotFound(format!("chat {chat_id} not found")));
+            return Err(ChatError::NotFound(format!("chat {chat_id} not found")));
         }
-        return Err(ApiError::Forbidden(format!("not a participant of chat {chat_id}")));
+        return Err(ChatError::Forbidden(format!("not a participant of chat {chat_id}")));
     };
     let now = Utc::now();
     if !is_typing {
@@ -115,7 +115,7 @@ pub async fn set(deps: &Deps, user_id: &str, chat_id: &ChatId, is_typing: bool, 
 }
 
 /// Clears an indicator if it is on (announcing it); nothing happens if it is not.
-pub(crate) async fn clear(deps: &Deps, chat_id: &str, user_id: &str, display_name: &str, cause: &Cause) -> Result<bool, ApiError> {
+pub(crate) async fn clear(deps: &Deps, chat_id: &str, user_id: &str, display_name: &str, cause: &Cause) -> Result<bool, ChatError> {
     let speaker = if user_id == ASSISTANT_ID {
         Speaker::Assistant
     } else {
@@ -147,7 +147,7 @@ pub(crate) async fn clear(deps: &Deps, chat_id: &str, user_id: &str, display_nam
 }
 
 /// Clears every indicator of a user (their WebSocket closed). Best effort per chat.
-pub async fn clear_user(deps: &Deps, user_id: &str, cause: &Cause) -> Result<usize, ApiError> {
+pub async fn clear_user(deps: &Deps, user_id: &str, cause: &Cause) -> Result<usize, ChatError> {
     let q = Query::gsi1(keys::user(user_id)).begins_with("TYPING#");
     let items = crate::ports::table::query_all(deps.table.as_ref(), q).await?;
     let mut cleared = 0;

@@ -190,7 +190,7 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TableError {
     #[error("condition failed")]
     ConditionFailed,

@@ -2,10 +2,10 @@
 //! `driver:subscribe`) expressed as the generic channel subscription: `trip:{id}` for
 //! a passenger's booked trips, `drivers` with an EventBridge content filter for offers.
 
+use super::error::TripError;
 use super::TripType;
 use crate::auth::{Claims, Role};
 use crate::channels::Channel;
-use crate::error::ApiError;
 use crate::keys;
 use crate::ports::{Table, TableError};
 use serde::Deserialize;
@@ -53,9 +53,9 @@ pub struct PassengerSubscribe {
 
 impl PassengerSubscribe {
     /// The trip channels asked for, validated.
-    pub fn channels(&self) -> Result<Vec<Channel>, ApiError> {
+    pub fn channels(&self) -> Result<Vec<Channel>, TripError> {
         if self.trip_ids.is_empty() || self.trip_ids.len() > MAX_TRIPS_PER_SUBSCRIBE {
-            return Err(ApiError::BadRequest(format!(
+            return Err(TripError::Invalid(format!(
                 "tripIds must name 1 to {MAX_TRIPS_PER_SUBSCRIBE} trips"
             )));
         }
@@ -101,23 +101,23 @@ pub const DRIVER_EVENTS: &[&str] = &["trip.offer.**"];
 
 impl DriverFilters {
     /// The EventBridge content pattern over an offer's `data`, or None for every offer.
-    pub fn content_filter(&self) -> Result<Option<Value>, ApiError> {
+    pub fn content_filter(&self) -> Result<Option<Value>, TripError> {
         let mut f = Map::new();
         if let Some(d) = self.max_distance {
             if !(0.0..=40_075.0).contains(&d) {
-                return Err(ApiError::BadRequest("filters.maxDistance must be between 0 and 40075 km".into()));
+                return Err(TripError::Invalid("filters.maxDistance must be between 0 and 40075 km".into()));
             }
             f.insert("distanceKm".into(), json!([{"numeric": ["<=", d]}]));
         }
         if let Some(e) = self.min_earnings {
             if !(0.0..=1e15).contains(&e) {
-                return Err(ApiError::BadRequest("filters.minEarnings must be a non-negative amount".into()));
+                return Err(TripError::Invalid("filters.minEarnings must be a non-negative amount".into()));
             }
             f.insert("estimatedEarnings".into(), json!([{"numeric": [">=", e]}]));
         }
         if let Some(types) = self.trip_types.as_ref().filter(|t| !t.is_empty()) {
             if types.len() > 2 {
-                return Err(ApiError::BadRequest("filters.tripTypes names at most PRIVATE and SHARED".into()));
+                return Err(TripError::Invalid("filters.tripTypes names at most PRIVATE and SHARED".into()));
             }
             let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
             f.insert("tripType".into(), json!(names));
@@ -157,7 +157,7 @@ mod tests {
             max_distance: Some(-1.0),
             ..Default::default()
         };
-        assert_eq!(bad.content_filter().unwrap_err().status(), 400);
+        assert!(matches!(bad.content_filter(), Err(TripError::Invalid(_))));
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //! many requests race. Cancelling gives the seats back exactly once (the booking's status
 //! is the condition).
 
+use super::error::TripError;
 use super::model::{booking_of, load, Booking, BookingStatus, Trip};
 use super::{stamp, BookingCancelled, BookingConfirmed, TripStatus, ATTEMPTS, MAX_NOTES, MAX_SEATS};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
-use crate::error::{text, ApiError};
+use crate::error::text;
 use crate::events::{Cause, Envelope, Event};
 use crate::idempotency::{Answer, Key};
 use crate::ids::{BookingId, TripId};
@@ -107,14 +108,16 @@ fn answer_json(a: &BookingAnswer) -> Value {
 }
 
 /// A refusal: stored as the key's first answer (so a retry gets the same), then returned.
-async fn refuse(deps: &Deps, idem: Option<&Key>, e: ApiError) -> Result<(u16, Value), ApiError> {
+async fn refuse(deps: &Deps, idem: Option<&Key>, e: TripError) -> Result<(u16, Value), TripError> {
     let Some(k) = idem else { return Err(e) };
+    // Stored as the API answered it, so that a retry gets the very same answer.
+    let answered = crate::error::ApiError::from(e);
     let stored = k
         .remember(
             deps.table.as_ref(),
             Answer {
-                status: e.status(),
-                body: e.body(),
+                status: answered.status(),
+                body: answered.body(),
             },
         )
         .await?;
@@ -123,9 +126,9 @@ async fn refuse(deps: &Deps, idem: Option<&Key>, e: ApiError) -> Result<(u16, Va
 
 /// Books seats for the caller: `(status, body)` of the answer (201 and the booking, or
 /// the answer stored under the request's `Idempotency-Key`).
-pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option<Key>, cause: &Cause) -> Result<(u16, Value), ApiError> {
+pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option<Key>, cause: &Cause) -> Result<(u16, Value), TripError> {
     if !(1..=MAX_SEATS).contains(&req.seats_booked) {
-        return Err(ApiError::BadRequest(format!("seatsBooked must be between 1 and {MAX_SEATS}")));
+        return Err(TripError::Invalid(format!("seatsBooked must be between 1 and {MAX_SEATS}")));
     }
     let table = deps.table.as_ref();
     for attempt in 0..ATTEMPTS {
@@ -136,11 +139,11 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option
         }
         let trip = load(table, &req.trip_id).await?;
         if !trip.status.is_bookable() {
-            let e = ApiError::conflict("trip_not_bookable", format!("trip {} is {}", trip.trip_id, trip.status));
+            let e = TripError::conflict("trip_not_bookable", format!("trip {} is {}", trip.trip_id, trip.status));
             return refuse(deps, idem.as_ref(), e).await;
         }
         if trip.available_seats < req.seats_booked {
-            let e = ApiError::conflict(
+            let e = TripError::conflict(
                 "not_enough_seats",
                 format!("{} seat(s) left, {} asked", trip.available_seats, req.seats_booked),
             );
@@ -216,7 +219,7 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateBooking, idem: Option
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable("the trip is busy; retry the booking".into()))
+    Err(TripError::Busy("the trip is busy; retry the booking".into()))
 }
 
 /// Cancels a booking (its passenger or an admin) and gives its seats back, exactly once:
@@ -227,10 +230,10 @@ pub async fn cancel(
     booking_id: &BookingId,
     reason: Option<String>,
     cause: &Cause,
-) -> Result<BookingAnswer, ApiError> {
+) -> Result<BookingAnswer, TripError> {
     let reason = reason.map(|r| text("reason", &r, MAX_NOTES)).transpose()?;
     let table = deps.table.as_ref();
-    let not_found = || ApiError::NotFound(format!("booking {booking_id} not found"));
+    let not_found = || TripError::NotFound(format!("booking {booking_id} not found"));
     let pointer = table.get(&keys::booking(booking_id), keys::META).await?.ok_or_else(not_found)?;
     let trip_id = pointer.str("tripId").ok_or_else(not_found)?.to_string();
     for attempt in 0..ATTEMPTS {
@@ -241,7 +244,7 @@ pub async fn cancel(
             .and_then(booking_of)
             .ok_or_else(not_found)?;
         if booking.passenger_id != user.sub && !user.has_role(Role::Admin) {
-            return Err(ApiError::Forbidden("only the booking's passenger cancels it".into()));
+            return Err(TripError::Forbidden("only the booking's passenger cancels it".into()));
         }
         let trip = load(table, &trip_id).await?;
         if booking.status == BookingStatus::Cancelled {
@@ -252,7 +255,7 @@ pub async fn cancel(
             });
         }
         if matches!(trip.status, TripStatus::Departed | TripStatus::Arrived | TripStatus::Completed) {
-            return Err(ApiError::conflict(
+            return Err(TripError::conflict(
                 "booking_not_cancellable",
                 format!("trip {trip_id} is {}", trip.status),
             ));
@@ -309,7 +312,7 @@ pub async fn cancel(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable("the trip is busy; retry the cancellation".into()))
+    Err(TripError::Busy("the trip is busy; retry the cancellation".into()))
 }
 
 /// A passenger whose last booking on a trip is cancelled is no longer a party of it: the

@@ -2,13 +2,14 @@
 //! transitions of `TripStatus::can_become`, each step kept in the trip's status log and
 //! announced as `trip.status.updated`.
 
+use super::error::TripError;
 use super::model::{booking_of, load, BookingStatus};
 use super::trip::{offer_event, status_entry_op, StatusEntry};
 use super::Trip;
 use super::{stamp, TripStatus, TripStatusUpdated, ATTEMPTS, MAX_NOTES};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
-use crate::error::{text, ApiError};
+use crate::error::text;
 use crate::events::{Cause, Envelope, Event, Priority};
 use crate::ids::TripId;
 use crate::keys;
@@ -61,9 +62,9 @@ fn status_event(
 /// pending bookings are confirmed, all in one transaction that holds only if the trip
 /// is unchanged since it was read. Of drivers racing for one trip exactly one wins;
 /// the others get 409 `already_accepted`.
-pub async fn accept(deps: &Deps, user: &Claims, trip_id: &TripId, cause: &Cause) -> Result<Trip, ApiError> {
+pub async fn accept(deps: &Deps, user: &Claims, trip_id: &TripId, cause: &Cause) -> Result<Trip, TripError> {
     if !user.has_role(Role::Driver) {
-        return Err(ApiError::Forbidden("only drivers accept trips".into()));
+        return Err(TripError::Forbidden("only drivers accept trips".into()));
     }
     let table = deps.table.as_ref();
     for attempt in 0..ATTEMPTS {
@@ -71,13 +72,13 @@ pub async fn accept(deps: &Deps, user: &Claims, trip_id: &TripId, cause: &Cause)
         // trip's version, which fails the transaction below, so none is left pending.
         let trip = load(table, trip_id).await?;
         if trip.driver_id.is_some() {
-            return Err(ApiError::conflict(
+            return Err(TripError::conflict(
                 "already_accepted",
                 format!("trip {trip_id} already has a driver"),
             ));
         }
         if trip.status != TripStatus::Published {
-            return Err(ApiError::conflict(
+            return Err(TripError::conflict(
                 "illegal_transition",
                 format!("trip {trip_id} is {}, not PUBLISHED", trip.status),
             ));
@@ -157,7 +158,7 @@ pub async fn accept(deps: &Deps, user: &Claims, trip_id: &TripId, cause: &Cause)
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable("the trip is busy; retry".into()))
+    Err(TripError::Busy("the trip is busy; retry".into()))
 }
 
 /// Who may move a trip from `from` to `to`: its driver and admins any legal step; its
@@ -177,7 +178,7 @@ fn may_update(user: &Claims, trip: &Trip, from: TripStatus, to: TripStatus) -> b
 
 /// Moves the trip to `req.status` if that is a legal step from where it is (else 409
 /// `illegal_transition`, and nothing is written or sent).
-pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &TripId, req: UpdateStatus, cause: &Cause) -> Result<Trip, ApiError> {
+pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &TripId, req: UpdateStatus, cause: &Cause) -> Result<Trip, TripError> {
     let notes = req.notes.as_deref().map(|n| text("notes", n, MAX_NOTES)).transpose()?;
     let to = req.status;
     let table = deps.table.as_ref();
@@ -186,22 +187,22 @@ pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &TripId, req: Up
         let from = trip.status;
         let party = user.has_role(Role::Admin) || trip.organizer_id == user.sub || trip.driver_id.as_deref() == Some(user.sub.as_str());
         if !party {
-            return Err(ApiError::Forbidden(format!("not the driver of trip {trip_id}")));
+            return Err(TripError::Forbidden(format!("not the driver of trip {trip_id}")));
         }
         if !from.can_become(to) {
-            return Err(ApiError::conflict(
+            return Err(TripError::conflict(
                 "illegal_transition",
                 format!("a {from} trip cannot become {to}"),
             ));
         }
         if from == TripStatus::Published && to == TripStatus::InProgress {
-            return Err(ApiError::conflict(
+            return Err(TripError::conflict(
                 "illegal_transition",
                 format!("a driver takes a trip with POST /api/drivers/trips/accept/{trip_id}"),
             ));
         }
         if !may_update(user, &trip, from, to) {
-            return Err(ApiError::Forbidden(format!(
+            return Err(TripError::Forbidden(format!(
                 "not allowed to move trip {trip_id} from {from} to {to}"
             )));
         }
@@ -256,5 +257,5 @@ pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &TripId, req: Up
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Unavailable("the trip is busy; retry".into()))
+    Err(TripError::Busy("the trip is busy; retry".into()))
 }

@@ -17,11 +17,13 @@
 pub mod access;
 pub mod booking;
 pub mod driver;
+pub mod error;
 pub mod model;
 pub mod offer;
 pub mod payloads;
 pub mod sse;
 pub mod trip;
 
+pub use error::TripError;
 pub use model::*;
 pub use payloads::{BookingCancelled, BookingConfirmed, TripCreated, TripOfferCreated, TripStatusUpdated};

@@ -1,7 +1,8 @@
 //! The ride-sharing records: trips and bookings, their states and limits, and how they
 //! are stored. A leaf of the trips context: every other trips module builds on it.
 
-use crate::error::{text, ApiError};
+use super::error::TripError;
+use crate::error::text;
 use crate::ids::TripId;
 use crate::keys;
 use crate::ports::table::{GSI1PK, GSI1SK};
@@ -130,13 +131,13 @@ pub struct Place {
 }
 
 impl Place {
-    pub fn validate(&self, field: &str) -> Result<Place, ApiError> {
+    pub fn validate(&self, field: &str) -> Result<Place, TripError> {
         let name = text(&format!("{field}.name"), &self.name, MAX_PLACE)?;
         if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {
-            return Err(ApiError::BadRequest(format!("{field}.lat must be between -90 and 90")));
+            return Err(TripError::Invalid(format!("{field}.lat must be between -90 and 90")));
         }
         if !(self.lng.is_finite() && (-180.0..=180.0).contains(&self.lng)) {
-            return Err(ApiError::BadRequest(format!("{field}.lng must be between -180 and 180")));
+            return Err(TripError::Invalid(format!("{field}.lng must be between -180 and 180")));
         }
         Ok(Place {
             name,
@@ -175,11 +176,11 @@ pub struct Trip {
     pub version: u64,
 }
 
-pub fn id_param(field: &str, id: &str) -> Result<(), ApiError> {
+pub fn id_param(field: &str, id: &str) -> Result<(), TripError> {
     if crate::ids::valid_id(id) {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!("{field} must be 1-64 letters, digits, - or _")))
+        Err(TripError::Invalid(format!("{field} must be 1-64 letters, digits, - or _")))
     }
 }
 
@@ -242,15 +243,15 @@ pub fn trip_item(trip: &Trip) -> Item {
         .with(GSI1SK, keys::trip(&trip.trip_id))
 }
 
-pub fn trip_of(item: &Item) -> Result<Trip, ApiError> {
-    serde_json::from_value(Value::Object(item.attrs.clone())).map_err(|e| ApiError::Internal(format!("corrupt trip {}: {e}", item.pk)))
+pub fn trip_of(item: &Item) -> Result<Trip, TripError> {
+    serde_json::from_value(Value::Object(item.attrs.clone())).map_err(|e| TripError::Corrupt(format!("corrupt trip {}: {e}", item.pk)))
 }
 
 /// The trip, or 404.
-pub async fn load(table: &dyn Table, trip_id: &str) -> Result<Trip, ApiError> {
+pub async fn load(table: &dyn Table, trip_id: &str) -> Result<Trip, TripError> {
     match table.get(&keys::trip(trip_id), keys::META).await? {
         Some(item) => trip_of(&item),
-        None => Err(ApiError::NotFound(format!("trip {trip_id} not found"))),
+        None => Err(TripError::NotFound(format!("trip {trip_id} not found"))),
     }
 }
 

@@ -16,11 +16,11 @@
 //! longer has what the client missed: take `currentStatus` of `connected` as the truth).
 
 use super::access::may_follow;
+use super::error::TripError;
 use super::model::load;
 use crate::auth::Claims;
 use crate::channels::Channel;
 use crate::deps::Deps;
-use crate::error::ApiError;
 use crate::ids::TripId;
 use crate::log::{self, Replay};
 use futures::stream::{self, BoxStream};
@@ -150,18 +150,18 @@ pub async fn open(
     user: &Claims,
     trip_id: &TripId,
     last_event_id: Option<&str>,
-) -> Result<BoxStream<'static, Vec<Message>>, ApiError> {
+) -> Result<BoxStream<'static, Vec<Message>>, TripError> {
     let last: Option<u64> = match last_event_id.map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(
             s.parse()
-                .map_err(|_| ApiError::BadRequest("Last-Event-ID must be a sequence number".into()))?,
+                .map_err(|_| TripError::Invalid("Last-Event-ID must be a sequence number".into()))?,
         ),
     };
     let table = deps.table.as_ref();
     load(table, trip_id).await?;
     if !may_follow(table, &user.sub, &user.roles, trip_id).await? {
-        return Err(ApiError::Forbidden(format!("not a party of trip {trip_id}")));
+        return Err(TripError::Forbidden(format!("not a party of trip {trip_id}")));
     }
     let mut current: Option<String> = None;
     let channel = Channel::Trip(trip_id.to_string());

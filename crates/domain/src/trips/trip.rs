@@ -1,10 +1,11 @@
 //! Creating and reading trips.
 
+use super::error::TripError;
 use super::model::{booking_of, trip_item, trip_of, Booking};
 use super::{offer, stamp, Place, Trip, TripCreated, TripStatus, TripType, MAX_SEATS, MAX_TITLE};
 use crate::auth::{Claims, Role};
 use crate::deps::Deps;
-use crate::error::{text, ApiError};
+use crate::error::text;
 use crate::events::{Cause, Envelope, Event, Priority};
 use crate::ids::TripId;
 use crate::keys;
@@ -89,26 +90,26 @@ pub(crate) fn offer_event(trip: &Trip, now: DateTime<Utc>, cause: &Cause) -> Opt
 
 /// Creates a trip (organizers and admins): `trip.created`, and `trip.offer.created` to
 /// the `drivers` channel when it is private, published and without a driver.
-pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) -> Result<Trip, ApiError> {
+pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) -> Result<Trip, TripError> {
     if !(user.has_role(Role::Organizer) || user.has_role(Role::Admin)) {
-        return Err(ApiError::Forbidden("only organizers create trips".into()));
+        return Err(TripError::Forbidden("only organizers create trips".into()));
     }
     let title = text("title", &req.title, MAX_TITLE)?;
     let origin = req.origin.validate("origin")?;
     let destination = req.destination.validate("destination")?;
     let status = req.status.unwrap_or(TripStatus::Published);
     if !matches!(status, TripStatus::Draft | TripStatus::Published) {
-        return Err(ApiError::BadRequest("a new trip's status is DRAFT or PUBLISHED".into()));
+        return Err(TripError::Invalid("a new trip's status is DRAFT or PUBLISHED".into()));
     }
     if !(1..=MAX_SEATS).contains(&req.total_seats) {
-        return Err(ApiError::BadRequest(format!("totalSeats must be between 1 and {MAX_SEATS}")));
+        return Err(TripError::Invalid(format!("totalSeats must be between 1 and {MAX_SEATS}")));
     }
     if req.price_per_seat > MAX_PRICE {
-        return Err(ApiError::BadRequest(format!("pricePerSeat must be at most {MAX_PRICE}")));
+        return Err(TripError::Invalid(format!("pricePerSeat must be at most {MAX_PRICE}")));
     }
     let now = Utc::now();
     if req.departure_time < now - Duration::minutes(5) {
-        return Err(ApiError::BadRequest("departureTime must not be in the past".into()));
+        return Err(TripError::Invalid("departureTime must not be in the past".into()));
     }
     let trip = Trip {
         trip_id: TripId::generate(),
@@ -168,17 +169,17 @@ pub async fn create(deps: &Deps, user: &Claims, req: CreateTrip, cause: &Cause) 
 }
 
 /// The trip as `user` may see it (a draft only by its organizer and admins).
-pub async fn get(deps: &Deps, user: &Claims, trip_id: &TripId) -> Result<TripView, ApiError> {
+pub async fn get(deps: &Deps, user: &Claims, trip_id: &TripId) -> Result<TripView, TripError> {
     let items = query_all(deps.table.as_ref(), Query::new(keys::trip(trip_id))).await?;
     let meta = items
         .iter()
         .find(|i| i.sk == keys::META)
-        .ok_or_else(|| ApiError::NotFound(format!("trip {trip_id} not found")))?;
+        .ok_or_else(|| TripError::NotFound(format!("trip {trip_id} not found")))?;
     let trip = trip_of(meta)?;
     let admin = user.has_role(Role::Admin);
     let staff = admin || trip.organizer_id == user.sub || trip.driver_id.as_deref() == Some(user.sub.as_str());
     if trip.status == TripStatus::Draft && !(admin || trip.organizer_id == user.sub) {
-        return Err(ApiError::NotFound(format!("trip {trip_id} not found")));
+        return Err(TripError::NotFound(format!("trip {trip_id} not found")));
     }
     let bookings: Vec<Booking> = items
         .iter()

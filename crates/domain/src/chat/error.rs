@@ -1,0 +1,66 @@
+//! What the chat context refuses, and why. The API answers each refusal as its error
+//! (`From<ChatError> for ApiError`); event functions retry what [`ChatError::is_retryable`].
+
+use crate::error::{ApiError, InvalidField};
+use crate::ports::TableError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChatError {
+    /// A field or a setting the chat cannot take.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Not a participant, not the organizer, a reserved id.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The chat's state refuses it now: `not_your_turn`, `chat_full`, `assistant_disabled`...
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Well-formed but refused by a rule: `message_rejected` (moderation).
+    #[error("{message}")]
+    Rejected { code: &'static str, message: String },
+    /// Contention outlasted the attempts: the same request may pass later.
+    #[error("service busy, retry: {0}")]
+    Busy(String),
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
+impl ChatError {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ChatError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ChatError::Busy(_) => true,
+            ChatError::Table(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+impl From<InvalidField> for ChatError {
+    fn from(e: InvalidField) -> Self {
+        ChatError::Invalid(e.0)
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::Invalid(m) => ApiError::BadRequest(m),
+            ChatError::NotFound(m) => ApiError::NotFound(m),
+            ChatError::Forbidden(m) => ApiError::Forbidden(m),
+            ChatError::Conflict { code, message } => ApiError::Conflict { code, message },
+            ChatError::Rejected { code, message } => ApiError::Unprocessable { code, message },
+            ChatError::Busy(m) => ApiError::Unavailable(m),
+            ChatError::Table(e) => e.into(),
+        }
+    }
+}
