@@ -44,11 +44,9 @@ impl Subscriber {
 impl Connection {
     /// Refuses once the token the connection opened with has expired: its rights end then
     /// (every action that acts for the user checks it), though the socket stays.
-    pub fn token_live(&self) -> Result<(), ApiError> {
+    pub fn token_live(&self) -> Result<(), ConnectionError> {
         match self.token_exp {
-            Some(exp) if exp <= now_epoch() => Err(ApiError::Unauthorized(
-                "the connection's token has expired: reconnect with a new token".into(),
-            )),
+            Some(exp) if exp <= now_epoch() => Err(ConnectionError::Expired),
             _ => Ok(()),
         }
     }
@@ -118,7 +116,7 @@ pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<bool, Tabl
 }
 
 /// Who may subscribe to what (DESIGN.md §5): checked against state on every subscribe.
-pub async fn authorize(table: &dyn Table, conn: &Connection, channel: &Channel) -> Result<(), ApiError> {
+pub async fn authorize(table: &dyn Table, conn: &Connection, channel: &Channel) -> Result<(), ConnectionError> {
     conn.token_live()?;
     let allowed = match channel {
         Channel::Admin => conn.roles.contains(&Role::Admin),
@@ -131,7 +129,7 @@ pub async fn authorize(table: &dyn Table, conn: &Connection, channel: &Channel) 
     if allowed {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("not allowed to subscribe to {channel}")))
+        Err(ConnectionError::Forbidden(channel.to_string()))
     }
 }
 
@@ -142,7 +140,7 @@ pub async fn subscribe(
     channel: &Channel,
     events: &[String],
     filter: Option<&Value>,
-) -> Result<(), ApiError> {
+) -> Result<(), ConnectionError> {
     let ttl = now_epoch() + CONNECTION_TTL_SECS;
     let ch = channel.to_string();
     let mut sub = Item::new(keys::chan(&ch), keys::chan_conn(&conn.connection_id))
@@ -167,7 +165,7 @@ pub async fn subscribe(
     ];
     match table.transact(ops).await {
         Ok(()) => Ok(()),
-        Err(TableError::TransactionCanceled { failed }) if failed == [0] => Err(ApiError::Unauthorized("connection is gone".into())),
+        Err(TableError::TransactionCanceled { failed }) if failed == [0] => Err(ConnectionError::Gone),
         Err(e) => Err(e.into()),
     }
 }
@@ -206,7 +204,7 @@ pub async fn subscribers(table: &dyn Table, channel: &Channel) -> Result<Vec<Sub
 
 /// Acknowledges a subscription with the channel's position: the `epoch` and the last
 /// `seq` that a client resumes from.
-pub async fn acknowledge(deps: &Deps, connection_id: &str, id: Option<String>, channel: &Channel) -> Result<(), ApiError> {
+pub async fn acknowledge(deps: &Deps, connection_id: &str, id: Option<String>, channel: &Channel) -> Result<(), ConnectionError> {
     let head = crate::log::head(deps.table.as_ref(), channel).await?;
     let ack = ServerFrame::Subscribed {
         id,
@@ -218,9 +216,47 @@ pub async fn acknowledge(deps: &Deps, connection_id: &str, id: Option<String>, c
 }
 
 /// Sends one frame to one connection. A connection that is gone has nothing to answer.
-pub async fn reply(pusher: &dyn ConnectionPusher, connection_id: &str, frame: &ServerFrame) -> Result<(), ApiError> {
+pub async fn reply(pusher: &dyn ConnectionPusher, connection_id: &str, frame: &ServerFrame) -> Result<(), ConnectionError> {
     match pusher.post(connection_id, frame.to_json().as_bytes()).await {
         Ok(()) | Err(PushError::Gone) => Ok(()),
-        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+        Err(e) => Err(ConnectionError::Push(e)),
+    }
+}
+
+/// What the connections context refuses: an expired token, a channel the user may not
+/// follow, a connection that is gone, a push that failed, the table.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("the connection's token has expired: reconnect with a new token")]
+    Expired,
+    #[error("not allowed to subscribe to {0}")]
+    Forbidden(String),
+    #[error("connection is gone")]
+    Gone,
+    #[error("push failed: {0}")]
+    Push(PushError),
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
+impl ConnectionError {
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ConnectionError::Push(e) => e.is_retryable(),
+            ConnectionError::Table(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+impl From<ConnectionError> for ApiError {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::Expired | ConnectionError::Gone => ApiError::Unauthorized(e.to_string()),
+            ConnectionError::Forbidden(_) => ApiError::Forbidden(e.to_string()),
+            ConnectionError::Push(p) => ApiError::Unavailable(p.to_string()),
+            ConnectionError::Table(t) => t.into(),
+        }
     }
 }

@@ -3,9 +3,8 @@
 //! subscription's live pushes are.
 
 use crate::channels::Channel;
-use crate::connections::reply;
+use crate::connections::{reply, ConnectionError};
 use crate::deps::Deps;
-use crate::error::ApiError;
 use crate::events::Envelope;
 use crate::frames::ServerFrame;
 use crate::log::{self, Replay};
@@ -32,7 +31,7 @@ pub async fn replay_to(
     channel: &Channel,
     epoch: &str,
     after: u64,
-) -> Result<Replayed, ApiError> {
+) -> Result<Replayed, ConnectionError> {
     let ch = channel.to_string();
     match log::replay(deps.table.as_ref(), channel, epoch, after, MAX_REPLAY).await? {
         Replay::Resync(reason) => {

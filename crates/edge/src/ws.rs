@@ -36,7 +36,7 @@ pub fn frame<T: DeserializeOwned>(req: &WsRequest) -> Result<T, ApiError> {
 
 /// Sends one frame to one connection; a gone connection is not the sender's error.
 pub async fn reply(deps: &Deps, connection_id: &str, frame: &ServerFrame) -> Result<(), ApiError> {
-    realtime_domain::connections::reply(deps.pusher.as_ref(), connection_id, frame).await
+    Ok(realtime_domain::connections::reply(deps.pusher.as_ref(), connection_id, frame).await?)
 }
 
 pub fn ok() -> WsResponse {

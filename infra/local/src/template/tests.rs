@@ -187,8 +187,8 @@ fn real_template_trip_routes_and_stream() {
 fn function_urls_must_stream_without_auth_and_name_their_path() {
     let doc = |url: &str, meta: &str| {
         format!(
-            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildProperties: {{Binary: f}}\n{meta}    Properties:\n      FunctionUrlConfig: {url}\n"
-        )
+                "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildProperties: {{Binary: f}}\n{meta}    Properties:\n      FunctionUrlConfig: {url}\n"
+            )
     };
     let ok = Template::parse(&doc("{AuthType: NONE, InvokeMode: RESPONSE_STREAM}", "      UrlPath: /s/{id}\n")).unwrap();
     assert_eq!(ok.match_stream("/s/1").map(|(r, _)| r.function.as_str()), Some("F"));
@@ -270,75 +270,75 @@ const SMALL: &str = r#"
 Transform: AWS::Serverless-2016-10-31
 Resources:
   Api:
-Type: AWS::ApiGatewayV2::Api
-Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
   HelloFunction:
-Type: AWS::Serverless::Function
-Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: hello}}
-Properties:
-  Events:
-    Get:
-      Type: HttpApi
-      Properties: {Path: "/api/hello/{name}", Method: get}
-    Any:
-      Type: HttpApi
-      Properties: {Path: "/api/files/{proxy+}", Method: any}
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: hello}}
+    Properties:
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: "/api/hello/{name}", Method: get}
+        Any:
+          Type: HttpApi
+          Properties: {Path: "/api/files/{proxy+}", Method: any}
   SweepFunction:
-Type: AWS::Serverless::Function
-Metadata:
-  BuildProperties:
-    Binary: sweep
-Properties:
-  Events:
-    Tick:
-      Type: Schedule
-      Properties: {Schedule: rate(1 minute)}
-    Tock:
-      Type: ScheduleV2
-      Properties: {ScheduleExpression: rate(5 minutes)}
-    Off:
-      Type: Schedule
-      Properties: {Schedule: rate(1 day), Enabled: false}
-    Orders:
-      Type: EventBridgeRule
-      Properties:
-        Pattern:
-          source: [shop.orders]
-          detail-type: [order.placed]
-          detail: {amount: [{numeric: [">", 10.5]}], gift: [true], note: [null]}
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: sweep
+    Properties:
+      Events:
+        Tick:
+          Type: Schedule
+          Properties: {Schedule: rate(1 minute)}
+        Tock:
+          Type: ScheduleV2
+          Properties: {ScheduleExpression: rate(5 minutes)}
+        Off:
+          Type: Schedule
+          Properties: {Schedule: rate(1 day), Enabled: false}
+        Orders:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [shop.orders]
+              detail-type: [order.placed]
+              detail: {amount: [{numeric: [">", 10.5]}], gift: [true], note: [null]}
   LongIntegration:
-Type: AWS::ApiGatewayV2::Integration
-Properties:
-  ApiId: {Ref: Api}
-  IntegrationType: AWS_PROXY
-  IntegrationUri:
-    Fn::Join:
-      - ""
-      - - "arn:aws:apigateway:"
-        - {Ref: "AWS::Region"}
-        - ":lambda:path/2015-03-31/functions/"
-        - {"Fn::GetAtt": [HelloFunction, Arn]}
-        - /invocations
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: {Ref: Api}
+      IntegrationType: AWS_PROXY
+      IntegrationUri:
+        Fn::Join:
+          - ""
+          - - "arn:aws:apigateway:"
+            - {Ref: "AWS::Region"}
+            - ":lambda:path/2015-03-31/functions/"
+            - {"Fn::GetAtt": [HelloFunction, Arn]}
+            - /invocations
   ShortIntegration:
-Type: AWS::ApiGatewayV2::Integration
-Properties:
-  ApiId: !Ref Api
-  IntegrationType: AWS_PROXY
-  IntegrationUri: !Sub
-    - arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn}/invocations
-    - Fn: !GetAtt SweepFunction.Arn
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Api
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Sub
+        - arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn}/invocations
+        - Fn: !GetAtt SweepFunction.Arn
   ConnectRoute:
-Type: AWS::ApiGatewayV2::Route
-Properties:
-  ApiId: !Ref Api
-  RouteKey: $connect
-  Target: !Sub integrations/${LongIntegration}
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Api
+      RouteKey: $connect
+      Target: !Sub integrations/${LongIntegration}
   SweepRoute:
-Type: AWS::ApiGatewayV2::Route
-Properties:
-  ApiId: {Ref: Api}
-  RouteKey: sweep
-  Target: {"Fn::Join": ["/", [integrations, {Ref: ShortIntegration}]]}
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: {Ref: Api}
+      RouteKey: sweep
+      Target: {"Fn::Join": ["/", [integrations, {Ref: ShortIntegration}]]}
 "#;
 
 #[test]
@@ -433,8 +433,8 @@ fn errors_name_the_offender() {
 Resources:
   Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}
   R:
-Type: AWS::ApiGatewayV2::Route
-Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Join [/, [integrations, !Ref Nope]]}
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Join [/, [integrations, !Ref Nope]]}
 "#;
     let err = Template::parse(dangling).unwrap_err();
     assert!(
@@ -446,11 +446,11 @@ Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Join [/, [integration
 Resources:
   Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}
   I:
-Type: AWS::ApiGatewayV2::Integration
-Properties: {ApiId: !Ref Api, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Ghost.Arn}/invocations"}
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Api, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Ghost.Arn}/invocations"}
   R:
-Type: AWS::ApiGatewayV2::Route
-Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Sub "integrations/${I}"}
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Sub "integrations/${I}"}
 "#;
     let err = Template::parse(unknown_function).unwrap_err();
     assert!(
@@ -461,9 +461,9 @@ Properties: {ApiId: !Ref Api, RouteKey: $default, Target: !Sub "integrations/${I
     let bad_event = r#"
 Resources:
   F:
-Type: AWS::Serverless::Function
-Metadata: {BuildProperties: {Binary: f}}
-Properties: {Events: {Q: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}}}
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: f}}
+    Properties: {Events: {Q: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}}}
 "#;
     let err = Template::parse(bad_event).unwrap_err();
     assert!(matches!(err, TemplateError::Unsupported { .. }), "{err}");
@@ -472,9 +472,9 @@ Properties: {Events: {Q: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}}}
     let intrinsic_pattern = r#"
 Resources:
   F:
-Type: AWS::Serverless::Function
-Metadata: {BuildProperties: {Binary: f}}
-Properties: {Events: {E: {Type: EventBridgeRule, Properties: {Pattern: {source: [!Ref Src]}}}}}
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: f}}
+    Properties: {Events: {E: {Type: EventBridgeRule, Properties: {Pattern: {source: [!Ref Src]}}}}}
 "#;
     let err = Template::parse(intrinsic_pattern).unwrap_err();
     assert!(err.to_string().contains("F.E") || err.to_string().contains("Events.E"), "{err}");
@@ -577,45 +577,45 @@ const AUTH: &str = r#"
 Resources:
   Ws: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}
   Http:
-Type: AWS::Serverless::HttpApi
-Properties:
-  Auth:
-    DefaultAuthorizer: Main
-    Authorizers:
-      Main:
-        FunctionArn: !GetAtt AuthFunction.Arn
-        AuthorizerPayloadFormatVersion: 2.0
-        EnableSimpleResponses: true
-        Identity: {Headers: [Authorization], QueryStrings: [apiKey]}
-      Policy:
-        FunctionArn: {"Fn::GetAtt": [AuthFunction, Arn]}
-        AuthorizerPayloadFormatVersion: "2.0"
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Main
+        Authorizers:
+          Main:
+            FunctionArn: !GetAtt AuthFunction.Arn
+            AuthorizerPayloadFormatVersion: 2.0
+            EnableSimpleResponses: true
+            Identity: {Headers: [Authorization], QueryStrings: [apiKey]}
+          Policy:
+            FunctionArn: {"Fn::GetAtt": [AuthFunction, Arn]}
+            AuthorizerPayloadFormatVersion: "2.0"
   AuthFunction:
-Type: AWS::Serverless::Function
-Metadata: {BuildProperties: {Binary: auth}}
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: auth}}
   AppFunction:
-Type: AWS::Serverless::Function
-Metadata: {BuildProperties: {Binary: app}}
-Properties:
-  Events:
-    Default: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /a, Method: get}}
-    Open: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /b, Method: get, Auth: {Authorizer: NONE}}}
-    Other: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /c, Method: get, Auth: {Authorizer: Policy}}}
-    Implicit: {Type: HttpApi, Properties: {Path: /d, Method: get}}
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: app}}
+    Properties:
+      Events:
+        Default: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /a, Method: get}}
+        Open: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /b, Method: get, Auth: {Authorizer: NONE}}}
+        Other: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /c, Method: get, Auth: {Authorizer: Policy}}}
+        Implicit: {Type: HttpApi, Properties: {Path: /d, Method: get}}
   WsAuth:
-Type: AWS::ApiGatewayV2::Authorizer
-Properties:
-  Name: a
-  ApiId: !Ref Ws
-  AuthorizerType: REQUEST
-  AuthorizerUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AuthFunction.Arn}/invocations
-  IdentitySource: [route.request.header.Auth, route.request.querystring.token]
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties:
+      Name: a
+      ApiId: !Ref Ws
+      AuthorizerType: REQUEST
+      AuthorizerUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AuthFunction.Arn}/invocations
+      IdentitySource: [route.request.header.Auth, route.request.querystring.token]
   I:
-Type: AWS::ApiGatewayV2::Integration
-Properties: {ApiId: !Ref Ws, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AppFunction.Arn}/invocations"}
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Ws, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AppFunction.Arn}/invocations"}
   Connect:
-Type: AWS::ApiGatewayV2::Route
-Properties: {ApiId: !Ref Ws, RouteKey: $connect, AuthorizationType: CUSTOM, AuthorizerId: !Ref WsAuth, Target: !Sub "integrations/${I}"}
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Ws, RouteKey: $connect, AuthorizationType: CUSTOM, AuthorizerId: !Ref WsAuth, Target: !Sub "integrations/${I}"}
 "#;
 
 #[test]
