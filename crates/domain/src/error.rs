@@ -96,6 +96,37 @@ impl From<InvalidField> for ApiError {
     }
 }
 
+/// What every context's error has (`Invalid`, `Conflict`, `Busy` and `Table` variants):
+/// the conflict constructor, whether a retry may help, and a bad field as `Invalid`.
+macro_rules! context_error {
+    ($t:ident) => {
+        impl $t {
+            pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+                $t::Conflict {
+                    code,
+                    message: message.into(),
+                }
+            }
+
+            /// Whether the same request may succeed later.
+            pub fn is_retryable(&self) -> bool {
+                match self {
+                    $t::Busy(_) => true,
+                    $t::Table(e) => e.is_retryable(),
+                    _ => false,
+                }
+            }
+        }
+
+        impl From<$crate::error::InvalidField> for $t {
+            fn from(e: $crate::error::InvalidField) -> Self {
+                $t::Invalid(e.0)
+            }
+        }
+    };
+}
+pub(crate) use context_error;
+
 /// A text field: trimmed, non-empty, at most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, InvalidField> {
     let v = value.trim();

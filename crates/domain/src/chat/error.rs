@@ -1,7 +1,7 @@
 //! What the chat context refuses, and why. The API answers each refusal as its error
 //! (`From<ChatError> for ApiError`); event functions retry what [`ChatError::is_retryable`].
 
-use crate::error::{ApiError, InvalidField};
+use crate::error::ApiError;
 use crate::ports::TableError;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,29 +27,7 @@ pub enum ChatError {
     Table(#[from] TableError),
 }
 
-impl ChatError {
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ChatError::Conflict {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// Whether the same request may succeed later.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ChatError::Busy(_) => true,
-            ChatError::Table(e) => e.is_retryable(),
-            _ => false,
-        }
-    }
-}
-
-impl From<InvalidField> for ChatError {
-    fn from(e: InvalidField) -> Self {
-        ChatError::Invalid(e.0)
-    }
-}
+crate::error::context_error!(ChatError);
 
 impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {

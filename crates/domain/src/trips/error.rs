@@ -1,7 +1,7 @@
 //! What the ride-sharing context refuses, and why. The API answers each refusal as its
 //! error (`From<TripError> for ApiError`).
 
-use crate::error::{ApiError, InvalidField};
+use crate::error::ApiError;
 use crate::idempotency::IdempotencyError;
 use crate::ports::TableError;
 
@@ -29,29 +29,7 @@ pub enum TripError {
     Table(#[from] TableError),
 }
 
-impl TripError {
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        TripError::Conflict {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// Whether the same request may succeed later.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            TripError::Busy(_) => true,
-            TripError::Table(e) => e.is_retryable(),
-            _ => false,
-        }
-    }
-}
-
-impl From<InvalidField> for TripError {
-    fn from(e: InvalidField) -> Self {
-        TripError::Invalid(e.0)
-    }
-}
+crate::error::context_error!(TripError);
 
 impl From<IdempotencyError> for TripError {
     fn from(e: IdempotencyError) -> Self {
