@@ -96,10 +96,11 @@ impl From<InvalidField> for ApiError {
     }
 }
 
-/// What every context's error has (`Invalid`, `Conflict`, `Busy` and `Table` variants):
-/// the conflict constructor, whether a retry may help, and a bad field as `Invalid`.
+/// What every context's error has (`Invalid`, `NotFound`, `Forbidden`, `Conflict`, `Busy`
+/// and `Table` variants): the conflict constructor, whether a retry may help, a bad field as
+/// `Invalid`, and the API's answer (the context's own variants' answers given as `extra` arms).
 macro_rules! context_error {
-    ($t:ident) => {
+    ($t:ident { $($extra:pat => $answer:expr),* $(,)? }) => {
         impl $t {
             pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
                 $t::Conflict {
@@ -121,6 +122,21 @@ macro_rules! context_error {
         impl From<$crate::error::InvalidField> for $t {
             fn from(e: $crate::error::InvalidField) -> Self {
                 $t::Invalid(e.0)
+            }
+        }
+
+        impl From<$t> for $crate::error::ApiError {
+            fn from(e: $t) -> Self {
+                use $crate::error::ApiError;
+                match e {
+                    $t::Invalid(m) => ApiError::BadRequest(m),
+                    $t::NotFound(m) => ApiError::NotFound(m),
+                    $t::Forbidden(m) => ApiError::Forbidden(m),
+                    $t::Conflict { code, message } => ApiError::Conflict { code, message },
+                    $t::Busy(m) => ApiError::Unavailable(m),
+                    $t::Table(e) => e.into(),
+                    $($extra => $answer,)*
+                }
             }
         }
     };

@@ -1,7 +1,6 @@
 //! What the chat context refuses, and why. The API answers each refusal as its error
 //! (`From<ChatError> for ApiError`); event functions retry what [`ChatError::is_retryable`].
 
-use crate::error::ApiError;
 use crate::ports::TableError;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,18 +26,6 @@ pub enum ChatError {
     Table(#[from] TableError),
 }
 
-crate::error::context_error!(ChatError);
-
-impl From<ChatError> for ApiError {
-    fn from(e: ChatError) -> Self {
-        match e {
-            ChatError::Invalid(m) => ApiError::BadRequest(m),
-            ChatError::NotFound(m) => ApiError::NotFound(m),
-            ChatError::Forbidden(m) => ApiError::Forbidden(m),
-            ChatError::Conflict { code, message } => ApiError::Conflict { code, message },
-            ChatError::Rejected { code, message } => ApiError::Unprocessable { code, message },
-            ChatError::Busy(m) => ApiError::Unavailable(m),
-            ChatError::Table(e) => e.into(),
-        }
-    }
-}
+crate::error::context_error!(ChatError {
+    ChatError::Rejected { code, message } => ApiError::Unprocessable { code, message },
+});

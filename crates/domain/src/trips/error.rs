@@ -1,7 +1,6 @@
 //! What the ride-sharing context refuses, and why. The API answers each refusal as its
 //! error (`From<TripError> for ApiError`).
 
-use crate::error::ApiError;
 use crate::idempotency::IdempotencyError;
 use crate::ports::TableError;
 
@@ -29,27 +28,15 @@ pub enum TripError {
     Table(#[from] TableError),
 }
 
-crate::error::context_error!(TripError);
+crate::error::context_error!(TripError {
+    TripError::Corrupt(m) => ApiError::Internal(m),
+});
 
 impl From<IdempotencyError> for TripError {
     fn from(e: IdempotencyError) -> Self {
         match e {
             IdempotencyError::Reused => TripError::conflict("idempotency_key_reused", e.to_string()),
             IdempotencyError::Table(t) => TripError::Table(t),
-        }
-    }
-}
-
-impl From<TripError> for ApiError {
-    fn from(e: TripError) -> Self {
-        match e {
-            TripError::Invalid(m) => ApiError::BadRequest(m),
-            TripError::NotFound(m) => ApiError::NotFound(m),
-            TripError::Forbidden(m) => ApiError::Forbidden(m),
-            TripError::Conflict { code, message } => ApiError::Conflict { code, message },
-            TripError::Busy(m) => ApiError::Unavailable(m),
-            TripError::Corrupt(m) => ApiError::Internal(m),
-            TripError::Table(e) => e.into(),
         }
     }
 }
