@@ -1,15 +1,135 @@
-//! A small Rust client of the realtime event system: a WebSocket client speaking the
-//! frames of API.md (token as subprotocol or query, subscribe, send, wait for frames)
-//! and a JSON HTTP client. The end-to-end tests drive the system with it; the benchmark
-//! sets up its runs with it (its timed paths stay raw sockets).
+//! A Rust client of the realtime event system (see API.md): a reconnecting WebSocket
+//! client that hands each channel's events to the application in `seq` order, each once,
+//! typed with the server's own event definitions, plus a JSON HTTP client and an SSE reader.
 //!
-//! Raw frames come from [`WsClient::next`]. For a channel's events in `seq` order, each
+//! * [`Client`] connects with a token, keeps its [`Subscription`]s, reconnects with
+//!   [`Backoff`] (exponential, full jitter, capped) and resubscribes each channel with
+//!   `resume` from the last seq it handed over, so nothing is lost or doubled across a
+//!   reconnect. It reports [`Status`] changes, surfaces `resync`s, pings under API
+//!   Gateway's 10-minute idle timeout and replaces its connection before the 2-hour cap.
+//!   The application reads [`Item`]s from [`Events`].
+//! * [`EventFrame`] is an `event` frame with its [`Envelope`]; [`EventFrame::typed`] gives
+//!   the [`Event`] enum of `realtime-domain` (the catalogue the server publishes from), so
+//!   a match on `Event::MessageStored(m)` is checked by the compiler. The payload types are
+//!   in [`payloads`], the whole domain crate under [`domain`].
+//! * [`ChannelOrder`] is the ordering logic on its own, without a socket (the browser
+//!   client's `ChannelOrder` does the same; `clients/conformance/ordering.json` holds both
+//!   to it).
+//! * [`WsClient`] is a plain socket speaking the frames (the end-to-end tests use it);
+//!   [`Http`] the JSON HTTP API; [`SseClient`] a `text/event-stream` answer.
+//!
+//! ```no_run
+//! use realtime_client::{Client, Event, Item, Subscription};
+//!
+//! # async fn run(token: String) -> Result<(), realtime_client::ClientError> {
+//! let (client, mut items) = Client::connect("ws://127.0.0.1:3000/ws", token);
+//! client.subscribe(Subscription::new("chat:C1").events(["chat.**"])).await?;
+//! while let Some(item) = items.recv().await {
+//!     match item {
+//!         // Each channel's events in seq order, each once, across reconnects.
+//!         Item::Event(frame) => match frame.typed() {
+//!             Some(Event::MessageStored(m)) => println!("#{:?} {}: {}", frame.seq, m.sender_id, m.content),
+//!             Some(other) => println!("#{:?} {}", frame.seq, other.event_type()),
+//!             None => println!("an event type this build does not know: {}", frame.event.event_type),
+//!         },
+//!         Item::Resync { channel, reason } => println!("{channel}: {reason}, refetch its state"),
+//!         Item::Status(status) => println!("{status:?}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! With [`WsClient`], raw frames come from [`WsClient::next`]. For a channel's events in `seq` order, each
 //! once, subscribe with [`WsClient::subscribe_ordered`] and read with
 //! [`WsClient::next_event_in_order`]: it holds events that arrive ahead of a gap and sends
 //! a `resume` when a gap stays open (the logic on its own, without a socket, is
 //! [`ChannelOrder`]). A subscription with `events` patterns gets only some of the
 //! channel's seqs: its gaps wait the shorter filtered gap wait
 //! ([`ChannelOrder::with_filtered_gap_wait`]), and the `resumed` answer closes them.
+
+#![warn(missing_docs)]
+
+mod client;
+
+pub use client::{
+    Backoff, Client, ClientBuilder, ClientError, Events, Item, Status, Subscribed, Subscription, DEFAULT_MAX_CONNECTION_AGE,
+    DEFAULT_PING_INTERVAL, DEFAULT_QUEUE, DEFAULT_REQUEST_TIMEOUT, PROTOCOL,
+};
+/// The server's domain crate: events, payloads, channels, frames, ids.
+pub use realtime_domain as domain;
+pub use realtime_domain::events::{Actor, ConnectionChanged, Envelope, Event, Position, Priority, EVENT_TYPES};
+
+/// The typed payloads (`data`) of the events, as [`Event`]'s variants carry them, and the
+/// value types they use.
+pub mod payloads {
+    pub use realtime_domain::chat::payloads::*;
+    pub use realtime_domain::chat::ChatSettings;
+    pub use realtime_domain::trips::payloads::*;
+    pub use realtime_domain::trips::{Place, TripStatus, TripType};
+}
+
+/// An `event` frame (`{"type":"event","channel","seq","epoch","event"}`) with its envelope
+/// parsed; [`typed`](Self::typed) gives the payload as an [`Event`].
+///
+/// ```
+/// use realtime_client::{Event, EventFrame};
+/// let frame = serde_json::json!({
+///     "type": "event", "channel": "chat:C1", "seq": 7, "epoch": "E1",
+///     "event": {
+///         "id": "01JF0000000000000000000000", "type": "chat.message.stored", "version": 1,
+///         "occurredAt": "2026-01-01T00:00:00Z", "correlationId": "c1", "source": "realtime.chat",
+///         "chatId": "C1",
+///         "data": {"id": "M1", "chatId": "C1", "senderId": "alice", "senderRole": "organizer",
+///                  "content": "hello", "createdAt": "2026-01-01T00:00:00Z"}
+///     }
+/// });
+/// let frame = EventFrame::from_value(frame).expect("an event frame");
+/// assert_eq!((frame.channel.as_str(), frame.seq), ("chat:C1", Some(7)));
+/// match frame.typed() {
+///     Some(Event::MessageStored(m)) => assert_eq!(m.content, "hello"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventFrame {
+    /// The channel it came on.
+    pub channel: String,
+    /// Its place in the channel's log; None for events of priority `low` (not logged).
+    pub seq: Option<u64>,
+    /// The epoch of the channel's log the seq belongs to.
+    pub epoch: Option<String>,
+    /// The event.
+    pub event: Envelope,
+}
+
+impl EventFrame {
+    /// Parses an `event` frame; gives the frame back when it is not one or its envelope
+    /// does not parse.
+    pub fn from_value(frame: Value) -> Result<Self, Value> {
+        let channel = match (frame["type"].as_str(), frame["channel"].as_str()) {
+            (Some("event"), Some(ch)) => ch.to_string(),
+            _ => return Err(frame),
+        };
+        // From a reference: a frame that does not parse goes back whole.
+        let event = match <Envelope as serde::Deserialize>::deserialize(&frame["event"]) {
+            Ok(e) => e,
+            Err(_) => return Err(frame),
+        };
+        Ok(Self {
+            channel,
+            seq: frame["seq"].as_u64(),
+            epoch: frame["epoch"].as_str().map(str::to_string),
+            event,
+        })
+    }
+
+    /// The typed payload, when the event's type is one this build knows
+    /// ([`Envelope::typed`]).
+    pub fn typed(&self) -> Option<Event> {
+        self.event.typed()
+    }
+}
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -21,12 +141,15 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// A JSON client of the HTTP API (`/api/*`), e.g. `Http::new("http://127.0.0.1:3000")`.
 pub struct Http {
+    /// The base URL the paths are appended to.
     pub base: String,
     client: reqwest::Client,
 }
 
 impl Http {
+    /// A client of the API at `base` (no trailing slash).
     pub fn new(base: impl Into<String>) -> Self {
         Self {
             base: base.into(),
@@ -62,14 +185,17 @@ impl Http {
         ))
     }
 
+    /// A POST with a JSON body; the status and the JSON answer.
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<(u16, Value)> {
         self.send(reqwest::Method::POST, path, token, Some(body)).await
     }
 
+    /// A GET; the status and the JSON answer.
     pub async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<(u16, Value)> {
         self.send(reqwest::Method::GET, path, token, None).await
     }
 
+    /// A PUT with a JSON body; the status and the JSON answer.
     pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<(u16, Value)> {
         self.send(reqwest::Method::PUT, path, token, Some(body)).await
     }
@@ -101,6 +227,8 @@ impl Http {
     }
 }
 
+/// A plain WebSocket connection speaking API.md's frames, without reconnects (the tests
+/// use it to see exactly what the server sends; applications want [`Client`]).
 pub struct WsClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The subprotocol the server chose.
@@ -142,11 +270,14 @@ const MAX_BACKLOG: usize = 10_000;
 /// How the token travels on connect.
 #[derive(Debug, Clone, Copy)]
 pub enum TokenIn {
+    /// `Sec-WebSocket-Protocol: realtime.v1, bearer.<token>` (what browsers can send).
     Subprotocol,
+    /// `?token=<token>` in the URL.
     Query,
 }
 
 impl WsClient {
+    /// Opens a connection to `url` (`ws://…/ws`) with the token (if any) sent `how`.
     pub async fn connect(url: &str, token: Option<&str>, how: TokenIn) -> anyhow::Result<Self> {
         let url = match (token, how) {
             (Some(t), TokenIn::Query) => format!("{url}?token={t}"),
@@ -175,11 +306,13 @@ impl WsClient {
         })
     }
 
+    /// Sends a JSON frame.
     pub async fn send(&mut self, frame: &Value) -> anyhow::Result<()> {
         self.ws.send(Message::Text(frame.to_string().into())).await?;
         Ok(())
     }
 
+    /// Sends a text frame as it is (say, one that is not valid JSON).
     pub async fn send_raw(&mut self, text: &str) -> anyhow::Result<()> {
         self.ws.send(Message::Text(text.to_string().into())).await?;
         Ok(())
@@ -432,6 +565,7 @@ impl WsClient {
         Ok(())
     }
 
+    /// Closes the connection and waits (2 s at most) for the server's close.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
         // Drain until the server's close arrives.
@@ -469,7 +603,9 @@ impl Http {
 /// One server-sent event: its `id` (if any) and its `data`, parsed as JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SseEvent {
+    /// The `id:` line, if any.
     pub id: Option<String>,
+    /// The `data:` lines joined, parsed as JSON (a string when they are not JSON).
     pub data: Value,
 }
 
@@ -477,7 +613,9 @@ pub struct SseEvent {
 pub struct SseClient {
     resp: reqwest::Response,
     buf: String,
+    /// The answer's status.
     pub status: u16,
+    /// The answer's `content-type`.
     pub content_type: Option<String>,
 }
 
@@ -733,6 +871,7 @@ impl ChannelOrder {
         self
     }
 
+    /// The channel it orders.
     pub fn channel(&self) -> &str {
         &self.channel
     }
