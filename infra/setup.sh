@@ -24,6 +24,15 @@ if [ ! -f "$tools/node_modules/playwright-core/package.json" ] ||
   npm install --silent --no-audit --no-fund --prefix "$tools" "playwright-core@$PLAYWRIGHT_CORE" >/dev/null
 fi
 
+# The TypeScript package's dev dependencies (typescript, json-schema-to-typescript, ws),
+# pinned by its lockfile; the package itself has no runtime dependencies.
+# (The stamp is the lockfile the installed tree came from.)
+if ! cmp -s "$root/clients/js/package-lock.json" "$root/clients/js/node_modules/.realtime-lock" 2>/dev/null; then
+  echo "setup: installing clients/js's dev dependencies (npm ci)"
+  npm ci --silent --no-audit --no-fund --prefix "$root/clients/js" >/dev/null
+  cp "$root/clients/js/package-lock.json" "$root/clients/js/node_modules/.realtime-lock"
+fi
+
 # The browser test drives Debian's Chromium (never a browser download); the assistant's
 # TLS test makes its certificates with the openssl CLI.
 missing=()

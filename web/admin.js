@@ -12,7 +12,7 @@
 //     `occurredAt` (measured in the browser, so clock offsets count too);
 //   * busiest channels: events per channel in the live tail over the last 5 minutes, the top
 //     5 asked for with GET /api/websocket/stats?channels=… for their subscriptions.
-import { RealtimeClient } from "./realtime.js";
+import { RealtimeClient } from "./realtime/index.js";
 
 const uPlot = window.uPlot; // defined by the classic <script> before this module
 

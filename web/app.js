@@ -1,8 +1,8 @@
 // The demo page: a chat room, a trip tracker and the admin view, on the browser client.
-import { RealtimeClient } from "./realtime.js";
+import { RealtimeClient, followTripStatus } from "./realtime/index.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { rt: null, token: null, user: null, chatId: null, seen: new Set(), types: new Set(), counts: { events: 0, messages: 0 } };
+const state = { rt: null, trip: null, token: null, user: null, chatId: null, seen: new Set(), types: new Set(), counts: { events: 0, messages: 0 } };
 
 const api = () => $("api").value.trim() || location.origin;
 // In AWS the trip-status stream is a function URL (the stack's TripStatusStreamUrl output).
@@ -156,35 +156,24 @@ $("send").onsubmit = async (ev) => {
 
 // ---- trips
 
-$("track").onclick = async () => {
-  const id = $("tripid").value.trim();
+$("track").onclick = () => {
+  const tripId = $("tripid").value.trim();
   $("timeline").innerHTML = "";
-  const res = await fetch(`${sseBase()}/api/realtime/trip-status/${id}`, { headers: { authorization: `Bearer ${state.token}` } });
-  if (!res.ok || !res.body) return li($("timeline"), `<span class="muted">cannot track: ${res.status}</span>`);
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-    let end;
-    while ((end = buf.indexOf("\n\n")) >= 0) {
-      const block = buf.slice(0, end);
-      buf = buf.slice(end + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (!data) continue; // e.g. the `retry:` advice
-      let d = {};
-      try {
-        d = JSON.parse(data);
-      } catch {}
-      // Unnamed SSE events: the JSON's `type` says which (connected, status_update, heartbeat, resync).
-      const event = d.type ?? /^event: ?(.*)$/m.exec(block)?.[1] ?? "message";
-      if (event === "heartbeat") continue;
-      const status = d.currentStatus ?? d.newStatus ?? d.data?.newStatus;
+  state.trip?.close();
+  // The package's SSE helper: typed messages, reconnects with Last-Event-ID.
+  state.trip = followTripStatus({
+    baseUrl: sseBase(),
+    tripId,
+    token: state.token,
+    onError: (e) => li($("timeline"), `<span class="muted">cannot track: ${esc(e?.status ?? e?.message ?? e)}</span>`),
+    onMessage: (m) => {
+      if (m.type === "heartbeat") return;
+      const status = m.type === "connected" ? m.currentStatus : m.type === "status_update" ? m.newStatus : undefined;
       if (status) $("trip-status").textContent = status;
-      li($("timeline"), `<b>${esc(event)}</b> ${esc(status ?? "")} <span class="muted">${esc(d.notes ?? "")}</span>`);
-    }
-  }
+      const notes = m.type === "status_update" ? (m.notes ?? "") : m.type === "resync" ? m.reason : "";
+      li($("timeline"), `<b>${esc(m.type)}</b> ${esc(status ?? "")} <span class="muted">${esc(notes)}</span>`);
+    },
+  });
 };
 
 $("offers").onclick = () =>

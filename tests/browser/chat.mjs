@@ -134,7 +134,7 @@ try {
   // age (API Gateway's 2-hour cap, shortened here), reconnects on its own and resumes, so
   // messages sent across the refresh arrive once each, in order.
   const keepAlive = await alice.evaluate(async () => {
-    const { RealtimeClient } = await import("/web/realtime.js");
+    const { RealtimeClient } = await import("/web/realtime/index.js");
     const post = async (path, token, body) =>
       (await fetch(`/api${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) })).json();
     const { token } = await post("/dev/token", null, { sub: "carol", roles: [], name: "carol" });

@@ -1,46 +1,17 @@
 //! The clients' delivery order: events handed to the application in `seq` order per
-//! channel, exactly once. The browser client's (`web/realtime.js`) tests run under Node's
-//! built-in test runner (`node --test tests/js/`, no npm packages); the Rust client's
-//! ordering is unit-tested in its crate and here runs against the local stack with
-//! injected push faults and a reconnect.
+//! channel, exactly once. The TypeScript package's tests run under Node's built-in test
+//! runner (`infra/local/tests/js_client.rs`); the Rust client's ordering is unit-tested in
+//! its crate and here runs against the local stack with injected push faults and a
+//! reconnect.
 
 use futures::StreamExt;
 use realtime_domain::channels::Channel;
 use realtime_local::stack::Options;
 use realtime_tests::client::{ChannelOrder, Http, TokenIn, WsClient};
-use realtime_tests::procs::workspace_root;
 use realtime_tests::start_stack_with;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-#[test]
-fn the_browser_client_hands_over_events_in_seq_order_exactly_once() {
-    let root = workspace_root();
-    let out = Command::new("node")
-        .arg("--test")
-        .arg("tests/js/")
-        .current_dir(&root)
-        .output()
-        .unwrap_or_else(|e| panic!("could not run node (it is needed for tests/js/): {e}"));
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "node --test tests/js/ failed ({})\n{stdout}\n{stderr}",
-        out.status
-    );
-    // Something ran, and nothing failed (the runner's summary lines).
-    let count = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("# {key} ")))
-            .and_then(|n| n.trim().parse::<u32>().ok())
-    };
-    assert!(count("pass").is_some_and(|n| n > 0), "no JS test passed:\n{stdout}");
-    assert_eq!(count("fail"), Some(0), "{stdout}");
-    println!("{stdout}");
-}
 
 /// Retries an HTTP call until it is not a 5xx (transient faults answer 503).
 async fn post_retrying(http: &Http, path: &str, token: &str, body: &Value) -> (u16, Value) {

@@ -97,13 +97,13 @@ pub async fn trip_status_body(deps: &Deps, trip_id: &str, feed: BoxStream<'stati
 }
 
 /// One server-sent event: an optional `id:` line, then `data:` (JSON has no newlines).
-pub fn sse_event(id: Option<u64>, data: &serde_json::Value) -> Bytes {
+pub fn sse_event(id: Option<u64>, data: &impl serde::Serialize) -> Bytes {
     let mut s = String::new();
     if let Some(id) = id {
         s.push_str(&format!("id: {id}\n"));
     }
     s.push_str("data: ");
-    s.push_str(&data.to_string());
+    s.push_str(&serde_json::to_string(data).unwrap_or_else(|_| "null".into()));
     s.push_str("\n\n");
     Bytes::from(s)
 }

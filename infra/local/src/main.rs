@@ -49,6 +49,10 @@ struct Args {
     /// API Gateway's connection cap: a WebSocket this old closes (1001).
     #[arg(long, env = "REALTIME_MAX_CONNECTION_SECS", default_value_t = 7200)]
     max_connection_secs: u64,
+    /// How long channel logs keep events for replay (default `LOG_RETENTION_HOURS`, 24 h).
+    /// A few seconds shows a client's `resync` locally.
+    #[arg(long, env = "REALTIME_LOG_RETENTION_SECS")]
+    log_retention_secs: Option<i64>,
     /// Run the functions as their own binaries behind this Lambda Invoke API (e.g. the
     /// address of `cargo lambda watch`) instead of in-process; needs --dynamodb-endpoint.
     #[arg(long, env = "REALTIME_FUNCTIONS_URL")]
@@ -80,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
         queue_budget: Some(args.queue_budget_bytes),
         idle_timeout: Some(std::time::Duration::from_secs(args.idle_timeout_secs.max(1))),
         functions_url: args.functions_url.clone(),
+        log_retention_secs: args.log_retention_secs.map(|s| s.max(1)),
         max_connection_age: Some(std::time::Duration::from_secs(args.max_connection_secs.max(1))),
         ..Default::default()
     };

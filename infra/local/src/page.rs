@@ -1,6 +1,7 @@
 //! The demo page served at `/`, the admin console at `/admin/events` and `/admin/websocket`,
-//! and their modules under `/web/` (the browser client `realtime.js` is the same file a
-//! frontend would import; `vendor/` holds uPlot, pinned: `web/vendor/README.md`).
+//! and their modules under `/web/`: `realtime/` is the client package's build
+//! (`clients/js/dist`, the files a frontend gets from `npm install`), `vendor/` holds uPlot,
+//! pinned (`web/vendor/README.md`).
 
 /// A file of `web/` by name (`vendor/…` for the vendored ones): (content type, body).
 pub fn asset(name: &str) -> Option<(&'static str, &'static str)> {
@@ -10,7 +11,11 @@ pub fn asset(name: &str) -> Option<(&'static str, &'static str)> {
     Some(match name {
         "index.html" => (HTML, include_str!("../../../web/index.html")),
         "app.js" => (JS, include_str!("../../../web/app.js")),
-        "realtime.js" => (JS, include_str!("../../../web/realtime.js")),
+        "realtime/index.js" => (JS, include_str!("../../../clients/js/dist/index.js")),
+        "realtime/client.js" => (JS, include_str!("../../../clients/js/dist/client.js")),
+        "realtime/order.js" => (JS, include_str!("../../../clients/js/dist/order.js")),
+        "realtime/events.js" => (JS, include_str!("../../../clients/js/dist/events.js")),
+        "realtime/sse.js" => (JS, include_str!("../../../clients/js/dist/sse.js")),
         "admin.html" => (HTML, include_str!("../../../web/admin.html")),
         "admin.js" => (JS, include_str!("../../../web/admin.js")),
         "vendor/uPlot.iife.min.js" => (JS, include_str!("../../../web/vendor/uPlot.iife.min.js")),

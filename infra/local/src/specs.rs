@@ -8,6 +8,7 @@ use crate::template::Template;
 use realtime_domain::chat::{self, settings::SettingsPatch, typing::SetTyping};
 use realtime_domain::events::{Envelope, Event};
 use realtime_domain::frames::{ClientFrame, ServerFrame};
+use realtime_domain::trips::sse::TripStatusMessage;
 use realtime_domain::trips::{booking, driver, trip};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -176,6 +177,7 @@ pub fn generate(template: &Template) -> Vec<(&'static str, String)> {
         ("events.schema.json", pretty(standalone::<Event>())),
         ("client-frames.schema.json", pretty(standalone::<ClientFrame>())),
         ("server-frames.schema.json", pretty(standalone::<ServerFrame>())),
+        ("trip-status.schema.json", pretty(standalone::<TripStatusMessage>())),
         ("asyncapi.json", pretty(asyncapi())),
         ("openapi.json", pretty(openapi(template))),
     ]

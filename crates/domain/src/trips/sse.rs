@@ -18,13 +18,16 @@
 use super::access::may_follow;
 use super::error::TripError;
 use super::model::load;
+use super::model::TripStatus;
+use super::payloads::TripStatusUpdated;
 use crate::auth::Claims;
 use crate::channels::Channel;
 use crate::deps::Deps;
 use crate::ids::TripId;
 use crate::log::{self, Replay};
 use futures::stream::{self, BoxStream};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -32,24 +35,52 @@ use tokio::time::Instant;
 /// Log entries read per poll (a client far behind catches up over a few polls).
 const PAGE: u32 = 100;
 
+/// What each message's JSON says, told apart by `type` (`specs/trip-status.schema.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TripStatusMessage {
+    /// First on every stream: the status at the stream's position (`seq`); after a
+    /// `resync`, the truth to take.
+    #[serde(rename_all = "camelCase")]
+    Connected {
+        trip_id: String,
+        current_status: TripStatus,
+        seq: u64,
+        timestamp: String,
+    },
+    /// A `trip.status.updated` of the trip; `seq` (also the SSE `id`) is its channel seq.
+    #[serde(rename_all = "camelCase")]
+    StatusUpdate {
+        event_id: String,
+        seq: u64,
+        #[serde(flatten)]
+        update: TripStatusUpdated,
+    },
+    /// Every `sse_heartbeat_ms`, so proxies and clients know the stream is alive.
+    Heartbeat { timestamp: String },
+    /// The log no longer has what the client missed: `connected`'s `currentStatus` of the
+    /// next stream is the truth.
+    Resync { reason: String, timestamp: String },
+}
+
 /// One message of the stream: its SSE `id` (the channel seq, when it has one) and its JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub id: Option<u64>,
-    pub data: Value,
+    pub data: TripStatusMessage,
     /// A `status_update` (counted as an event sent), not a heartbeat or a notice.
     pub update: bool,
 }
 
 impl Message {
-    fn update(seq: u64, data: Value) -> Self {
+    fn update(seq: u64, data: TripStatusMessage) -> Self {
         Self {
             id: Some(seq),
             data,
             update: true,
         }
     }
-    fn notice(id: Option<u64>, data: Value) -> Self {
+    fn notice(id: Option<u64>, data: TripStatusMessage) -> Self {
         Self { id, data, update: false }
     }
 }
@@ -71,16 +102,13 @@ fn now() -> String {
 }
 
 /// The `status_update` message of a logged event, if it is a status update.
-fn status_update(seq: u64, event: &Value) -> Option<Value> {
+fn status_update(seq: u64, event: &Value) -> Option<TripStatusMessage> {
     if event.get("type").and_then(Value::as_str) != Some("trip.status.updated") {
         return None;
     }
-    let mut data = event.get("data").cloned().unwrap_or(Value::Null);
-    let m = data.as_object_mut()?;
-    m.insert("type".into(), "status_update".into());
-    m.insert("eventId".into(), event.get("id").cloned().unwrap_or(Value::Null));
-    m.insert("seq".into(), seq.into());
-    Some(data)
+    let update = TripStatusUpdated::deserialize(event.get("data")?).ok()?;
+    let event_id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    Some(TripStatusMessage::StatusUpdate { event_id, seq, update })
 }
 
 impl State {
@@ -100,10 +128,9 @@ impl State {
                 }
             }
             Ok(Replay::Resync(reason)) => {
-                self.queue.push_back(Message::notice(
-                    None,
-                    json!({"type": "resync", "reason": reason, "timestamp": now()}),
-                ));
+                let reason = reason.to_string();
+                self.queue
+                    .push_back(Message::notice(None, TripStatusMessage::Resync { reason, timestamp: now() }));
                 match log::head(table, &self.channel).await {
                     Ok(head) => {
                         self.epoch = head.epoch;
@@ -137,7 +164,7 @@ impl State {
             if now_i >= self.next_heartbeat {
                 self.next_heartbeat = now_i + Duration::from_millis(self.deps.config.sse_heartbeat_ms);
                 self.queue
-                    .push_back(Message::notice(None, json!({"type": "heartbeat", "timestamp": now()})));
+                    .push_back(Message::notice(None, TripStatusMessage::Heartbeat { timestamp: now() }));
             }
         }
     }
@@ -163,7 +190,7 @@ pub async fn open(
     if !may_follow(table, &user.sub, &user.roles, trip_id).await? {
         return Err(TripError::Forbidden(format!("not a party of trip {trip_id}")));
     }
-    let mut current: Option<String> = None;
+    let mut current: Option<TripStatus> = None;
     let channel = Channel::Trip(trip_id.to_string());
     // Head, then status, then the log after the client's position: every status change is
     // written with its log entry (sequenced at the source), so the status at that position
@@ -176,20 +203,23 @@ pub async fn open(
     if let Ok(Replay::Events { events, .. }) = log::replay(table, &channel, &head.epoch, after, PAGE).await {
         for (seq, event) in events {
             if let Some(msg) = status_update(seq, &event) {
-                replayed.push(Message::update(seq, msg));
-                if replayed.len() == 1 {
-                    if let Some(prev) = event["data"]["previousStatus"].as_str() {
-                        current = Some(prev.to_string());
-                    }
+                if let (true, TripStatusMessage::StatusUpdate { update, .. }) = (replayed.is_empty(), &msg) {
+                    current = Some(update.previous_status);
                 }
+                replayed.push(Message::update(seq, msg));
             }
             after = seq;
         }
     }
-    let current_status = current.map(Value::String).unwrap_or_else(|| json!(trip.status));
-    let connected = json!({"type": "connected", "tripId": trip_id, "currentStatus": current_status, "seq": last.unwrap_or(head.seq).min(after), "timestamp": now()});
+    let seq = last.unwrap_or(head.seq).min(after);
+    let connected = TripStatusMessage::Connected {
+        trip_id: trip_id.to_string(),
+        current_status: current.unwrap_or(trip.status),
+        seq,
+        timestamp: now(),
+    };
     let mut queue = VecDeque::new();
-    queue.push_back(Message::notice(Some(last.unwrap_or(head.seq).min(after)), connected));
+    queue.push_back(Message::notice(Some(seq), connected));
     queue.extend(replayed);
     let start = Instant::now();
     let state = State {
@@ -209,14 +239,20 @@ pub async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn only_status_updates_become_messages() {
-        let e = json!({"id": "E1", "type": "trip.status.updated", "data": {"tripId": "T", "previousStatus": "IN_PROGRESS", "newStatus": "DEPARTED"}});
-        let m = status_update(7, &e).unwrap();
+        let e = json!({"id": "E1", "type": "trip.status.updated", "data": {"tripId": "T", "tripTitle": "To the lake", "previousStatus": "IN_PROGRESS", "newStatus": "DEPARTED", "originName": "A", "destName": "B", "updatedBy": "d1", "updatedAt": "2026-12-01T10:00:00Z"}});
+        let m = serde_json::to_value(status_update(7, &e).unwrap()).unwrap();
         assert_eq!(
-            (m["type"].as_str(), m["seq"].as_u64(), m["newStatus"].as_str()),
-            (Some("status_update"), Some(7), Some("DEPARTED"))
+            (
+                m["type"].as_str(),
+                m["seq"].as_u64(),
+                m["newStatus"].as_str(),
+                m["eventId"].as_str()
+            ),
+            (Some("status_update"), Some(7), Some("DEPARTED"), Some("E1"))
         );
         assert_eq!(status_update(8, &json!({"type": "booking.confirmed", "data": {}})), None);
     }

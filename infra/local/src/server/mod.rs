@@ -58,6 +58,11 @@ pub fn router(stack: Arc<Stack>) -> Router {
             "/web/vendor/{file}",
             get(|Path(file): Path<String>| async move { web_file(&format!("vendor/{file}")) }),
         )
+        // The client package's built modules (clients/js/dist), as an application imports them.
+        .route(
+            "/web/realtime/{file}",
+            get(|Path(file): Path<String>| async move { web_file(&format!("realtime/{file}")) }),
+        )
         // The admin console: one page, a tab per route.
         .route("/admin/events", get(|| async { web_file("admin.html") }))
         .route("/admin/websocket", get(|| async { web_file("admin.html") }))

@@ -1,9 +1,9 @@
-// The browser client's delivery order (`web/realtime.js`): `ChannelOrder` on its own, with
-// a simulated clock, and `RealtimeClient` over a fake WebSocket. Run: node --test tests/js/
+// The client's delivery order (`src/order.ts`, `src/client.ts`): `ChannelOrder` on its own, with
+// a simulated clock, and `RealtimeClient` over a fake WebSocket. Run: node --test clients/js/test/
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ChannelOrder, RealtimeClient, isFiltered } from "../../web/realtime.js";
+import { ChannelOrder, RealtimeClient, isFiltered } from "../dist/index.js";
 
 const CHANNEL = "chat:C1";
 const EPOCH = "E1";

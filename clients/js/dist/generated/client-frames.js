@@ -1,0 +1,2 @@
+/* Generated from specs/client-frames.schema.json by scripts/generate.mjs (json-schema-to-typescript): do not edit. */
+export {};

@@ -1,0 +1,2 @@
+/* Generated from specs/events.schema.json by scripts/generate.mjs (json-schema-to-typescript): do not edit. */
+export {};

@@ -1,0 +1,10 @@
+export { RealtimeClient } from "./client.js";
+export type { AnswerFrame, ClientOptions, ErrorFrame, Request, Status, SubscribeOptions, WebSocketConstructor, WebSocketLike, } from "./client.js";
+export { ChannelOrder, isFiltered } from "./order.js";
+export type { ChannelFrame, ChannelOrderOptions, ResumeRequest, ResumedFrame, ResyncFrame, SubscribedFrame, } from "./order.js";
+export { isEvent, typeMatches } from "./events.js";
+export type * from "./events.js";
+export { SseParser, StreamRefused, followTripStatus } from "./sse.js";
+export type { SseEvent, TripStatus, TripStatusMessage, TripStatusOptions, TripStatusStream } from "./sse.js";
+export type { ClientFrame } from "./generated/client-frames.js";
+export type { ServerFrame } from "./generated/server-frames.js";
