@@ -148,10 +148,14 @@ export class ChannelOrder {
                 return out;
             }
             // After a resync (or a lost answer): this event sets the position, together with
-            // any that arrived early in the same epoch.
-            let first = f.seq;
+            // any that arrived early in the same epoch; those of another epoch can never be
+            // placed and go.
             for (const [s, g] of this.pending)
-                if (g.epoch === f.epoch && s < first)
+                if (g.epoch !== f.epoch)
+                    this.pending.delete(s);
+            let first = f.seq;
+            for (const s of this.pending.keys())
+                if (s < first)
                     first = s;
             this.#setPosition(f.epoch ?? null, first - 1);
         }

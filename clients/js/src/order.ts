@@ -224,9 +224,11 @@ export class ChannelOrder {
         return out;
       }
       // After a resync (or a lost answer): this event sets the position, together with
-      // any that arrived early in the same epoch.
+      // any that arrived early in the same epoch; those of another epoch can never be
+      // placed and go.
+      for (const [s, g] of this.pending) if (g.epoch !== f.epoch) this.pending.delete(s);
       let first = f.seq;
-      for (const [s, g] of this.pending) if (g.epoch === f.epoch && s < first) first = s;
+      for (const s of this.pending.keys()) if (s < first) first = s;
       this.#setPosition(f.epoch ?? null, first - 1);
     } else if (f.epoch != null && this.epoch != null && f.epoch !== this.epoch) {
       // The channel's log was reset: what was missed cannot be replayed.

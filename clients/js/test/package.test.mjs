@@ -98,3 +98,25 @@ test("npm pack makes a tarball a fresh project installs, imports and type-checks
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test("the README's client examples are the tested code, verbatim", () => {
+  const readme = readFileSync(join(pkg, "../../README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Clients"), readme.indexOf("\n## ", readme.indexOf("## Clients") + 1));
+  const block = (lang) => {
+    const m = new RegExp("```" + lang + "\\n([\\s\\S]*?)```").exec(section);
+    assert.ok(m, `no \`\`\`${lang} block in the README's Clients section`);
+    return m[1];
+  };
+  assert.ok(readFileSync(join(pkg, "examples/chat.ts"), "utf8").includes(block("ts")), "README ts block ≠ examples/chat.ts");
+  // The Rust one is the crate doc's doctest, without its hidden (`# `) lines.
+  const lib = readFileSync(join(pkg, "../rust/src/lib.rs"), "utf8").split("\n");
+  const start = lib.findIndex((l) => l.startsWith("//! ```no_run"));
+  const end = lib.findIndex((l, i) => i > start && l.startsWith("//! ```"));
+  const doctest = lib
+    .slice(start + 1, end)
+    .map((l) => l.replace(/^\/\/! ?/, ""))
+    .filter((l) => !(l === "#" || l.startsWith("# ")))
+    .join("\n")
+    .replace(/^\n+|\n+$/g, "");
+  assert.equal(block("rust").replace(/\n+$/, ""), doctest, "README rust block ≠ clients/rust/src/lib.rs's doctest");
+});
