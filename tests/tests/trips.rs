@@ -7,18 +7,23 @@
 //! * an illegal status transition is refused and sends nothing;
 //! * a driver whose filter excludes an offer does not receive it, one whose filter matches does;
 //! * an SSE client sees `connected`, then each status update; reconnecting with
-//!   `Last-Event-ID` it gets exactly the updates it missed.
+//!   `Last-Event-ID` it gets exactly the updates it missed;
+//! * driver availability, on SQLite and on DynamoDB Local: a busy driver (on an accepted
+//!   trip) gets no offers until its trip is completed, and cannot accept a second trip
+//!   (409 `driver_busy`) until its trip is cancelled.
 
 use futures::future::join_all;
 use realtime_domain::auth::{self, Claims, Role};
 use realtime_domain::channels::Channel;
 use realtime_domain::events::Cause;
 use realtime_domain::trips::booking::{self, CreateBooking};
+use realtime_domain::trips::driver::{availability, Availability, DriverStatus};
 use realtime_domain::trips::TripError;
 use realtime_domain::trips::{driver, trip};
 use realtime_local::stack::Options;
 use realtime_local::Running;
 use realtime_tests::client::{Http, SseClient, TokenIn, WsClient};
+use realtime_tests::dynamodb_local::DynamoDbLocal;
 use realtime_tests::{start_stack, start_stack_with, TEST_SECRET};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -925,4 +930,183 @@ async fn monitoring_routes_report_emissions_and_health_is_public() {
     drop(sse);
     o.close().await;
     stack.stop().await;
+}
+
+/// A stack on SQLite, or on DynamoDB Local when given one.
+async fn stack_on(dynamo: Option<&DynamoDbLocal>) -> Running {
+    start_stack_with(Options {
+        dynamodb_endpoint: dynamo.map(|d| d.endpoint.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn status_of(stack: &Running, driver: &str) -> Availability {
+    availability(stack.stack.deps.table.as_ref(), driver).await.unwrap()
+}
+
+fn available() -> Availability {
+    Availability {
+        driver_status: DriverStatus::Available,
+        busy_trip_id: None,
+    }
+}
+
+fn busy_with(trip_id: &str) -> Availability {
+    Availability {
+        driver_status: DriverStatus::Busy,
+        busy_trip_id: Some(trip_id.to_string()),
+    }
+}
+
+async fn driver_on_drivers(stack: &Running, sub: &str) -> WsClient {
+    let mut c = connect(stack, &token(sub, &[Role::Driver])).await;
+    c.send(&json!({"action": "driver:subscribe", "id": "d"})).await.unwrap();
+    let ack = c.next_where(WAIT, |f| f["id"] == "d").await.unwrap();
+    assert_eq!(
+        (ack["type"].as_str(), ack["channel"].as_str()),
+        (Some("subscribed"), Some("drivers")),
+        "{ack}"
+    );
+    c
+}
+
+async fn next_offer(c: &mut WsClient, within: Duration) -> Option<String> {
+    c.next_where(within, |f| is_event(f, "trip.offer.created"))
+        .await
+        .ok()
+        .map(|f| f["event"]["tripId"].as_str().unwrap_or_default().to_string())
+}
+
+async fn set_status(http: &Http, who: &str, trip_id: &str, to: &str) -> (u16, Value) {
+    http.send(
+        Method::PUT,
+        &format!("/api/drivers/trips/{trip_id}/status"),
+        Some(who),
+        Some(&json!({"status": to})),
+    )
+    .await
+    .unwrap()
+}
+
+async fn accept_trip(http: &Http, who: &str, trip_id: &str) -> (u16, Value) {
+    http.post(&format!("/api/drivers/trips/accept/{trip_id}"), Some(who), &json!({}))
+        .await
+        .unwrap()
+}
+
+/// Two drivers on `drivers`; ada accepts trip 1 and is busy: trip 2's offer reaches bo and
+/// not ada; once ada completes trip 1, trip 3's offer reaches both.
+async fn a_busy_driver_receives_no_offers(dynamo: Option<&DynamoDbLocal>) {
+    let stack = stack_on(dynamo).await;
+    let http = Http::new(stack.http_url());
+    let org = token("org", &[Role::Organizer]);
+    let ada = token("ada", &[Role::Driver]);
+    let mut a = driver_on_drivers(&stack, "ada").await;
+    let mut b = driver_on_drivers(&stack, "bo").await;
+
+    let trip1 = create_trip(&http, &org, &trip_body("PRIVATE", 3, 5000, true)).await;
+    assert_eq!(next_offer(&mut a, WAIT).await.as_deref(), Some(trip1.as_str()));
+    assert_eq!(next_offer(&mut b, WAIT).await.as_deref(), Some(trip1.as_str()));
+    assert_eq!(status_of(&stack, "ada").await, available());
+    let (status, body) = accept_trip(&http, &ada, &trip1).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_of(&stack, "ada").await, busy_with(&trip1));
+    assert_eq!(status_of(&stack, "bo").await, available());
+
+    let trip2 = create_trip(&http, &org, &trip_body("PRIVATE", 3, 5000, true)).await;
+    assert_eq!(next_offer(&mut b, WAIT).await.as_deref(), Some(trip2.as_str()));
+    // bo has it; the fan-out pushes to both in one go: 500 ms more and ada still has nothing.
+    let none = next_offer(&mut a, Duration::from_millis(500)).await;
+    assert_eq!(none, None, "a busy driver got an offer");
+
+    // Still busy while the trip goes on; free once it is completed.
+    for to in ["DEPARTED", "ARRIVED"] {
+        let (status, body) = set_status(&http, &ada, &trip1, to).await;
+        assert_eq!(status, 200, "{to}: {body}");
+        assert_eq!(status_of(&stack, "ada").await, busy_with(&trip1), "{to}");
+    }
+    let (status, body) = set_status(&http, &ada, &trip1, "COMPLETED").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_of(&stack, "ada").await, available());
+
+    let trip3 = create_trip(&http, &org, &trip_body("PRIVATE", 3, 5000, true)).await;
+    // ada's next offer is trip 3: trip 2 never reached it.
+    assert_eq!(next_offer(&mut a, WAIT).await.as_deref(), Some(trip3.as_str()));
+    assert_eq!(next_offer(&mut b, WAIT).await.as_deref(), Some(trip3.as_str()));
+    a.close().await;
+    b.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_driver_receives_no_offers_on_sqlite() {
+    a_busy_driver_receives_no_offers(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_driver_receives_no_offers_on_dynamodb_local() {
+    let dynamo = DynamoDbLocal::start().await.unwrap();
+    a_busy_driver_receives_no_offers(Some(&dynamo)).await;
+}
+
+/// A busy driver's second accept is 409 `driver_busy` and changes nothing; once its trip is
+/// cancelled (by the driver, then by an admin) it can accept again; of two accepts by one
+/// driver at once, one wins.
+async fn a_busy_driver_cannot_accept_until_its_trip_ends(dynamo: Option<&DynamoDbLocal>) {
+    let stack = stack_on(dynamo).await;
+    let http = Http::new(stack.http_url());
+    let org = token("org", &[Role::Organizer]);
+    let dan = token("dan", &[Role::Driver]);
+    let root = token("root", &[Role::Admin]);
+    let trip1 = create_trip(&http, &org, &trip_body("PRIVATE", 3, 5000, true)).await;
+    let trip2 = create_trip(&http, &org, &trip_body("PRIVATE", 3, 5000, true)).await;
+    assert_eq!(accept_trip(&http, &dan, &trip1).await.0, 200);
+
+    let (status, body) = accept_trip(&http, &dan, &trip2).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("driver_busy")), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&trip1), "{message}");
+    let (_, t) = http
+        .send(Method::GET, &format!("/api/trips/{trip2}"), Some(&org), None)
+        .await
+        .unwrap();
+    assert_eq!((t["status"].as_str(), t.get("driverId")), (Some("PUBLISHED"), None), "{t}");
+    assert_eq!(status_of(&stack, "dan").await, busy_with(&trip1));
+
+    // The driver cancels its trip: free, and trip 2 is its now.
+    let (status, body) = set_status(&http, &dan, &trip1, "CANCELLED").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_of(&stack, "dan").await, available());
+    let (status, body) = accept_trip(&http, &dan, &trip2).await;
+    assert_eq!((status, body["driverId"].as_str()), (200, Some("dan")), "{body}");
+    assert_eq!(status_of(&stack, "dan").await, busy_with(&trip2));
+
+    // An admin cancels it: free again.
+    let (status, body) = set_status(&http, &root, &trip2, "CANCELLED").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_of(&stack, "dan").await, available());
+
+    // Two accepts by one driver at once: one wins, the other is driver_busy.
+    let trip3 = create_trip(&http, &org, &trip_body("PRIVATE", 3, 5000, true)).await;
+    let trip4 = create_trip(&http, &org, &trip_body("PRIVATE", 3, 5000, true)).await;
+    let (x, y) = tokio::join!(accept_trip(&http, &dan, &trip3), accept_trip(&http, &dan, &trip4));
+    let mut answers = [(x.0, x.1["error"]["code"].clone()), (y.0, y.1["error"]["code"].clone())];
+    answers.sort_by_key(|a| a.0);
+    assert_eq!(answers, [(200, Value::Null), (409, json!("driver_busy"))], "{x:?} {y:?}");
+    let won = if x.0 == 200 { &trip3 } else { &trip4 };
+    assert_eq!(status_of(&stack, "dan").await, busy_with(won));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_driver_cannot_accept_until_its_trip_ends_on_sqlite() {
+    a_busy_driver_cannot_accept_until_its_trip_ends(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_driver_cannot_accept_until_its_trip_ends_on_dynamodb_local() {
+    let dynamo = DynamoDbLocal::start().await.unwrap();
+    a_busy_driver_cannot_accept_until_its_trip_ends(Some(&dynamo)).await;
 }

@@ -28,6 +28,8 @@ pub struct Report {
     pub too_large: usize,
     /// Stale connections this fan-out removed (their closing is counted at the edge).
     pub removed: usize,
+    /// Subscriptions on `drivers` not offered the trip because their driver is busy.
+    pub busy: usize,
 }
 
 pub use crate::ports::pusher::MAX_PUSH_BYTES;
@@ -140,10 +142,17 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
             (None, None)
         };
         let subs = connections::subscribers(table, &channel).await?;
-        let targets: Vec<&Subscriber> = subs
+        let mut targets: Vec<&Subscriber> = subs
             .iter()
             .filter(|s| s.wants(&event.event_type) && s.filter.as_ref().is_none_or(|f| filter_matches(f, &event.data)))
             .collect();
+        if channel == Channel::Drivers && event.event_type == "trip.offer.created" && !targets.is_empty() {
+            // Offers reach available drivers only: the busy set, one Query per offer.
+            let busy = crate::trips::availability::busy_drivers(table).await?;
+            let before = targets.len();
+            targets.retain(|s| !busy.contains(&s.user_id));
+            report.busy += before - targets.len();
+        }
         if !targets.is_empty() {
             let frame = ServerFrame::Event {
                 channel: name,

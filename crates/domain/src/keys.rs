@@ -94,3 +94,7 @@ pub fn idem(scope: &str, key: &str) -> String {
 pub fn stats(shard: u32) -> String {
     format!("STATS#{shard}")
 }
+/// The drivers on a trip (accepted, not yet COMPLETED or CANCELLED): one partition, one
+/// item per busy driver (sort key: the driver id, attribute `tripId`), so the fan-out
+/// reads the whole busy set with one Query per offer (`crate::trips::availability`).
+pub const BUSY_DRIVERS: &str = "DRIVERS#BUSY";

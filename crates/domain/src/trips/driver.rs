@@ -1,7 +1,9 @@
 //! Drivers: accepting a trip (exactly one driver wins) and moving it along the legal
 //! transitions of `TripStatus::can_become`, each step kept in the trip's status log and
-//! announced as `trip.status.updated`.
+//! announced as `trip.status.updated`. A driver is busy from its acceptance until the
+//! trip is COMPLETED or CANCELLED (`super::availability`), and takes no other trip meanwhile.
 
+use super::availability::{self, DRIVER_BUSY};
 use super::error::TripError;
 use super::model::{booking_of, load, BookingStatus};
 use super::trip::{offer_event, status_entry_op, StatusEntry};
@@ -19,6 +21,8 @@ use crate::ports::{Condition, Query, TableError, TxOp, Update};
 use crate::retry::CONTENDED;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+
+pub use super::availability::{availability, Availability, DriverStatus};
 
 /// `PUT /api/drivers/trips/{tripId}/status`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -61,7 +65,8 @@ fn status_event(
 /// A driver takes a published trip: the trip gets its driver and goes IN_PROGRESS, its
 /// pending bookings are confirmed, all in one transaction that holds only if the trip
 /// is unchanged since it was read. Of drivers racing for one trip exactly one wins;
-/// the others get 409 `already_accepted`.
+/// the others get 409 `already_accepted`. The driver becomes busy in the same
+/// transaction, only if it is on no other trip (else 409 `driver_busy`).
 pub async fn accept(deps: &Deps, user: &Claims, trip_id: &TripId, cause: &Cause) -> Result<Trip, TripError> {
     if !user.has_role(Role::Driver) {
         return Err(TripError::Forbidden("only drivers accept trips".into()));
@@ -81,6 +86,14 @@ pub async fn accept(deps: &Deps, user: &Claims, trip_id: &TripId, cause: &Cause)
             return Err(TripError::conflict(
                 "illegal_transition",
                 format!("trip {trip_id} is {}, not PUBLISHED", trip.status),
+            ));
+        }
+        // Checked again by the transaction (the busy item is written only if absent): of
+        // two acceptances by one driver at once, the loser reads the winner's item here.
+        if let Some(on) = availability::busy_trip(table, &user.sub).await? {
+            return Err(TripError::conflict(
+                DRIVER_BUSY,
+                format!("driver {} is on trip {on} until it is completed or cancelled", user.sub),
             ));
         }
         let pending: Vec<_> = query_all(table, Query::new(keys::trip(trip_id)).begins_with(keys::BOOKING_PREFIX))
@@ -136,6 +149,7 @@ pub async fn accept(deps: &Deps, user: &Claims, trip_id: &TripId, cause: &Cause)
         ];
         // The offer is taken: drivers who subscribe from now on are not offered it.
         ops.push(super::offer::close_offer_op(trip_id));
+        ops.push(availability::busy_op(&user.sub, trip_id, now));
         for b in &pending {
             ops.push(TxOp::Update {
                 pk: keys::trip(trip_id),
@@ -245,6 +259,15 @@ pub async fn update_status(deps: &Deps, user: &Claims, trip_id: &TripId, req: Up
             )),
             None if to == TripStatus::Cancelled => ops.push(super::offer::close_offer_op(trip_id)),
             None => {}
+        }
+        // The trip's end frees its driver (if the busy item is this trip's: a trip accepted
+        // before availability existed has none, and its driver may be on another).
+        if to.is_final() {
+            if let Some(driver) = &trip.driver_id {
+                if availability::busy_trip(table, driver).await?.as_deref() == Some(&**trip_id) {
+                    ops.push(availability::free_op(driver, trip_id));
+                }
+            }
         }
         match outbox::commit(deps, ops, &events).await {
             Ok(_) => {

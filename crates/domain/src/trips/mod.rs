@@ -12,9 +12,11 @@
 //! | a passenger's seats on the trip | `TRIP#{id}` | `PASSENGER#{userId}` |
 //! | the status log | `TRIP#{id}` | `STATUS#{time}` |
 //! | booking id → trip | `BOOKING#{bookingId}` | `META` |
+//! | a busy driver (on an accepted trip not yet completed or cancelled) | `DRIVERS#BUSY` | `{driverId}` (with `tripId`) |
 //! | an idempotent request's first answer | `IDEM#{scope}#{key}` | `META` (TTL) |
 
 pub mod access;
+pub mod availability;
 pub mod booking;
 pub mod driver;
 pub mod error;
