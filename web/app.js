@@ -66,6 +66,9 @@ function onChat(frame) {
     case "chat.participant.joined":
     case "chat.settings.updated":
       return loadState();
+    case "presence.joined":
+    case "presence.left":
+      return showOnline(frame.channel);
     case "chat.typing.user":
     case "chat.typing.assistant": {
       const who = e.data.userId ?? "assistant";
@@ -105,8 +108,20 @@ async function enter(chatId) {
   state.chatId = chatId;
   $("chat-id").textContent = chatId;
   $("chatid").value = chatId;
-  await state.rt.subscribe(`chat:${chatId}`, { events: ["chat.**"] }, onChat);
+  await state.rt.subscribe(`chat:${chatId}`, { events: ["chat.**", "presence.*"] }, onChat);
   await loadState();
+  await showOnline(`chat:${chatId}`);
+}
+
+// Who is online: the channel's members, read whole (presence events say it changed).
+async function showOnline(channel) {
+  if (channel !== `chat:${state.chatId}`) return;
+  try {
+    const p = await state.rt.request({ action: "presence", channel });
+    $("online").textContent = p.members.map((m) => m.userId).join(", ") || "–";
+  } catch {
+    /* the next presence event tries again */
+  }
 }
 
 $("create").onclick = async () => {
@@ -213,8 +228,21 @@ async function refreshStats() {
     $("n-throttled").textContent = ws.pushes.throttled;
     $("n-replayed").textContent = ws.replay.replayed;
     $("n-emissions").textContent = ev.emissions.events;
+    // Each channel's subscriptions, and its members where it keeps presence.
+    const members = {};
+    await Promise.all(
+      Object.keys(ws.subscriptions)
+        .filter((ch) => /^(chat:|trip:|drivers$)/.test(ch))
+        .map(async (ch) => {
+          const p = await call("GET", `/channels/${encodeURIComponent(ch)}/presence`).catch(() => null);
+          if (p) members[ch] = p.members.map((m) => m.userId + (m.connections > 1 ? ` ×${m.connections}` : "")).join(", ");
+        }),
+    );
     $("subs").innerHTML = Object.entries(ws.subscriptions)
-      .map(([ch, n]) => `<li data-channel="${esc(ch)}"><code>${esc(ch)}</code> ${n}</li>`)
+      .map(([ch, n]) => {
+        const who = members[ch] ? ` · members: <span class="members">${esc(members[ch])}</span>` : "";
+        return `<li data-channel="${esc(ch)}"><code>${esc(ch)}</code> <span class="n">${n}</span>${who}</li>`;
+      })
       .join("");
   } catch {
     /* the stats routes are admin-only */

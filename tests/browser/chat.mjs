@@ -66,6 +66,8 @@ try {
   await bob.waitForFunction((id) => document.querySelector("#chat-id").textContent === id, chatId);
 
   await alice.waitForFunction(() => document.querySelector("#people").textContent.includes("bob"), null, { timeout: 10000 });
+  // Presence: alice sees bob online (and herself).
+  await alice.waitForFunction(() => /\bbob\b/.test(document.querySelector("#online").textContent), null, { timeout: 10000 });
   await alice.fill("#text", "hello from alice");
   await alice.press("#text", "Enter");
   await sees(bob, "user", "hello from alice");
@@ -190,10 +192,20 @@ try {
   await alice.waitForFunction(() => +document.querySelector("#n-messages").textContent >= 6, null, { timeout: 10000 });
   await alice.waitForFunction(() => +document.querySelector("#n-delivered").textContent > 0, null, { timeout: 10000 });
   await alice.waitForFunction(
-    (ch) => document.querySelector(`#subs li[data-channel="${ch}"]`)?.textContent.trim().endsWith(" 2"),
+    (ch) => {
+      const li = document.querySelector(`#subs li[data-channel="${ch}"]`);
+      const members = li?.querySelector(".members")?.textContent ?? "";
+      return li?.querySelector(".n")?.textContent === "2" && /\balice\b/.test(members) && /\bbob\b/.test(members);
+    },
     `chat:${chatId}`,
     { timeout: 10000 },
   );
+  // Bob closes his tab: after the grace period alice sees him offline.
+  await bob.context().close();
+  await alice.waitForFunction(() => {
+    const online = document.querySelector("#online").textContent;
+    return /\balice\b/.test(online) && !/\bbob\b/.test(online);
+  }, null, { timeout: 30000 });
   if (!/^\d+$/.test(await alice.textContent("#n-replayed"))) await fail("no replayed figure");
   await alice.screenshot({ path: screenshot, fullPage: true });
   console.log(

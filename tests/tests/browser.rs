@@ -3,7 +3,7 @@
 //! a local stack this test starts. The screenshot lands in `target/artifacts/`.
 
 use realtime_tests::procs::{tools_dir, workspace_root};
-use realtime_tests::start_stack;
+use realtime_tests::start_stack_with;
 use std::time::Duration;
 
 /// Runs `tests/browser/{script}` in node against a fresh local stack, with the stack's
@@ -15,7 +15,15 @@ async fn run_browser_script(script: &str, shots: &[&str], limit: Duration) {
         node_modules.join("playwright-core").exists(),
         "playwright-core is missing: run bash infra/setup.sh"
     );
-    let stack = start_stack().await.unwrap();
+    // Presence on a short clock: a 2 s grace period, the sweeper every 300 ms.
+    let stack = start_stack_with(realtime_local::stack::Options {
+        presence_grace: Some(Duration::from_secs(2)),
+        schedule_period: Some(Duration::from_millis(300)),
+        presence_sweep: Some(Duration::from_millis(250)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let artifacts: std::path::PathBuf = std::env::var_os("REALTIME_ARTIFACTS")
         .map(Into::into)
         .unwrap_or_else(|| workspace_root().join("target/artifacts"));

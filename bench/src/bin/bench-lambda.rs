@@ -289,8 +289,10 @@ async fn warm(levels: &[usize], route_iterations: usize, min_fanouts: usize, max
             let conn = Connection {
                 connection_id: id,
                 user_id: "bench".into(),
+                display_name: "bench".into(),
                 roles: vec![Role::Admin],
                 token_exp: None,
+                connected_at: chrono::Utc::now(),
             };
             connections::subscribe(e.deps.table.as_ref(), &conn, &channel, &["chat.**".into()], None)
                 .await
@@ -547,8 +549,10 @@ async fn breakdown(n: usize, runs: usize) -> anyhow::Result<()> {
         let conn = Connection {
             connection_id: id,
             user_id: "bench".into(),
+            display_name: "bench".into(),
             roles: vec![Role::Admin],
             token_exp: None,
+            connected_at: chrono::Utc::now(),
         };
         connections::subscribe(e.deps.table.as_ref(), &conn, &channel, &["chat.**".into()], None)
             .await
@@ -964,8 +968,10 @@ async fn subscribers(
         let conn = Connection {
             connection_id: id,
             user_id: user.sub.clone(),
+            display_name: user.display_name().to_string(),
             roles: user.roles.clone(),
             token_exp: None,
+            connected_at: chrono::Utc::now(),
         };
         connections::subscribe(e.deps.table.as_ref(), &conn, channel, &[], None)
             .await
@@ -1064,6 +1070,69 @@ async fn scenarios() -> anyhow::Result<Vec<Scenario>> {
             .await?,
         );
     }
+    // Presence in a chat of 10 present members: one more joins (a connect and its
+    // subscribe), then their last connection closes (`$disconnect`; the leave after the
+    // grace period, here 0 s so it is counted with it).
+    let view = chat::create(
+        &e.deps,
+        &alice,
+        CreateChat {
+            title: "p".into(),
+            settings: None,
+        },
+        &cause,
+    )
+    .await?;
+    let channel = Channel::Chat(view.chat_id.to_string());
+    for m in 0..10 {
+        subscribers(&e, &claims_of(&format!("p{m}"), &[Role::Admin]), &channel, 1, &mut rx).await?;
+    }
+    realtime_domain::presence::reconcile(&e.deps, &channel)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // past the last announcement's second
+    let (newbie, newbie_conn) = (claims_of("p-new", &[Role::Admin]), format!("sc-{}", ulid::Ulid::new()));
+    rx.push(e.hub.register(&newbie_conn, None));
+    let (join_channel, join_conn) = (channel.clone(), newbie_conn.clone());
+    out.push(
+        counted(
+            "presence: a member joins a chat of 10 (connect + subscribe)",
+            11,
+            &e,
+            |deps| async move {
+                connections::open(&deps, &join_conn, &newbie).await?;
+                let conn = connections::get(deps.table.as_ref(), &join_conn)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no connection"))?;
+                connections::subscribe(deps.table.as_ref(), &conn, &join_channel, &[], None)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                realtime_domain::presence::settle(&deps, &join_channel).await?;
+                Ok(())
+            },
+        )
+        .await?,
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    out.push(
+        counted(
+            "presence: that member's last connection closes ($disconnect, leave)",
+            10,
+            &e,
+            |deps| async move {
+                let mut config = (*deps.config).clone();
+                config.presence_grace_secs = 0;
+                let deps = realtime_domain::Deps {
+                    config: std::sync::Arc::new(config),
+                    ..deps
+                };
+                let removed = connections::remove(deps.table.as_ref(), &newbie_conn).await?;
+                realtime_domain::presence::settle_all(&deps, &removed.channels).await;
+                Ok(())
+            },
+        )
+        .await?,
+    );
     let org = claims_of("org", &[Role::Organizer]);
     let body = serde_json::json!({"title": "t", "tripType": "SHARED", "status": "PUBLISHED",
         "origin": {"name": "A", "lat": 43.2389, "lng": 76.8897}, "destination": {"name": "B", "lat": 43.3033, "lng": 77.24},

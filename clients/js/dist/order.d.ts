@@ -83,7 +83,7 @@ export declare class ChannelOrder {
     /** The highest seq known to exist. */
     head: number | null;
     /** seq -> frame, arrived ahead of a gap. */
-    pending: Map<number, EventFrame<"chat.created" | "chat.participant.joined" | "chat.message.stored" | "chat.turn.changed" | "chat.message.rejected" | "chat.typing.user" | "chat.typing.assistant" | "chat.completion.updated" | "chat.completion.ready" | "chat.settings.updated" | "chat.ai.requested" | "chat.ai.started" | "chat.ai.completed" | "chat.ai.failed" | "trip.created" | "trip.status.updated" | "trip.offer.created" | "booking.confirmed" | "booking.cancelled" | "connection.opened" | "connection.closed">>;
+    pending: Map<number, EventFrame<"chat.created" | "chat.participant.joined" | "chat.message.stored" | "chat.turn.changed" | "chat.message.rejected" | "chat.typing.user" | "chat.typing.assistant" | "chat.completion.updated" | "chat.completion.ready" | "chat.settings.updated" | "chat.ai.requested" | "chat.ai.started" | "chat.ai.completed" | "chat.ai.failed" | "trip.created" | "trip.status.updated" | "trip.offer.created" | "booking.confirmed" | "booking.cancelled" | "connection.opened" | "connection.closed" | "presence.joined" | "presence.left" | "channel.occupied" | "channel.vacated">>;
     /** Seqs dropped from a full buffer, not held or delivered since. */
     dropped: Set<number>;
     /** A `subscribe` is out: hold frames until its answer. */

@@ -39,6 +39,12 @@ pub struct Config {
     /// ...and the stream ended after this long, before Lambda's timeout ends it (the client
     /// reconnects with `Last-Event-ID`; `SSE_MAX_SECS`, 14 minutes).
     pub sse_max_secs: u64,
+    /// How long a member whose last connection went stays listed before `presence.left`
+    /// (`PRESENCE_GRACE_SECS`, 15 s): a reconnect within it announces nothing.
+    pub presence_grace_secs: i64,
+    /// How long one run of the presence sweeper looks for wake-ups (None: its default,
+    /// 55 s; the local stack's tests shorten it).
+    pub presence_sweep: Option<std::time::Duration>,
     /// The chat domain: typing, the assistant, extensions (`crate::chat`).
     pub chat: ChatConfig,
 }
@@ -88,6 +94,8 @@ impl Config {
             sse_heartbeat_ms: num("SSE_HEARTBEAT_MS", 15_000)?.max(10),
             sse_poll_ms: num("SSE_POLL_MS", 1_000)?.max(10),
             sse_max_secs: num("SSE_MAX_SECS", 14 * 60)?.max(1),
+            presence_grace_secs: num("PRESENCE_GRACE_SECS", 15)?.min(45) as i64,
+            presence_sweep: None,
             chat: ChatConfig::from_lookup(&get)?,
         })
     }
@@ -104,6 +112,8 @@ impl Config {
             sse_heartbeat_ms: 15_000,
             sse_poll_ms: 1_000,
             sse_max_secs: 14 * 60,
+            presence_grace_secs: 15,
+            presence_sweep: None,
             chat: ChatConfig::local(),
         }
     }

@@ -10,6 +10,7 @@ use crate::frames::ServerFrame;
 use crate::keys;
 use crate::ports::table::{now_epoch, query_all};
 use crate::ports::{Condition, ConnectionPusher, Item, PushError, Query, Table, TableError, TxOp};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 /// One subscription of a connection to a channel, as the fan-out reads it.
@@ -19,13 +20,24 @@ pub struct Subscriber {
     pub user_id: String,
     pub events: Vec<String>,
     pub filter: Option<Value>,
+    /// Who, for presence: the user's name, first role and when the connection opened.
+    pub display_name: String,
+    pub role: String,
+    pub connected_at: DateTime<Utc>,
+    /// The subscription's TTL (epoch seconds).
+    pub expires: Option<i64>,
 }
 
 impl Subscriber {
     fn from_item(item: &Item) -> Option<Self> {
+        let user_id = item.str("userId").unwrap_or_default().to_string();
         Some(Self {
             connection_id: item.str("connectionId")?.to_string(),
-            user_id: item.str("userId").unwrap_or_default().to_string(),
+            display_name: item.str("name").unwrap_or(&user_id).to_string(),
+            role: item.str("role").unwrap_or("user").to_string(),
+            connected_at: item.str("connectedAt").and_then(|t| t.parse().ok()).unwrap_or_else(Utc::now),
+            expires: item.ttl(),
+            user_id,
             events: item
                 .get("events")
                 .and_then(Value::as_array)
@@ -42,6 +54,15 @@ impl Subscriber {
 }
 
 impl Connection {
+    /// The role a member list shows: the first of the token's, or `user`.
+    pub fn primary_role(&self) -> String {
+        self.roles
+            .first()
+            .and_then(|r| serde_json::to_value(r).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "user".into())
+    }
+
     /// Refuses once the token the connection opened with has expired: its rights end then
     /// (every action that acts for the user checks it), though the socket stays.
     pub fn token_live(&self) -> Result<(), ConnectionError> {
@@ -57,7 +78,9 @@ impl Connection {
 pub struct Connection {
     pub connection_id: String,
     pub user_id: String,
+    pub display_name: String,
     pub roles: Vec<Role>,
+    pub connected_at: DateTime<Utc>,
     /// When the token the connection opened with expires (epoch seconds): its rights end
     /// then, for new subscribes and resumes, though the socket stays (API Gateway keeps it).
     pub token_exp: Option<i64>,
@@ -80,6 +103,8 @@ pub async fn get(table: &dyn Table, connection_id: &str) -> Result<Option<Connec
     Ok(table.get(&keys::conn(connection_id), keys::META).await?.map(|item| Connection {
         connection_id: connection_id.to_string(),
         user_id: item.str("userId").unwrap_or_default().to_string(),
+        display_name: item.str("name").or(item.str("userId")).unwrap_or_default().to_string(),
+        connected_at: item.str("connectedAt").and_then(|t| t.parse().ok()).unwrap_or_else(Utc::now),
         roles: item
             .get("roles")
             .cloned()
@@ -89,9 +114,16 @@ pub async fn get(table: &dyn Table, connection_id: &str) -> Result<Option<Connec
     }))
 }
 
-/// Deletes a connection and all its subscriptions (on `$disconnect` and on a 410);
-/// whether it was still there (its closing is counted once).
-pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<bool, TableError> {
+/// What [`remove`] found: whether the connection was still there (its closing is counted
+/// once), and the channels it was subscribed to (their presence changes).
+#[derive(Debug, Default, PartialEq)]
+pub struct Removed {
+    pub existed: bool,
+    pub channels: Vec<Channel>,
+}
+
+/// Deletes a connection and all its subscriptions (on `$disconnect` and on a 410).
+pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<Removed, TableError> {
     let items = query_all(table, Query::new(keys::conn(connection_id))).await?;
     let mut ops: Vec<TxOp> = Vec::with_capacity(items.len() * 2);
     for item in &items {
@@ -112,7 +144,13 @@ pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<bool, Tabl
     for chunk in ops.chunks(100) {
         table.transact(chunk.to_vec()).await?;
     }
-    Ok(items.iter().any(|i| i.sk == keys::META))
+    Ok(Removed {
+        existed: items.iter().any(|i| i.sk == keys::META),
+        channels: items
+            .iter()
+            .filter_map(|i| i.sk.strip_prefix("SUB#").and_then(|c| c.parse().ok()))
+            .collect(),
+    })
 }
 
 /// Who may subscribe to what (DESIGN.md §5): checked against state on every subscribe.
@@ -146,6 +184,9 @@ pub async fn subscribe(
     let mut sub = Item::new(keys::chan(&ch), keys::chan_conn(&conn.connection_id))
         .with("connectionId", conn.connection_id.as_str())
         .with("userId", conn.user_id.as_str())
+        .with("name", conn.display_name.as_str())
+        .with("role", conn.primary_role())
+        .with("connectedAt", conn.connected_at.to_rfc3339())
         .with("events", events.to_vec())
         .with_ttl(ttl);
     if let Some(f) = filter {
@@ -233,6 +274,8 @@ pub enum ConnectionError {
     Forbidden(String),
     #[error("connection is gone")]
     Gone,
+    #[error("{0} keeps no presence (chat:{{id}}, trip:{{id}} and drivers do)")]
+    NoPresence(String),
     #[error("push failed: {0}")]
     Push(PushError),
     #[error(transparent)]
@@ -255,6 +298,7 @@ impl From<ConnectionError> for ApiError {
         match e {
             ConnectionError::Expired | ConnectionError::Gone => ApiError::Unauthorized(e.to_string()),
             ConnectionError::Forbidden(_) => ApiError::Forbidden(e.to_string()),
+            ConnectionError::NoPresence(_) => ApiError::BadRequest(e.to_string()),
             ConnectionError::Push(p) => ApiError::Unavailable(p.to_string()),
             ConnectionError::Table(t) => t.into(),
         }

@@ -124,6 +124,11 @@ catalogue! {
     // ---- connections
     "connection.opened" => ConnectionOpened(ConnectionChanged) |_e| Subject::default(),
     "connection.closed" => ConnectionClosed(ConnectionChanged) |_e| Subject::default(),
+    // ---- presence (payloads in `crate::presence`): about the channel's chat or trip
+    "presence.joined" => PresenceJoined(crate::presence::payloads::PresenceChanged) |e| Subject::of_channel(&e.channel),
+    "presence.left" => PresenceLeft(crate::presence::payloads::PresenceChanged) |e| Subject::of_channel(&e.channel),
+    "channel.occupied" => ChannelOccupied(crate::presence::payloads::ChannelLifecycle) |_e| Subject::default(),
+    "channel.vacated" => ChannelVacated(crate::presence::payloads::ChannelLifecycle) |_e| Subject::default(),
 }
 
 /// What an event is about.
@@ -135,6 +140,14 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// A channel's chat or trip (`chat:{id}`, `trip:{id}`), from its name.
+    fn of_channel(channel: &str) -> Self {
+        match channel.split_once(':') {
+            Some(("chat", id)) => Self::chat(id),
+            Some(("trip", id)) => Self::trip(id),
+            _ => Self::default(),
+        }
+    }
     fn chat(id: &str) -> Self {
         Self {
             chat_id: Some(id.to_string()),
@@ -157,12 +170,14 @@ pub struct ConnectionChanged {
 }
 
 /// The bounded context of an event type, its EventBridge `Source` suffix:
-/// `chat.*` → chat, `trip.*` and `booking.*` → trips, `connection.*` → connections.
+/// `chat.*` → chat, `trip.*` and `booking.*` → trips, `connection.*` → connections,
+/// `presence.*` and `channel.*` → presence.
 pub fn context_of(event_type: &str) -> &'static str {
     match event_type.split('.').next() {
         Some("chat") => "chat",
         Some("trip") | Some("booking") => "trips",
         Some("connection") => "connections",
+        Some("presence") | Some("channel") => "presence",
         _ => "other",
     }
 }

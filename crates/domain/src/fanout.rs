@@ -28,6 +28,8 @@ pub struct Report {
     pub too_large: usize,
     /// Stale connections this fan-out removed (their closing is counted at the edge).
     pub removed: usize,
+    /// The channels those stale connections were subscribed to (their presence changed).
+    pub vacated: Vec<Channel>,
     /// Subscriptions on `drivers` not offered the trip because their driver is busy.
     pub busy: usize,
 }
@@ -176,6 +178,10 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
             }
         }
     }
+    // A member whose connection turned out gone starts their grace period now.
+    report.vacated.sort();
+    report.vacated.dedup();
+    crate::presence::settle_all(deps, &report.vacated).await;
     Ok(report)
 }
 
@@ -213,7 +219,10 @@ async fn push_all(deps: &Deps, channel: &Channel, targets: &[&Subscriber], frame
                     report.stale += 1;
                     // Only the stale connection goes; a failed cleanup is retried by TTL.
                     match connections::remove(deps.table.as_ref(), &id).await {
-                        Ok(removed) => report.removed += usize::from(removed),
+                        Ok(removed) => {
+                            report.removed += usize::from(removed.existed);
+                            report.vacated.extend(removed.channels);
+                        }
                         Err(e) => tracing::warn!(connection_id = %id, error = %e, "stale connection cleanup failed"),
                     }
                 }

@@ -55,6 +55,15 @@ pub struct Resume {
     pub after: u64,
 }
 
+/// Who is on a channel: answered with a `presence` frame, authorized like `subscribe`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub channel: String,
+}
+
 /// Client → server, routed on `action`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "camelCase")]
@@ -65,6 +74,7 @@ pub enum ClientFrame {
     Ping(Ping),
     /// `{"action":"typing","chatId","isTyping"}`: the chat domain's typing indicator.
     Typing(crate::chat::TypingFrame),
+    Presence(PresenceQuery),
 }
 
 /// Server → client.
@@ -117,6 +127,14 @@ pub enum ServerFrame {
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+    },
+    /// The answer to `presence`: the channel's members (users) and occupancy.
+    Presence {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        channel: String,
+        members: Vec<crate::presence::payloads::Member>,
+        occupancy: u32,
     },
 }
 

@@ -13,6 +13,15 @@ pub fn chan(channel: &str) -> String {
 pub fn chan_conn(conn_id: &str) -> String {
     format!("CONN#{conn_id}")
 }
+/// A channel's announced presence (sort key [`STATE`]).
+pub fn presence(channel: &str) -> String {
+    format!("PRES#{channel}")
+}
+pub const STATE: &str = "STATE";
+/// Presence wake-ups, by shard; sort keys `{dueMs:013}#{channel}`.
+pub fn presence_due(shard: u32) -> String {
+    format!("PRESDUE#{shard}")
+}
 pub fn log(channel: &str) -> String {
     format!("LOG#{channel}")
 }

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod log;
 pub mod outbox;
 pub mod ports;
+pub mod presence;
 pub mod ratelimit;
 pub mod resume;
 pub mod retry;

@@ -8,7 +8,7 @@ use realtime_domain::channels::Channel;
 use realtime_domain::frames::ServerFrame;
 use realtime_domain::trips::access::{DriverSubscribe, DRIVER_EVENTS};
 use realtime_domain::trips::offer;
-use realtime_domain::{connections, fanout, ApiError, Deps};
+use realtime_domain::{connections, fanout, presence, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
@@ -27,6 +27,12 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let events: Vec<String> = DRIVER_EVENTS.iter().map(|e| e.to_string()).collect();
     connections::subscribe(table, &conn, &channel, &events, filter.as_ref()).await?;
     connections::acknowledge(&deps, conn_id, f.id, &channel).await?;
+    presence::settle_all(&deps, std::slice::from_ref(&channel)).await;
+    // A busy driver gets no offers, neither live nor these.
+    let busy = realtime_domain::trips::driver::availability(table, &conn.user_id).await?;
+    if busy.driver_status == realtime_domain::trips::driver::DriverStatus::Busy {
+        return Ok(ws::ok());
+    }
     for offer in offer::open_offers(table).await? {
         if filter.as_ref().is_some_and(|f| !fanout::filter_matches(f, &offer.data)) {
             continue;

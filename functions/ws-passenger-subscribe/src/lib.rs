@@ -19,6 +19,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         .await?
         .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
     conn.token_live()?;
+    let mut joined = Vec::new();
     for channel in channels {
         let realtime_domain::channels::Channel::Trip(trip_id) = &channel else {
             continue;
@@ -29,6 +30,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         if allowed {
             connections::subscribe(table, &conn, &channel, &[], None).await?;
             connections::acknowledge(&deps, conn_id, f.id.clone(), &channel).await?;
+            joined.push(channel);
         } else {
             let refusal = ServerFrame::Error {
                 id: f.id.clone(),
@@ -38,5 +40,6 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
             ws::reply(&deps, conn_id, &refusal).await?;
         }
     }
+    realtime_domain::presence::settle_all(&deps, &joined).await;
     Ok(ws::ok())
 }

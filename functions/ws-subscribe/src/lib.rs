@@ -1,8 +1,9 @@
-//! WebSocket `subscribe`: validates the frame, authorizes the channel against state, stores the subscription and answers `subscribed` with the channel's epoch and seq.
+//! WebSocket `subscribe`: validates the frame, authorizes the channel against state, stores the subscription and answers `subscribed` with the channel's epoch and seq;
+//! then the channel's presence catches up.
 
 use realtime_domain::channels::Channel;
 use realtime_domain::frames::ClientFrame;
-use realtime_domain::{connections, fanout, resume, ApiError, Deps};
+use realtime_domain::{connections, fanout, presence, resume, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
 
 /// Bounds on what one subscription may ask for.
@@ -57,6 +58,8 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         realtime_edge::stats::resumed(table, replayed.events, replayed.resync).await;
     }
     connections::acknowledge(&deps, conn_id, f.id, &channel).await?;
+    // After the answer: a new member is announced (coalesced with others of the second).
+    presence::settle_all(&deps, std::slice::from_ref(&channel)).await;
     Ok(ws::ok())
 }
 

@@ -2,7 +2,7 @@
 
 use realtime_domain::channels::Channel;
 use realtime_domain::frames::{ClientFrame, ServerFrame};
-use realtime_domain::{connections, ApiError, Deps};
+use realtime_domain::{connections, presence, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
@@ -24,5 +24,6 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
         },
     )
     .await?;
+    presence::settle_all(&deps, std::slice::from_ref(&channel)).await;
     Ok(ws::ok())
 }

@@ -83,6 +83,9 @@ functions! {
     events_stats,
     websocket_stats,
     websocket_health,
+    ws_presence,
+    channel_presence,
+    presence_sweep,
 }
 
 /// Each listed function with its kind (from its handler's signature).

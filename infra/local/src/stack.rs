@@ -134,6 +134,10 @@ pub struct Options {
     pub log_retention_secs: Option<i64>,
     /// Runs every schedule at this period instead of its `rate(...)`.
     pub schedule_period: Option<Duration>,
+    /// Presence: the grace period before `presence.left`, and how long one run of the
+    /// sweeper looks for wake-ups (tests shorten both, with `schedule_period`).
+    pub presence_grace: Option<Duration>,
+    pub presence_sweep: Option<Duration>,
     /// The trip-status stream's heartbeat period and log polling period (tests shorten them).
     pub sse_heartbeat: Option<Duration>,
     pub sse_poll: Option<Duration>,
@@ -297,6 +301,10 @@ impl Stack {
         if let Some(d) = opts.sse_poll {
             config.sse_poll_ms = (d.as_millis() as u64).max(10);
         }
+        if let Some(d) = opts.presence_grace {
+            config.presence_grace_secs = d.as_secs() as i64;
+        }
+        config.presence_sweep = opts.presence_sweep;
         let deps = Deps::new(table, publisher, pusher, config);
         let sqlite_feed = match &feed {
             crate::relay::Feed::Sqlite(t) => Some(t.clone()),

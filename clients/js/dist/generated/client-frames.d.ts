@@ -34,6 +34,10 @@ export type ClientFrame = {
     chatId: string;
     id?: string | null;
     isTyping: boolean;
+} | {
+    action: "presence";
+    channel: string;
+    id?: string | null;
 };
 export interface ResumeFrom {
     after: number;

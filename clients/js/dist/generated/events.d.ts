@@ -64,6 +64,18 @@ export type DomainEvent = {
 } | {
     data: ConnectionChanged;
     type: "connection.closed";
+} | {
+    data: PresenceChanged;
+    type: "presence.joined";
+} | {
+    data: PresenceChanged;
+    type: "presence.left";
+} | {
+    data: ChannelLifecycle;
+    type: "channel.occupied";
+} | {
+    data: ChannelLifecycle;
+    type: "channel.vacated";
 };
 /**
  * A trip's lifecycle (API.md "Trip statuses").
@@ -327,4 +339,33 @@ export interface BookingCancelled {
 export interface ConnectionChanged {
     connectionId: string;
     userId: string;
+}
+/**
+ * `presence.joined` / `presence.left`: who joined (or left) the channel since the last
+ * announcement, all of them in one event, and the occupancy after it.
+ */
+export interface PresenceChanged {
+    channel: string;
+    members: Member[];
+    occupancy: number;
+}
+/**
+ * One member: a user, with how many of their connections are subscribed.
+ */
+export interface Member {
+    /**
+     * When their earliest connection still here opened.
+     */
+    connectedAt: string;
+    connections: number;
+    displayName: string;
+    role: string;
+    userId: string;
+}
+/**
+ * `channel.occupied` (its first member came) / `channel.vacated` (its last one left).
+ */
+export interface ChannelLifecycle {
+    channel: string;
+    occupancy: number;
 }

@@ -38,6 +38,12 @@ export type ServerFrame = {
 } | {
     id?: string | null;
     type: "pong";
+} | {
+    channel: string;
+    id?: string | null;
+    members: Member[];
+    occupancy: number;
+    type: "presence";
 };
 /**
  * Every domain event, as published to EventBridge (`Detail`) and pushed to clients.
@@ -82,4 +88,17 @@ export interface Position {
     channel: string;
     epoch: string;
     seq: number;
+}
+/**
+ * One member: a user, with how many of their connections are subscribed.
+ */
+export interface Member {
+    /**
+     * When their earliest connection still here opened.
+     */
+    connectedAt: string;
+    connections: number;
+    displayName: string;
+    role: string;
+    userId: string;
 }

@@ -41,6 +41,11 @@ export type ClientFrame =
       chatId: string;
       id?: string | null;
       isTyping: boolean;
+    }
+  | {
+      action: "presence";
+      channel: string;
+      id?: string | null;
     };
 
 export interface ResumeFrom {

@@ -47,6 +47,13 @@ export type ServerFrame =
   | {
       id?: string | null;
       type: "pong";
+    }
+  | {
+      channel: string;
+      id?: string | null;
+      members: Member[];
+      occupancy: number;
+      type: "presence";
     };
 
 /**
@@ -92,4 +99,17 @@ export interface Position {
   channel: string;
   epoch: string;
   seq: number;
+}
+/**
+ * One member: a user, with how many of their connections are subscribed.
+ */
+export interface Member {
+  /**
+   * When their earliest connection still here opened.
+   */
+  connectedAt: string;
+  connections: number;
+  displayName: string;
+  role: string;
+  userId: string;
 }

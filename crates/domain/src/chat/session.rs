@@ -286,6 +286,9 @@ pub struct ChatState {
     /// Who is typing now (expired indicators are never reported).
     pub typing: Vec<TypingEntry>,
     pub completion: CompletionView,
+    /// Who is online: the chat channel's presence (users with a connection subscribed to
+    /// it, or back within the grace period), by user id.
+    pub online: Vec<String>,
     pub generated_at: DateTime<Utc>,
 }
 
@@ -339,6 +342,7 @@ impl ChatState {
                 ready: s.ready_at.is_some(),
                 ready_at: s.ready_at,
             },
+            online: Vec::new(),
             generated_at: Utc::now(),
         }
     }
@@ -350,5 +354,14 @@ pub async fn state(deps: &Deps, user: &Claims, chat_id: &ChatId) -> Result<ChatS
     if s.member(&user.sub).is_none() && !user.roles.contains(&crate::auth::Role::Admin) {
         return Err(ChatError::Forbidden(format!("not a participant of chat {chat_id}")));
     }
-    Ok(ChatState::of(s, &deps.config.chat.assistant.name))
+    let mut state = ChatState::of(s, &deps.config.chat.assistant.name);
+    // One more read: the channel's announced presence.
+    let channel = crate::channels::Channel::Chat(chat_id.to_string());
+    state.online = crate::presence::read(deps.table.as_ref(), &channel)
+        .await?
+        .members
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    Ok(state)
 }

@@ -337,4 +337,6 @@ async fn revoke_if_no_longer_party(deps: &Deps, trip_id: &str, user_id: &str) {
             tracing::warn!(%trip_id, connection_id = %sub.connection_id, error = %e, "subscription not revoked");
         }
     }
+    // They leave the trip's presence (after the grace period, like any leave).
+    crate::presence::settle_all(deps, std::slice::from_ref(&channel)).await;
 }
