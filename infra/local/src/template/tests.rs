@@ -47,6 +47,7 @@ fn real_template_ws_routes() {
             ("driver:subscribe", "WsDriverSubscribeFunction"),
             ("passenger:subscribe", "WsPassengerSubscribeFunction"),
             ("ping", "WsPingFunction"),
+            ("presence", "WsPresenceFunction"),
             ("resume", "WsResumeFunction"),
             ("subscribe", "WsSubscribeFunction"),
             ("typing", "WsTypingFunction"),
@@ -251,7 +252,9 @@ fn real_template_fanout_rule() {
             "chat.ai.failed"
         ]))
     );
-    assert!(t.schedules.is_empty(), "{:?}", t.schedules);
+    // One schedule: the presence sweeper, every minute.
+    let schedules: Vec<(&str, &str)> = t.schedules.iter().map(|s| (s.function.as_str(), s.expression.as_str())).collect();
+    assert_eq!(schedules, [("PresenceSweepFunction", "rate(1 minute)")]);
     // The relay reads the table's stream: new log entries marked for it, nothing else.
     assert_eq!(t.table_streams.len(), 1);
     let relay = &t.table_streams[0];
