@@ -31,6 +31,7 @@ const IMPLEMENTED_HTTP_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/events/stats", "events-stats"),
     ("GET", "/api/websocket/stats", "websocket-stats"),
     ("GET", "/api/websocket/health", "websocket-health"),
+    ("GET", "/api/channels/{channel}/presence", "channel-presence"),
 ];
 
 /// The HTTP routes API.md leaves public (`Auth: {Authorizer: NONE}` in the template); every
