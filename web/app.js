@@ -22,6 +22,8 @@ async function call(method, path, body) {
 }
 
 function setStatus(s) {
+  // Every status it went through (a reconnect on loopback may take a millisecond).
+  $("status").dataset.seen = `${$("status").dataset.seen ?? ""} ${s}`.trim();
   $("status").dataset.status = s;
   $("status").textContent = s;
 }

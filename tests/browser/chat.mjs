@@ -78,7 +78,7 @@ try {
   // The server drops bob's socket: his indicator says so, then he comes back.
   const dropped = await (await fetch(`${base}/api/dev/drop`, { method: "POST", body: JSON.stringify({ userId: "bob" }) })).json();
   if (dropped.dropped < 1) await fail(`no socket dropped: ${JSON.stringify(dropped)}`);
-  await bob.waitForSelector('#status[data-status="reconnecting"]', { timeout: 5000 });
+  await bob.waitForSelector('#status[data-seen~="reconnecting"]', { timeout: 5000 });
   await alice.fill("#text", "sent while bob was away");
   await alice.press("#text", "Enter");
   await bob.waitForSelector('#status[data-status="open"]', { timeout: 15000 });
