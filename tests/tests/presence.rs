@@ -333,14 +333,26 @@ async fn two_hundred_members_joining_at_once_make_few_frames_on_dynamodb_local()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_who_may_subscribe_reads_presence() {
+async fn only_who_may_subscribe_reads_presence_on_sqlite() {
     let stack = start_stack_with(opts()).await.unwrap();
+    only_who_may_subscribe(&stack).await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_who_may_subscribe_reads_presence_on_dynamodb_local() {
+    let (_dynamo, stack) = on_dynamodb_local().await;
+    only_who_may_subscribe(&stack).await;
+    stack.stop().await;
+}
+
+async fn only_who_may_subscribe(stack: &Running) {
     let http = Http::new(stack.http_url());
     let alice = http.dev_token("r-alice", &[]).await.unwrap();
     let mallory = http.dev_token("r-mallory", &[]).await.unwrap();
     let id = chat(&http, &alice, &[]).await;
     let channel = format!("chat:{id}");
-    let mut a = connect(&stack, &alice).await;
+    let mut a = connect(stack, &alice).await;
     subscribe(&mut a, &channel, &[]).await;
     until_presence(&http, &alice, &channel, WAIT, |p| p["occupancy"] == 1).await;
 
@@ -361,7 +373,7 @@ async fn only_who_may_subscribe_reads_presence() {
     let f = a.next_where(WAIT, |f| f["id"] == "p1").await.unwrap();
     assert_eq!((f["type"].as_str(), f["occupancy"].as_u64()), (Some("presence"), Some(1)), "{f}");
     assert_eq!(f["members"][0]["userId"], "r-alice");
-    let mut m = connect(&stack, &mallory).await;
+    let mut m = connect(stack, &mallory).await;
     m.send(&json!({"action": "presence", "id": "p2", "channel": channel}))
         .await
         .unwrap();
@@ -369,5 +381,4 @@ async fn only_who_may_subscribe_reads_presence() {
     assert_eq!((f["type"].as_str(), f["code"].as_str()), (Some("error"), Some("forbidden")), "{f}");
     m.close().await;
     a.close().await;
-    stack.stop().await;
 }

@@ -2,6 +2,8 @@
 //! type, replies through the `ConnectionPusher`, and errors as `error` frames.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use realtime_domain::channels::{Channel, ChannelError};
+use realtime_domain::connections::Connection;
 use realtime_domain::deps::Deps;
 use realtime_domain::error::ApiError;
 use realtime_domain::frames::{request_id, ServerFrame, MAX_FRAME_BYTES};
@@ -32,6 +34,18 @@ pub fn frame<T: DeserializeOwned>(req: &WsRequest) -> Result<T, ApiError> {
         return Err(ApiError::PayloadTooLarge { limit: MAX_FRAME_BYTES });
     }
     serde_json::from_str(body).map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+/// A frame's channel name, parsed (a bad one is a 400).
+pub fn channel(name: &str) -> Result<Channel, ApiError> {
+    name.parse().map_err(|e: ChannelError| ApiError::BadRequest(e.to_string()))
+}
+
+/// The stored connection a frame came on (gone: 401, its rights went with it).
+pub async fn connection(deps: &Deps, connection_id: &str) -> Result<Connection, ApiError> {
+    realtime_domain::connections::get(deps.table.as_ref(), connection_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))
 }
 
 /// Sends one frame to one connection; a gone connection is not the sender's error.

@@ -19,9 +19,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     }
     let filter = f.filters.content_filter()?;
     let table = deps.table.as_ref();
-    let conn = connections::get(table, conn_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    let conn = ws::connection(&deps, conn_id).await?;
     let channel = Channel::Drivers;
     connections::authorize(table, &conn, &channel).await?;
     let events: Vec<String> = DRIVER_EVENTS.iter().map(|e| e.to_string()).collect();

@@ -15,9 +15,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     }
     let channels = f.channels()?;
     let table = deps.table.as_ref();
-    let conn = connections::get(table, conn_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    let conn = ws::connection(&deps, conn_id).await?;
     conn.token_live()?;
     let mut joined = Vec::new();
     for channel in channels {

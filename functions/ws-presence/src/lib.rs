@@ -1,9 +1,8 @@
 //! WebSocket `presence`: who is on a channel (its members, users not connections, and its
 //! occupancy), authorized like `subscribe`; answered with a `presence` frame.
 
-use realtime_domain::channels::Channel;
 use realtime_domain::frames::{ClientFrame, ServerFrame};
-use realtime_domain::{connections, presence, ApiError, Deps};
+use realtime_domain::{presence, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
@@ -11,14 +10,9 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let ClientFrame::Presence(f) = ws::frame(&req)? else {
         return Err(ApiError::BadRequest("expected a presence frame".into()));
     };
-    let channel: Channel = f
-        .channel
-        .parse()
-        .map_err(|e: realtime_domain::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+    let channel = ws::channel(&f.channel)?;
     let table = deps.table.as_ref();
-    let conn = connections::get(table, conn_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    let conn = ws::connection(&deps, conn_id).await?;
     let p = presence::read_for(table, &conn, &channel).await?;
     let answer = ServerFrame::Presence {
         id: f.id,

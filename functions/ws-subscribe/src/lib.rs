@@ -1,7 +1,6 @@
 //! WebSocket `subscribe`: validates the frame, authorizes the channel against state, stores the subscription and answers `subscribed` with the channel's epoch and seq;
 //! then the channel's presence catches up.
 
-use realtime_domain::channels::Channel;
 use realtime_domain::frames::ClientFrame;
 use realtime_domain::{connections, fanout, presence, resume, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
@@ -37,18 +36,13 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let ClientFrame::Subscribe(f) = ws::frame(&req)? else {
         return Err(ApiError::BadRequest("expected a subscribe frame".into()));
     };
-    let channel: Channel = f
-        .channel
-        .parse()
-        .map_err(|e: realtime_domain::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+    let channel = ws::channel(&f.channel)?;
     validate_patterns(&f.events)?;
     if let Some(filter) = &f.filter {
         fanout::validate_filter(filter).map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))?;
     }
     let table = deps.table.as_ref();
-    let conn = connections::get(table, conn_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    let conn = ws::connection(&deps, conn_id).await?;
     connections::authorize(table, &conn, &channel).await?;
     connections::subscribe(table, &conn, &channel, &f.events, f.filter.as_ref()).await?;
     // Subscribed first, replayed second: nothing falls between the two (a live

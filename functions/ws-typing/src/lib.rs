@@ -4,7 +4,7 @@
 use realtime_domain::chat::typing;
 use realtime_domain::events::Cause;
 use realtime_domain::frames::ClientFrame;
-use realtime_domain::{connections, ApiError, Deps};
+use realtime_domain::{ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
 
 pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
@@ -12,9 +12,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let ClientFrame::Typing(f) = ws::frame(&req)? else {
         return Err(ApiError::BadRequest("expected a typing frame".into()));
     };
-    let conn = connections::get(deps.table.as_ref(), conn_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("connection is gone".into()))?;
+    let conn = ws::connection(&deps, conn_id).await?;
     conn.token_live()?;
     let cause = Cause {
         correlation_id: req.request_context.request_id.clone().unwrap_or_default(),

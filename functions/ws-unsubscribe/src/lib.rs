@@ -1,6 +1,5 @@
 //! WebSocket `unsubscribe`: removes the connection's subscription to a channel and answers `unsubscribed`.
 
-use realtime_domain::channels::Channel;
 use realtime_domain::frames::{ClientFrame, ServerFrame};
 use realtime_domain::{connections, presence, ApiError, Deps};
 use realtime_edge::ws::{self, WsRequest, WsResult};
@@ -10,10 +9,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let ClientFrame::Unsubscribe(f) = ws::frame(&req)? else {
         return Err(ApiError::BadRequest("expected a unsubscribe frame".into()));
     };
-    let channel: Channel = f
-        .channel
-        .parse()
-        .map_err(|e: realtime_domain::channels::ChannelError| ApiError::BadRequest(e.to_string()))?;
+    let channel = ws::channel(&f.channel)?;
     connections::unsubscribe(deps.table.as_ref(), conn_id, &channel).await?;
     ws::reply(
         &deps,
