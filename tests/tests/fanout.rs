@@ -122,7 +122,9 @@ async fn wildcards_select_event_types() {
         b.push(f);
     }
     assert_eq!(types(a), vec!["trip.created"]);
-    let mut b = types(b);
+    // `**` is everything on the channel: the two events, and the presence of the two admins
+    // who subscribed (live, when its announcement comes within the wait).
+    let mut b: Vec<String> = types(b).into_iter().filter(|t| !t.starts_with("presence.")).collect();
     b.sort();
     assert_eq!(b, vec!["trip.created", "trip.status.updated"]);
     stack.stop().await;
