@@ -57,10 +57,12 @@ pub fn validate_filter(filter: &Value) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Recently pushed (channel, epoch, seq)s of this process: an EventBridge redelivery to a
-/// warm instance pushes nothing twice without a write per event. One to another instance
-/// pushes a seq that clients already have, and they drop it by its seq.
-type Pushed = (usize, String, String, u64);
+/// Recently pushed frames of this process, by channel and (epoch, seq) or, for an event
+/// without a seq, its id: an EventBridge redelivery to a warm instance (after a later
+/// channel of the same event failed, say) pushes nothing twice without a write per
+/// event. One to another instance pushes a seq that clients already have, and they drop
+/// it by its seq (an unsequenced event by its id).
+type Pushed = (usize, String, String);
 
 struct Recent {
     set: std::collections::HashSet<Pushed>,
@@ -69,25 +71,36 @@ struct Recent {
 
 const RECENT: usize = 16_384;
 
-/// `pusher` tells processes apart where tests run several stacks in one.
-fn first_push(pusher: usize, channel: &str, epoch: &str, seq: u64) -> bool {
-    static RECENT_PUSHES: std::sync::Mutex<Option<Recent>> = std::sync::Mutex::new(None);
+static RECENT_PUSHES: std::sync::Mutex<Option<Recent>> = std::sync::Mutex::new(None);
+
+/// Runs `f` on the process's recent pushes.
+fn with_recent<T>(f: impl FnOnce(&mut Recent) -> T) -> T {
     let mut guard = RECENT_PUSHES.lock().unwrap_or_else(|e| e.into_inner());
-    let r = guard.get_or_insert_with(|| Recent {
+    f(guard.get_or_insert_with(|| Recent {
         set: Default::default(),
         order: Default::default(),
-    });
-    let key = (pusher, channel.to_string(), epoch.to_string(), seq);
-    if !r.set.insert(key.clone()) {
-        return false;
-    }
-    r.order.push_back(key);
-    if r.order.len() > RECENT {
-        if let Some(old) = r.order.pop_front() {
-            r.set.remove(&old);
+    }))
+}
+
+/// Records a push; false if it was recorded already. `pusher` tells processes apart
+/// where tests run several stacks in one.
+fn remember_push(key: Pushed) -> bool {
+    with_recent(|r| {
+        if !r.set.insert(key.clone()) {
+            return false;
         }
-    }
-    true
+        r.order.push_back(key);
+        if r.order.len() > RECENT {
+            if let Some(old) = r.order.pop_front() {
+                r.set.remove(&old);
+            }
+        }
+        true
+    })
+}
+
+fn pushed_already(key: &Pushed) -> bool {
+    with_recent(|r| r.set.contains(key))
 }
 
 fn too_large(event: &Envelope, bytes: usize, report: &mut Report) {
@@ -120,10 +133,13 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
         let name = channel.to_string();
         let logged = channel.is_logged() && event.priority > Priority::Low;
         let mut appended = false;
+        let pusher = std::sync::Arc::as_ptr(&deps.pusher) as *const () as usize;
+        // An event without a seq is remembered once pushed: a redelivery after a failure
+        // on a later channel skips the channels it reached.
+        let mut unsequenced = None;
         let (seq, epoch) = if let Some(p) = event.position(&name) {
             // Sequenced where it happened: push it as it is, once per process.
-            let pusher = std::sync::Arc::as_ptr(&deps.pusher) as *const () as usize;
-            if !first_push(pusher, &name, &p.epoch, p.seq) {
+            if !remember_push((pusher, name.clone(), format!("{}#{}", p.epoch, p.seq))) {
                 report.duplicates += 1;
                 continue;
             }
@@ -141,6 +157,12 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
                 log::Appended::Duplicate { head, pushed: false } => (Some(head.seq), Some(head.epoch)),
             }
         } else {
+            let key = (pusher, name.clone(), event.id.clone());
+            if pushed_already(&key) {
+                report.duplicates += 1;
+                continue;
+            }
+            unsequenced = Some(key);
             (None, None)
         };
         let subs = connections::subscribers(table, &channel).await?;
@@ -169,6 +191,9 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
             }
             let rounds = if seq.is_some() { PUSH_ROUNDS } else { 1 };
             push_all(deps, &channel, &targets, frame.as_bytes(), rounds, &mut report).await;
+        }
+        if let Some(key) = unsequenced {
+            remember_push(key);
         }
         if appended {
             // Best effort: without the mark a redelivery pushes the same seq again,

@@ -1,6 +1,6 @@
 //! `realtime_domain::fanout` on the embedded adapters.
 
-use realtime_domain::channels::channels_for;
+use realtime_domain::channels::{channels_for, Channel};
 use realtime_domain::connections::{self};
 use realtime_domain::deps::Deps;
 use realtime_domain::events::Envelope;
@@ -102,6 +102,22 @@ async fn a_push_throttled_every_round_is_counted_once() {
     let (deps, event, mut rx) = one_subscriber(PUSH_ROUNDS, 8).await;
     let report = deliver(&deps, &event).await.unwrap();
     assert_eq!((report.delivered, report.throttled), (0, 1), "{report:?}");
+    assert!(rx.try_recv().is_err());
+}
+
+/// EventBridge delivers at least once: a redelivery of an event without a seq (after a
+/// later channel of it failed, say) pushes nothing to channels it reached.
+#[tokio::test]
+async fn a_redelivered_event_without_a_seq_is_pushed_once() {
+    let (deps, mut event, mut rx) = one_subscriber(0, 0).await;
+    event.sequence.clear();
+    // The admin channel, which has no log (so no seq) at all.
+    assert_eq!(channels_for(&event), [Channel::Admin]);
+    let first = deliver(&deps, &event).await.unwrap();
+    assert_eq!((first.delivered, first.duplicates), (1, 0), "{first:?}");
+    assert!(matches!(rx.try_recv(), Ok(Outbound::Text(_))));
+    let again = deliver(&deps, &event).await.unwrap();
+    assert_eq!((again.delivered, again.duplicates), (0, again.channels), "{again:?}");
     assert!(rx.try_recv().is_err());
 }
 

@@ -162,6 +162,10 @@ struct DynamoReader {
     endpoint: String,
     arn: String,
     iterators: std::collections::HashMap<String, Option<String>>,
+    /// The last record read from each shard: an iterator lost to an error (a slow read, an
+    /// expired iterator) is opened again after it, so nothing is relayed twice or skipped.
+    checkpoints: std::collections::HashMap<String, String>,
+    from_now: std::collections::HashSet<String>,
     started: bool,
 }
 
@@ -182,6 +186,8 @@ impl DynamoReader {
             endpoint,
             arn,
             iterators: Default::default(),
+            checkpoints: Default::default(),
+            from_now: Default::default(),
             started: false,
         })
     }
@@ -214,16 +220,23 @@ impl DynamoReader {
         for shard in shards {
             let Some(id) = shard["ShardId"].as_str() else { continue };
             let closed = shard["SequenceNumberRange"]["EndingSequenceNumber"].is_string();
-            if self.iterators.contains_key(id) || (closed && self.started) {
+            let checkpoint = self.checkpoints.get(id);
+            if self.iterators.contains_key(id) || (closed && self.started && checkpoint.is_none()) {
                 continue;
             }
-            let kind = if self.started { "TRIM_HORIZON" } else { "LATEST" };
-            let it = self
-                .call(
-                    "GetShardIterator",
-                    serde_json::json!({"StreamArn": self.arn, "ShardId": id, "ShardIteratorType": kind}),
-                )
-                .await?;
+            let request = match checkpoint {
+                Some(after) => serde_json::json!({"StreamArn": self.arn, "ShardId": id,
+                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}),
+                None => {
+                    // Shards of before the stack started are read from now on, even again.
+                    if !self.started {
+                        self.from_now.insert(id.to_string());
+                    }
+                    let kind = if self.from_now.contains(id) { "LATEST" } else { "TRIM_HORIZON" };
+                    serde_json::json!({"StreamArn": self.arn, "ShardId": id, "ShardIteratorType": kind})
+                }
+            };
+            let it = self.call("GetShardIterator", request).await?;
             self.iterators
                 .insert(id.to_string(), it["ShardIterator"].as_str().map(str::to_string));
         }
@@ -254,12 +267,23 @@ impl DynamoReader {
                 {
                     Ok(out) => out,
                     Err(e) => {
+                        // Opened again after its checkpoint by the next listing.
                         tracing::debug!(error = %e, "stream read failed");
-                        self.iterators.insert(shard, None);
+                        self.iterators.remove(&shard);
                         continue;
                     }
                 };
-                self.iterators.insert(shard, out["NextShardIterator"].as_str().map(str::to_string));
+                let next = out["NextShardIterator"].as_str().map(str::to_string);
+                if let Some(last) = out["Records"].as_array().and_then(|r| r.last()) {
+                    if let Some(n) = last["dynamodb"]["SequenceNumber"].as_str() {
+                        self.checkpoints.insert(shard.clone(), n.to_string());
+                    }
+                }
+                if next.is_none() {
+                    // A closed shard read to its end.
+                    self.checkpoints.remove(&shard);
+                }
+                self.iterators.insert(shard, next);
                 let records: Vec<Value> = out["Records"]
                     .as_array()
                     .into_iter()
