@@ -182,3 +182,79 @@ async fn a_stale_connection_is_deleted_but_never_the_senders() {
     sender.close().await;
     stack.stop().await;
 }
+
+/// A channel with 4 shards on the local stack: its subscriptions spread over the shards,
+/// and one message reaches every subscriber once, the other shards through the fan-out
+/// worker function (as in AWS, where each is an asynchronous invoke).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_channel_reaches_every_subscriber_once_through_the_workers() {
+    let stack = start_stack().await.unwrap();
+    let http = Http::new(stack.http_url());
+    let alice = http.dev_token("alice", &[]).await.unwrap();
+    let (_, chat) = http.post("/api/chat", Some(&alice), &json!({"title": "big"})).await.unwrap();
+    let chat_id = chat["chatId"].as_str().unwrap().to_string();
+    let channel = format!("chat:{chat_id}");
+    let table = stack.stack.deps.table.clone();
+    realtime_domain::shards::ensure(table.as_ref(), &channel, 4).await.unwrap();
+    let mut clients = Vec::new();
+    for i in 0..24 {
+        let mut c = WsClient::connect(&stack.ws_url(), Some(&alice), TokenIn::Subprotocol)
+            .await
+            .unwrap();
+        assert_eq!(
+            c.subscribe(&format!("s{i}"), &channel, &["chat.message.*"]).await.unwrap()["type"],
+            "subscribed"
+        );
+        clients.push(c);
+    }
+    let mut sizes = Vec::new();
+    for shard in 0..4 {
+        sizes.push(
+            connections::shard_subscribers(table.as_ref(), &channel, shard)
+                .await
+                .unwrap()
+                .0
+                .len(),
+        );
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), 24);
+    assert!(sizes.iter().filter(|n| **n > 0).count() >= 3, "spread over the shards: {sizes:?}");
+
+    let (status, _) = http
+        .post(
+            &format!("/api/chat/{chat_id}/messages"),
+            Some(&alice),
+            &json!({"content": "to every shard"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    for c in &mut clients {
+        let f = c.next_where(WAIT, |f| f["event"]["type"] == "chat.message.stored").await.unwrap();
+        assert_eq!(f["event"]["data"]["content"], "to every shard", "{f}");
+    }
+    // Once each: nothing more comes.
+    for c in &mut clients {
+        assert!(c.next_where(Duration::from_millis(50), |f| f["type"] == "event").await.is_err());
+    }
+    // Leaving finds the shard: an unsubscribe and a closed socket.
+    let mut gone = clients.pop().unwrap();
+    gone.send(&json!({"action": "unsubscribe", "id": "u", "channel": channel}))
+        .await
+        .unwrap();
+    gone.next_where(WAIT, |f| f["type"] == "unsubscribed").await.unwrap();
+    clients.pop().unwrap().close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let n = connections::subscribers(table.as_ref(), &Channel::Chat(chat_id.clone()))
+            .await
+            .unwrap()
+            .len();
+        if n == 22 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{n} subscriptions left");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stack.stop().await;
+}

@@ -287,6 +287,33 @@ fn routes_and_rules_target_functions_of_the_right_kind() {
     fail_if_any("triggers that target the wrong kind of function", &problems);
 }
 
+/// Functions another function invokes: those its `LambdaInvokePolicy` names, whose name it
+/// gets in an environment variable (`!Ref`) as well (the fan-out's worker).
+fn invoked_functions() -> BTreeSet<String> {
+    let raw = raw_template();
+    let name_of = |v: &Value| match v {
+        Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().map(str::to_string),
+        _ => v.get("Ref").and_then(Value::as_str).map(str::to_string),
+    };
+    let mut out = BTreeSet::new();
+    for (_, r) in raw["Resources"].as_mapping().into_iter().flatten() {
+        let props = &r["Properties"];
+        let env: Vec<String> = props["Environment"]["Variables"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| name_of(v))
+            .collect();
+        for p in props["Policies"].as_sequence().into_iter().flatten() {
+            if let Some(f) = name_of(&p["LambdaInvokePolicy"]["FunctionName"]) {
+                assert!(env.contains(&f), "a function may invoke {f} but is not told its name");
+                out.insert(f);
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn every_function_has_a_trigger() {
     let template = template();
@@ -301,13 +328,14 @@ fn every_function_has_a_trigger() {
         .chain(template.stream_routes.iter().map(|r| r.function.as_str()))
         .chain(template.table_streams.iter().map(|s| s.function.as_str()))
         .collect();
+    let invoked = invoked_functions();
     let problems: Vec<String> = template
         .functions
         .iter()
-        .filter(|f| !triggered.contains(f.logical_id.as_str()))
+        .filter(|f| !triggered.contains(f.logical_id.as_str()) && !invoked.contains(&f.logical_id))
         .map(|f| {
             format!(
-                "{} (binary {}) has no WebSocket route, HTTP route, rule, schedule, table stream or authorizer",
+                "{} (binary {}) has no WebSocket route, HTTP route, rule, schedule, table stream or authorizer, and no function may invoke it",
                 f.logical_id, f.binary
             )
         })

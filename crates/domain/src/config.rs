@@ -32,6 +32,16 @@ pub struct Config {
     pub log_retention_secs: i64,
     /// Posts in flight at once in one fan-out invocation.
     pub fanout_concurrency: usize,
+    /// Posts a second that one event's fan-out may make, over all its shards
+    /// (`FANOUT_POST_BUDGET`, 5,000: half the account's 10,000/s API Gateway budget, which
+    /// every API and every post share).
+    pub post_budget: f64,
+    /// How long one fan-out (each shard) keeps posting; what is left is left to `resume`
+    /// and counted (`FANOUT_DEADLINE_SECS`, 25: under the fan-out's 30 s timeout).
+    pub fanout_deadline_secs: u64,
+    /// The fan-out worker function a sharded channel's shards go to
+    /// (`FANOUT_WORKER_FUNCTION`; without it one invocation posts every shard).
+    pub fanout_worker_function: Option<String>,
     /// The trip-status stream (SSE): a `heartbeat` this often (`SSE_HEARTBEAT_MS`, 15 s)...
     pub sse_heartbeat_ms: u64,
     /// ...the channel log polled this often for new events (`SSE_POLL_MS`, 1 s)...
@@ -91,6 +101,9 @@ impl Config {
             jwt_secret: Secret::new(jwt_secret),
             log_retention_secs: num("LOG_RETENTION_HOURS", 24)? as i64 * 3600,
             fanout_concurrency: num("FANOUT_CONCURRENCY", 64)?.max(1) as usize,
+            post_budget: num("FANOUT_POST_BUDGET", 5_000)?.max(1) as f64,
+            fanout_deadline_secs: num("FANOUT_DEADLINE_SECS", 25)?.max(1),
+            fanout_worker_function: get("FANOUT_WORKER_FUNCTION").filter(|v| !v.is_empty()),
             sse_heartbeat_ms: num("SSE_HEARTBEAT_MS", 15_000)?.max(10),
             sse_poll_ms: num("SSE_POLL_MS", 1_000)?.max(10),
             sse_max_secs: num("SSE_MAX_SECS", 14 * 60)?.max(1),
@@ -109,6 +122,10 @@ impl Config {
             jwt_secret: Secret::new(jwt_secret),
             log_retention_secs: 24 * 3600,
             fanout_concurrency: 64,
+            // The local stack's hub is no API Gateway: no budget unless one is asked for.
+            post_budget: 1_000_000.0,
+            fanout_deadline_secs: 25,
+            fanout_worker_function: None,
             sse_heartbeat_ms: 15_000,
             sse_poll_ms: 1_000,
             sse_max_secs: 14 * 60,

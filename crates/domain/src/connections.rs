@@ -10,7 +10,9 @@ use crate::frames::ServerFrame;
 use crate::keys;
 use crate::ports::table::{now_epoch, query_all};
 use crate::ports::{Condition, ConnectionPusher, Item, PushError, Query, Table, TableError, TxOp};
+use crate::shards;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde_json::Value;
 
 /// One subscription of a connection to a channel, as the fan-out reads it.
@@ -129,7 +131,7 @@ pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<Removed, T
     for item in &items {
         if let Some(channel) = item.sk.strip_prefix("SUB#") {
             ops.push(TxOp::Delete {
-                pk: keys::chan(channel),
+                pk: shards::pk(channel, shard_of(item)),
                 sk: keys::chan_conn(connection_id),
                 cond: None,
             });
@@ -143,6 +145,9 @@ pub async fn remove(table: &dyn Table, connection_id: &str) -> Result<Removed, T
     // Transactions hold at most 100 items; a connection's cleanup need not be atomic.
     for chunk in ops.chunks(100) {
         table.transact(chunk.to_vec()).await?;
+    }
+    for channel in items.iter().filter_map(|i| i.sk.strip_prefix("SUB#")) {
+        shards::left(table, channel, connection_id).await;
     }
     Ok(Removed {
         existed: items.iter().any(|i| i.sk == keys::META),
@@ -181,7 +186,13 @@ pub async fn subscribe(
 ) -> Result<(), ConnectionError> {
     let ttl = now_epoch() + CONNECTION_TTL_SECS;
     let ch = channel.to_string();
-    let mut sub = Item::new(keys::chan(&ch), keys::chan_conn(&conn.connection_id))
+    // A subscription already there stays in its shard (a count grown since would place it
+    // elsewhere and leave the old one behind).
+    let shard = match table.get(&keys::conn(&conn.connection_id), &keys::sub(&ch)).await? {
+        Some(back) => shard_of(&back),
+        None => shards::place(table, &ch, &conn.connection_id).await?,
+    };
+    let mut sub = Item::new(shards::pk(&ch, shard), keys::chan_conn(&conn.connection_id))
         .with("connectionId", conn.connection_id.as_str())
         .with("userId", conn.user_id.as_str())
         .with("name", conn.display_name.as_str())
@@ -194,6 +205,7 @@ pub async fn subscribe(
     }
     let back = Item::new(keys::conn(&conn.connection_id), keys::sub(&ch))
         .with("channel", ch.as_str())
+        .with("shard", shard)
         .with_ttl(ttl);
     let ops = vec![
         TxOp::Check {
@@ -213,10 +225,13 @@ pub async fn subscribe(
 
 pub async fn unsubscribe(table: &dyn Table, connection_id: &str, channel: &Channel) -> Result<(), TableError> {
     let ch = channel.to_string();
+    let Some(back) = table.get(&keys::conn(connection_id), &keys::sub(&ch)).await? else {
+        return Ok(());
+    };
     table
         .transact(vec![
             TxOp::Delete {
-                pk: keys::chan(&ch),
+                pk: shards::pk(&ch, shard_of(&back)),
                 sk: keys::chan_conn(connection_id),
                 cond: None,
             },
@@ -226,21 +241,53 @@ pub async fn unsubscribe(table: &dyn Table, connection_id: &str, channel: &Chann
                 cond: None,
             },
         ])
-        .await
+        .await?;
+    shards::left(table, &ch, connection_id).await;
+    Ok(())
 }
 
-/// The subscribers of a channel: one Query on its partition (paged), no Scan.
+/// The shard a back item (`CONN#{id}` / `SUB#{channel}`) records (0 before sharding).
+fn shard_of(back: &Item) -> u32 {
+    back.get("shard").and_then(Value::as_u64).map_or(0, |n| n as u32)
+}
+
 /// One connection's subscription to a channel, if it has one.
 pub async fn subscription(table: &dyn Table, connection_id: &str, channel: &Channel) -> Result<Option<Subscriber>, TableError> {
+    let ch = channel.to_string();
+    let Some(back) = table.get(&keys::conn(connection_id), &keys::sub(&ch)).await? else {
+        return Ok(None);
+    };
     let item = table
-        .get(&keys::chan(&channel.to_string()), &keys::chan_conn(connection_id))
+        .get(&shards::pk(&ch, shard_of(&back)), &keys::chan_conn(connection_id))
         .await?;
     Ok(item.as_ref().and_then(Subscriber::from_item))
 }
 
+/// A shard's subscribers, and the channel's shard count when it is shard 0.
+pub type ShardRead = (Vec<Subscriber>, Option<u32>);
+
+/// One shard's subscribers, and the channel's shard count when this is shard 0 (its
+/// `SHARDS` item comes with the same Query): one Query (paged), no Scan.
+pub async fn shard_subscribers(table: &dyn Table, channel: &str, shard: u32) -> Result<ShardRead, TableError> {
+    let items = query_all(table, Query::new(shards::pk(channel, shard))).await?;
+    let count = (shard == 0).then(|| shards::count_of(items.iter().find(|i| i.sk == shards::SHARDS)));
+    Ok((items.iter().filter_map(Subscriber::from_item).collect(), count))
+}
+
+/// Every subscriber of a channel, from all its shards (for bounded uses: presence,
+/// statistics; the fan-out reads shard by shard).
 pub async fn subscribers(table: &dyn Table, channel: &Channel) -> Result<Vec<Subscriber>, TableError> {
-    let items = query_all(table, Query::new(keys::chan(&channel.to_string()))).await?;
-    Ok(items.iter().filter_map(Subscriber::from_item).collect())
+    let ch = channel.to_string();
+    let (mut all, count) = shard_subscribers(table, &ch, 0).await?;
+    let rest: Vec<Result<ShardRead, TableError>> = futures::stream::iter(1..count.unwrap_or(1))
+        .map(|n| shard_subscribers(table, &ch, n))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for r in rest {
+        all.extend(r?.0);
+    }
+    Ok(all)
 }
 
 /// Acknowledges a subscription with the channel's position: the `epoch` and the last

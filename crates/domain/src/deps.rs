@@ -2,7 +2,7 @@
 //! (the local stack) and cloned cheaply into every invocation.
 
 use crate::config::Config;
-use crate::ports::{ConnectionPusher, EventPublisher, Table};
+use crate::ports::{ConnectionPusher, EventPublisher, ShardDispatcher, Table};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -11,6 +11,9 @@ pub struct Deps {
     pub publisher: Arc<dyn EventPublisher>,
     pub pusher: Arc<dyn ConnectionPusher>,
     pub config: Arc<Config>,
+    /// Where a sharded channel's other shards go; without one they run in this
+    /// invocation, concurrently (tests, benchmarks).
+    pub dispatcher: Option<Arc<dyn ShardDispatcher>>,
 }
 
 impl Deps {
@@ -20,6 +23,12 @@ impl Deps {
             publisher,
             pusher,
             config: Arc::new(config),
+            dispatcher: None,
         }
+    }
+
+    pub fn with_dispatcher(mut self, dispatcher: Arc<dyn ShardDispatcher>) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self
     }
 }

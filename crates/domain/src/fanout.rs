@@ -3,12 +3,14 @@
 //! are deleted. Events of this system arrive sequenced by their source and are pushed
 //! with their seqs; only events from outside are sequenced (and logged) here.
 
+use crate::budget::TokenBucket;
 use crate::channels::{channels_for, Channel};
 use crate::connections::{self, Subscriber};
 use crate::deps::Deps;
 use crate::events::{Envelope, Priority};
 use crate::frames::ServerFrame;
 use crate::log;
+use crate::ports::ShardJob;
 use crate::ports::{PushError, TableError};
 use crate::retry::Backoff;
 use futures::stream::{self, StreamExt};
@@ -32,6 +34,34 @@ pub struct Report {
     pub vacated: Vec<Channel>,
     /// Subscriptions on `drivers` not offered the trip because their driver is busy.
     pub busy: usize,
+    /// Shards read (1 per channel unless sharded).
+    pub shards: usize,
+    /// Shards handed to workers.
+    pub dispatched: usize,
+    /// Posts made again after a throttle or a failure.
+    pub retries: usize,
+    /// Subscribers not posted before the deadline: left to `resume` (they see a gap).
+    pub undelivered: usize,
+}
+
+impl Report {
+    /// Adds what one shard did.
+    pub fn add(&mut self, o: Report) {
+        self.channels += o.channels;
+        self.delivered += o.delivered;
+        self.stale += o.stale;
+        self.throttled += o.throttled;
+        self.failed += o.failed;
+        self.duplicates += o.duplicates;
+        self.too_large = self.too_large.max(o.too_large);
+        self.removed += o.removed;
+        self.vacated.extend(o.vacated);
+        self.busy += o.busy;
+        self.shards += o.shards;
+        self.dispatched += o.dispatched;
+        self.retries += o.retries;
+        self.undelivered += o.undelivered;
+    }
 }
 
 pub use crate::ports::pusher::MAX_PUSH_BYTES;
@@ -127,13 +157,13 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
     // The event as clients get it: its positions travel in the frame.
     let mut pushed_event = event.clone();
     pushed_event.sequence.clear();
-    let pushed_event = Box::new(pushed_event);
+    let deadline_ms = chrono::Utc::now().timestamp_millis() + deps.config.fanout_deadline_secs as i64 * 1000;
     for channel in channels_for(event) {
         report.channels += 1;
         let name = channel.to_string();
         let logged = channel.is_logged() && event.priority > Priority::Low;
         let mut appended = false;
-        let pusher = std::sync::Arc::as_ptr(&deps.pusher) as *const () as usize;
+        let pusher = pusher_key(deps);
         // An event without a seq is remembered once pushed: a redelivery after a failure
         // on a later channel skips the channels it reached.
         let mut unsequenced = None;
@@ -165,32 +195,53 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
             unsequenced = Some(key);
             (None, None)
         };
-        let subs = connections::subscribers(table, &channel).await?;
-        let mut targets: Vec<&Subscriber> = subs
-            .iter()
-            .filter(|s| s.wants(&event.event_type) && s.filter.as_ref().is_none_or(|f| filter_matches(f, &event.data)))
-            .collect();
-        if channel == Channel::Drivers && event.event_type == "trip.offer.created" && !targets.is_empty() {
-            // Offers reach available drivers only: the busy set, one Query per offer.
-            let busy = crate::trips::availability::busy_drivers(table).await?;
-            let before = targets.len();
-            targets.retain(|s| !busy.contains(&s.user_id));
-            report.busy += before - targets.len();
-        }
-        if !targets.is_empty() {
-            let frame = ServerFrame::Event {
-                channel: name,
-                seq,
-                epoch,
-                event: pushed_event.clone(),
+        // Shard 0's Query brings the shard count along; the other shards go to workers.
+        let (subs, shards) = connections::shard_subscribers(table, &name, 0).await?;
+        let shards = shards.unwrap_or(1);
+        let job = ShardJob {
+            channel: name.clone(),
+            shard: 0,
+            shards,
+            seq,
+            epoch,
+            // Each shard's share, less one post a second (a second may hold one token more
+            // than the rate) and 2% (a post leaves a moment after its token, so a late one
+            // lands in the next second): the shards together never pass the budget.
+            rate: ((deps.config.post_budget * 0.98 - f64::from(shards)) / f64::from(shards)).max(1.0),
+            deadline_ms,
+            event: pushed_event.clone(),
+        };
+        report.shards += shards as usize;
+        let others: Vec<ShardJob> = (1..shards).map(|shard| ShardJob { shard, ..job.clone() }).collect();
+        let inline = match (&deps.dispatcher, others.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(d), false) => {
+                let n = others.len();
+                match d.dispatch(others).await {
+                    Ok(()) => {
+                        report.dispatched += n;
+                        Vec::new()
+                    }
+                    // Not handed over: this invocation posts them itself, within its deadline.
+                    Err(e) => {
+                        tracing::warn!(channel = %name, error = %e, "shards posted here instead");
+                        report.dispatched += n - e.failed.len();
+                        e.failed
+                    }
+                }
             }
-            .to_json();
-            if frame.len() > MAX_PUSH_BYTES {
-                too_large(event, frame.len(), &mut report);
-                continue;
-            }
-            let rounds = if seq.is_some() { PUSH_ROUNDS } else { 1 };
-            push_all(deps, &channel, &targets, frame.as_bytes(), rounds, &mut report).await;
+            (None, false) => others,
+        };
+        let (first, rest) = futures::join!(post_shard(deps, &job, subs), async {
+            stream::iter(inline)
+                .map(|j| deliver_shard(deps, j))
+                .buffer_unordered(INLINE_SHARDS)
+                .collect::<Vec<_>>()
+                .await
+        });
+        report.add(first?);
+        for r in rest {
+            report.add(r?);
         }
         if let Some(key) = unsequenced {
             remember_push(key);
@@ -210,37 +261,144 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
     Ok(report)
 }
 
-/// Rounds of posts for an event with a seq: the connections a round failed (throttled
-/// after the adapter's own retries, or an error that may pass) get it again after a
-/// pause. A seq'd event lost at a channel's tail shows no gap until the next event or
-/// the client's tail check, so a few hundred milliseconds here are worth it.
-pub const PUSH_ROUNDS: u32 = 3;
-const PUSH_ROUND_BACKOFF: Backoff = Backoff::new(PUSH_ROUNDS, std::time::Duration::from_millis(100));
+/// Shards one invocation posts at once when it has no dispatcher (or it failed).
+const INLINE_SHARDS: usize = 64;
 
-async fn push_all(deps: &Deps, channel: &Channel, targets: &[&Subscriber], frame: &[u8], rounds: u32, report: &mut Report) {
+fn pusher_key(deps: &Deps) -> usize {
+    std::sync::Arc::as_ptr(&deps.pusher) as *const () as usize
+}
+
+/// One shard of one event, as a worker gets it: its subscribers, then the posts. A
+/// redelivered job pushes nothing twice in this process.
+pub async fn deliver_shard(deps: &Deps, job: ShardJob) -> Result<Report, TableError> {
+    let key = (
+        pusher_key(deps),
+        format!("{}#{}", job.channel, job.shard),
+        match (&job.epoch, job.seq) {
+            (Some(e), Some(s)) => format!("{e}#{s}"),
+            _ => job.event.id.clone(),
+        },
+    );
+    if pushed_already(&key) {
+        return Ok(Report {
+            duplicates: 1,
+            ..Report::default()
+        });
+    }
+    let (subs, _) = connections::shard_subscribers(deps.table.as_ref(), &job.channel, job.shard).await?;
+    let report = post_shard(deps, &job, subs).await?;
+    remember_push(key);
+    Ok(report)
+}
+
+/// Posts one shard's matching subscribers the event's frame, within the shard's share of
+/// the budget and its deadline.
+async fn post_shard(deps: &Deps, job: &ShardJob, subs: Vec<Subscriber>) -> Result<Report, TableError> {
+    let mut report = Report::default();
+    let event = &job.event;
+    let mut targets: Vec<&Subscriber> = subs
+        .iter()
+        .filter(|s| s.wants(&event.event_type) && s.filter.as_ref().is_none_or(|f| filter_matches(f, &event.data)))
+        .collect();
+    if job.channel == Channel::Drivers.to_string() && event.event_type == "trip.offer.created" && !targets.is_empty() {
+        // Offers reach available drivers only: the busy set, one Query per offer and shard.
+        let busy = crate::trips::availability::busy_drivers(deps.table.as_ref()).await?;
+        let before = targets.len();
+        targets.retain(|s| !busy.contains(&s.user_id));
+        report.busy += before - targets.len();
+    }
+    if targets.is_empty() {
+        return Ok(report);
+    }
+    let frame = ServerFrame::Event {
+        channel: job.channel.clone(),
+        seq: job.seq,
+        epoch: job.epoch.clone(),
+        event: Box::new(event.clone()),
+    }
+    .to_json();
+    if frame.len() > MAX_PUSH_BYTES {
+        too_large(event, frame.len(), &mut report);
+        return Ok(report);
+    }
+    // No burst: posts are paced evenly, and in-flight posts keep the pipe full.
+    let bucket = TokenBucket::new(job.rate, 1.0);
+    let left = job.deadline_ms - chrono::Utc::now().timestamp_millis();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(left.max(0) as u64);
+    let rounds = if job.seq.is_some() { PUSH_ROUNDS } else { 1 };
+    push_all(
+        deps,
+        &job.channel,
+        &targets,
+        frame.as_bytes(),
+        rounds,
+        &bucket,
+        deadline,
+        &mut report,
+    )
+    .await;
+    report.vacated.sort();
+    report.vacated.dedup();
+    Ok(report)
+}
+
+/// Rounds of posts for an event with a seq: the connections a round failed (an error that
+/// may pass) get it again after a pause. A seq'd event lost at a channel's tail shows no
+/// gap until the next event or the client's tail check, so a few hundred milliseconds
+/// here are worth it. A throttled post is retried in more rounds, until the deadline.
+pub const PUSH_ROUNDS: u32 = 3;
+pub const THROTTLED_ROUNDS: u32 = 8;
+const PUSH_ROUND_BACKOFF: Backoff = Backoff {
+    attempts: THROTTLED_ROUNDS,
+    base: std::time::Duration::from_millis(100),
+    max: std::time::Duration::from_secs(2),
+};
+
+enum Outcome {
+    Posted(Result<(), PushError>),
+    /// No token before the deadline: left to `resume`.
+    Late,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn push_all(
+    deps: &Deps,
+    channel: &str,
+    targets: &[&Subscriber],
+    frame: &[u8],
+    rounds: u32,
+    bucket: &TokenBucket,
+    deadline: tokio::time::Instant,
+    report: &mut Report,
+) {
     // Owned ids and a shared frame keep the futures free of borrowed lifetimes.
     let frame: std::sync::Arc<[u8]> = frame.into();
-    let mut ids: Vec<String> = targets.iter().map(|s| s.connection_id.clone()).collect();
-    for round in 0..rounds.max(1) {
+    let mut ids: Vec<(String, u32)> = targets.iter().map(|s| (s.connection_id.clone(), 0)).collect();
+    for round in 0..THROTTLED_ROUNDS {
         if round > 0 {
             PUSH_ROUND_BACKOFF.sleep(round - 1).await;
+            report.retries += ids.len();
         }
-        let last = round + 1 >= rounds;
-        let results: Vec<(String, Result<(), PushError>)> = stream::iter(std::mem::take(&mut ids))
-            .map(|id| {
+        let results: Vec<(String, u32, Outcome)> = stream::iter(std::mem::take(&mut ids))
+            .map(|(id, failures)| {
                 let (pusher, frame) = (deps.pusher.clone(), frame.clone());
                 async move {
+                    if !bucket.acquire(deadline).await {
+                        return (id, failures, Outcome::Late);
+                    }
                     let r = pusher.post(&id, &frame).await;
-                    (id, r)
+                    (id, failures, Outcome::Posted(r))
                 }
             })
             .buffer_unordered(deps.config.fanout_concurrency)
             .collect()
             .await;
-        for (id, r) in results {
-            match r {
-                Ok(()) => report.delivered += 1,
-                Err(PushError::Gone) => {
+        let last = round + 1 >= THROTTLED_ROUNDS;
+        for (id, failures, outcome) in results {
+            match outcome {
+                Outcome::Late => report.undelivered += 1,
+                Outcome::Posted(Ok(())) => report.delivered += 1,
+                Outcome::Posted(Err(PushError::Gone)) => {
                     report.stale += 1;
                     // Only the stale connection goes; a failed cleanup is retried by TTL.
                     match connections::remove(deps.table.as_ref(), &id).await {
@@ -251,15 +409,17 @@ async fn push_all(deps: &Deps, channel: &Channel, targets: &[&Subscriber], frame
                         Err(e) => tracing::warn!(connection_id = %id, error = %e, "stale connection cleanup failed"),
                     }
                 }
-                Err(_) if !last => ids.push(id),
-                Err(PushError::Throttled) => report.throttled += 1,
-                Err(e) => {
+                Outcome::Posted(Err(PushError::Throttled)) if !last => ids.push((id, failures)),
+                Outcome::Posted(Err(PushError::Throttled)) => report.throttled += 1,
+                Outcome::Posted(Err(_)) if failures + 1 < rounds => ids.push((id, failures + 1)),
+                Outcome::Posted(Err(e)) => {
                     report.failed += 1;
                     tracing::warn!(connection_id = %id, %channel, error = %e, "push failed");
                 }
             }
         }
-        if ids.is_empty() {
+        if ids.is_empty() || tokio::time::Instant::now() >= deadline {
+            report.undelivered += ids.len();
             break;
         }
     }

@@ -3,6 +3,7 @@
 //! It must never import an adapter: no AWS SDK, no SQLite, no HTTP framework, no Lambda.
 
 pub mod auth;
+pub mod budget;
 pub mod channels;
 pub mod chat;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod presence;
 pub mod ratelimit;
 pub mod resume;
 pub mod retry;
+pub mod shards;
 pub mod trips;
 
 pub use deps::Deps;

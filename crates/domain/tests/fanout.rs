@@ -97,9 +97,9 @@ async fn a_throttled_push_of_a_seqd_event_goes_again_in_a_later_round() {
     assert!(frame.contains("\"seq\":7"), "{frame}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_push_throttled_every_round_is_counted_once() {
-    let (deps, event, mut rx) = one_subscriber(PUSH_ROUNDS, 8).await;
+    let (deps, event, mut rx) = one_subscriber(THROTTLED_ROUNDS, 8).await;
     let report = deliver(&deps, &event).await.unwrap();
     assert_eq!((report.delivered, report.throttled), (0, 1), "{report:?}");
     assert!(rx.try_recv().is_err());

@@ -43,6 +43,11 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A delivery nobody waits for (an asynchronous invoke).
+    pub fn new(target: String, event: Value) -> Self {
+        Self { target, event, done: None }
+    }
+
     /// Reports the outcome: handled, or given up after the retries (both `true`: the event
     /// no longer depends on the bus), or not run at all (`false`: the runner is stopping).
     pub fn finish(self, ran: bool) {

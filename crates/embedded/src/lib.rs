@@ -5,5 +5,7 @@
 pub mod bus;
 pub mod faults;
 pub mod hub;
+pub mod invoke;
+pub mod simulator;
 pub mod sqlite;
 pub mod testing;

@@ -25,14 +25,23 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
     let events: Vec<String> = DRIVER_EVENTS.iter().map(|e| e.to_string()).collect();
     connections::subscribe(table, &conn, &channel, &events, filter.as_ref()).await?;
     connections::acknowledge(&deps, conn_id, f.id, &channel).await?;
+    // The open offers follow `subscribed` at once; presence settles last, since it may wait
+    // for the channel's next announcement (offers caught up seconds later would be stale).
+    catch_up(&deps, conn_id, &conn.user_id, filter.as_ref()).await?;
     presence::settle_all(&deps, std::slice::from_ref(&channel)).await;
-    // A busy driver gets no offers, neither live nor these.
-    let busy = realtime_domain::trips::driver::availability(table, &conn.user_id).await?;
+    Ok(ws::ok())
+}
+
+/// The open offers, to a driver who is not busy (a busy driver gets none, live or these).
+async fn catch_up(deps: &Deps, conn_id: &str, user_id: &str, filter: Option<&serde_json::Value>) -> Result<(), ApiError> {
+    let table = deps.table.as_ref();
+    let channel = Channel::Drivers;
+    let busy = realtime_domain::trips::driver::availability(table, user_id).await?;
     if busy.driver_status == realtime_domain::trips::driver::DriverStatus::Busy {
-        return Ok(ws::ok());
+        return Ok(());
     }
     for offer in offer::open_offers(table).await? {
-        if filter.as_ref().is_some_and(|f| !fanout::filter_matches(f, &offer.data)) {
+        if filter.is_some_and(|f| !fanout::filter_matches(f, &offer.data)) {
             continue;
         }
         let frame = ServerFrame::Event {
@@ -41,7 +50,7 @@ pub async fn handle(deps: Deps, req: WsRequest) -> WsResult {
             epoch: None,
             event: Box::new(offer),
         };
-        ws::reply(&deps, conn_id, &frame).await?;
+        ws::reply(deps, conn_id, &frame).await?;
     }
-    Ok(ws::ok())
+    Ok(())
 }

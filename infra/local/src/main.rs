@@ -57,6 +57,15 @@ struct Args {
     /// address of `cargo lambda watch`) instead of in-process; needs --dynamodb-endpoint.
     #[arg(long, env = "REALTIME_FUNCTIONS_URL")]
     functions_url: Option<String>,
+    /// Posts a second one event's fan-out may make (FANOUT_POST_BUDGET); by default the
+    /// local hub has no budget, API Gateway's is 10,000/s for the whole account.
+    #[arg(long, env = "FANOUT_POST_BUDGET")]
+    post_budget: Option<f64>,
+    /// Puts a simulated API Gateway management API in front of the sockets, e.g.
+    /// `median=20ms,p99=80ms,rate=10000,burst=5000,gone=0.01`: each post waits a latency
+    /// from that distribution, 429 above the rate, 410 for that fraction of connections.
+    #[arg(long, env = "REALTIME_SIMULATE_API_GATEWAY")]
+    simulate_api_gateway: Option<realtime_embedded::simulator::Behaviour>,
 }
 
 #[tokio::main]
@@ -86,6 +95,8 @@ async fn main() -> anyhow::Result<()> {
         functions_url: args.functions_url.clone(),
         log_retention_secs: args.log_retention_secs.map(|s| s.max(1)),
         max_connection_age: Some(std::time::Duration::from_secs(args.max_connection_secs.max(1))),
+        post_budget: args.post_budget,
+        simulate_api_gateway: args.simulate_api_gateway,
         ..Default::default()
     };
     let running = realtime_local::start(args.addr, &opts).await?;

@@ -72,6 +72,7 @@ functions! {
     chat_assistant,
     ext_analytics,
     fanout,
+    fanout_worker,
     log_relay,
     trip_create,
     trip_get,

@@ -138,6 +138,10 @@ pub struct Options {
     /// sweeper looks for wake-ups (tests shorten both, with `schedule_period`).
     pub presence_grace: Option<Duration>,
     pub presence_sweep: Option<Duration>,
+    /// The fan-out's post budget (None: none locally; `FANOUT_POST_BUDGET` in AWS).
+    pub post_budget: Option<f64>,
+    /// A simulated API Gateway management API in front of the hub (latency, 429, 410).
+    pub simulate_api_gateway: Option<realtime_embedded::simulator::Behaviour>,
     /// The trip-status stream's heartbeat period and log polling period (tests shorten them).
     pub sse_heartbeat: Option<Duration>,
     pub sse_poll: Option<Duration>,
@@ -278,6 +282,9 @@ impl Stack {
         ));
         let mut publisher: Arc<dyn EventPublisher> = bus.clone();
         let mut pusher: Arc<dyn ConnectionPusher> = hub.clone();
+        if let Some(b) = opts.simulate_api_gateway {
+            pusher = Arc::new(realtime_embedded::simulator::SimulatedApiGateway::new(b).in_front_of(hub.clone()));
+        }
         if opts.fault_rate > 0.0 {
             let faults = Faults::new(opts.fault_rate, opts.fault_seed);
             table = Arc::new(FaultyTable {
@@ -305,7 +312,19 @@ impl Stack {
             config.presence_grace_secs = d.as_secs() as i64;
         }
         config.presence_sweep = opts.presence_sweep;
-        let deps = Deps::new(table, publisher, pusher, config);
+        if let Some(b) = opts.post_budget {
+            config.post_budget = b.max(1.0);
+        }
+        let mut deps = Deps::new(table, publisher, pusher, config);
+        // A sharded channel's shards go to the fan-out worker, as in AWS.
+        let dispatcher = template
+            .functions
+            .iter()
+            .find(|f| f.binary == "fanout-worker")
+            .map(|f| Arc::new(realtime_embedded::invoke::EmbeddedDispatcher::new(f.logical_id.clone())));
+        if let Some(d) = &dispatcher {
+            deps = deps.with_dispatcher(d.clone());
+        }
         let sqlite_feed = match &feed {
             crate::relay::Feed::Sqlite(t) => Some(t.clone()),
             _ => None,
@@ -331,18 +350,29 @@ impl Stack {
         // The stack runs the bus's matches (the bus never calls up), holding itself weakly so
         // that dropping it frees everything; the runner ends with the bus.
         if let Some(deliveries) = stack.bus.deliveries() {
-            let weak = Arc::downgrade(&stack);
-            tokio::spawn(realtime_embedded::bus::run_targets(deliveries, move |target, event| {
-                let weak = weak.clone();
-                async move {
-                    let stack = weak.upgrade().ok_or(realtime_embedded::bus::SHUTTING_DOWN)?;
-                    stack.invoke_event(&target, event).await
-                }
-            }));
+            stack.run_deliveries(deliveries);
+        }
+        // Shard jobs run like the bus's deliveries: Lambda retries a failed asynchronous
+        // invoke too (twice; these retries are the bus's).
+        if let Some(jobs) = dispatcher.and_then(|d| d.deliveries()) {
+            stack.run_deliveries(jobs);
         }
         // The table's change feed drives the log relay (`DynamoDB` events of the template).
         crate::relay::start(&stack, feed).await?;
         Ok(stack)
+    }
+
+    /// Runs deliveries (the bus's matches, shard jobs) with retries, holding the stack
+    /// weakly so that dropping it frees everything; the runner ends with its sender.
+    fn run_deliveries(self: &Arc<Self>, deliveries: tokio::sync::mpsc::Receiver<realtime_embedded::bus::Delivery>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(realtime_embedded::bus::run_targets(deliveries, move |target, event| {
+            let weak = weak.clone();
+            async move {
+                let stack = weak.upgrade().ok_or(realtime_embedded::bus::SHUTTING_DOWN)?;
+                stack.invoke_event(&target, event).await
+            }
+        }));
     }
 
     /// Log entries on the embedded table's feed that the relay has not finished (0 on
