@@ -142,6 +142,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A JSON client of the HTTP API (`/api/*`), e.g. `Http::new("http://127.0.0.1:3000")`.
+/// Clones share one connection pool.
+#[derive(Clone)]
 pub struct Http {
     /// The base URL the paths are appended to.
     pub base: String,

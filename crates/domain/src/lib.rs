@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod resume;
 pub mod retry;
 pub mod shards;
+pub mod tail;
 pub mod trips;
 
 pub use deps::Deps;

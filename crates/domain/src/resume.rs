@@ -7,7 +7,7 @@ use crate::connections::{reply, ConnectionError};
 use crate::deps::Deps;
 use crate::events::Envelope;
 use crate::frames::ServerFrame;
-use crate::log::{self, Replay};
+use crate::log::Replay;
 use crate::ports::PushError;
 
 /// Events replayed per request; a client that is further behind resumes again.
@@ -33,7 +33,7 @@ pub async fn replay_to(
     after: u64,
 ) -> Result<Replayed, ConnectionError> {
     let ch = channel.to_string();
-    match log::replay(deps.table.as_ref(), channel, epoch, after, MAX_REPLAY).await? {
+    match crate::tail::replay(deps.table.clone(), channel, epoch, after, MAX_REPLAY).await? {
         Replay::Resync(reason) => {
             reply(
                 deps.pusher.as_ref(),

@@ -48,7 +48,8 @@ pub fn router(stack: Arc<Stack>) -> Router {
         // Development only: minting tokens and dropping sockets are doors for anyone.
         router = router
             .route("/api/dev/token", post(dev_token))
-            .route("/api/dev/drop", post(dev_drop));
+            .route("/api/dev/drop", post(dev_drop))
+            .route("/api/dev/stats", get(dev_stats));
     }
     router
         .route("/", get(page).post(put_events))

@@ -24,19 +24,36 @@ pub(super) async fn dev_drop(State(stack): Shared, body: Result<Bytes, axum::ext
         Ok(b) => b,
         Err(resp) => return *resp,
     };
-    let Some(user) = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.get("userId").and_then(Value::as_str).map(str::to_string))
-    else {
-        return json_error(StatusCode::BAD_REQUEST, "bad_request", "expected {\"userId\": \"...\"}");
-    };
+    let asked = serde_json::from_slice::<Value>(&body).ok();
+    // Every socket at once (a deploy, an outage: the reconnect storm), or one user's.
+    let all = asked.as_ref().and_then(|v| v.get("all")).and_then(Value::as_bool) == Some(true);
+    let user = asked
+        .as_ref()
+        .and_then(|v| v.get("userId").and_then(Value::as_str).map(str::to_string));
+    if !all && user.is_none() {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {\"userId\": \"...\"} or {\"all\": true}",
+        );
+    }
     let mut dropped = 0;
     for id in stack.hub.ids() {
-        if let Ok(Some(conn)) = realtime_domain::connections::get(stack.deps.table.as_ref(), &id).await {
-            if conn.user_id == user && stack.hub.close(&id).await.is_ok() {
-                dropped += 1;
-            }
+        let mine = match &user {
+            _ if all => true,
+            Some(u) => matches!(realtime_domain::connections::get(stack.deps.table.as_ref(), &id).await, Ok(Some(c)) if c.user_id == *u),
+            None => false,
+        };
+        if mine && stack.hub.close(&id).await.is_ok() {
+            dropped += 1;
         }
     }
     axum::Json(json!({"dropped": dropped})).into_response()
+}
+
+/// What this process's resumes read: replays asked for and log reads made for them
+/// (`realtime_domain::tail`; a reconnect storm shares them).
+pub(super) async fn dev_stats() -> Response {
+    let (replays, reads) = realtime_domain::tail::stats();
+    axum::Json(json!({"replays": replays, "replayReads": reads})).into_response()
 }
