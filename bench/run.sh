@@ -6,6 +6,7 @@
 #   bash bench/run.sh lambda     # only the functions: warm invocations, calls and cost, cold starts
 #   bash bench/run.sh fanout     # one event to 1k/10k/100k subscriptions over 1/4/16/64 shards,
 #                                # against a simulated API Gateway (~3 min)
+#   bash bench/run.sh storm      # 10,000 clients of one chat dropped at once: back, caught up, none lost
 #   BENCH_QUICK=1 bash bench/run.sh   # a short run (up to 1,000 subscribers, fewer messages)
 #
 # It installs what it needs (Socket.IO from bench/peers/package-lock.json with npm ci;
@@ -46,7 +47,7 @@ echo "socket.io $(node -p 'require("./bench/peers/node_modules/socket.io/package
 echo "== build (the workspace's release profile: opt-level s, no LTO)"
 functions=(ws-ping ws-connect chat-send-message fanout)
 pkgs=(-p realtime-local -p realtime-bench)
-if [ "$what" != e2e ] && [ "$what" != fanout ]; then
+if [ "$what" != e2e ] && [ "$what" != fanout ] && [ "$what" != storm ]; then
   for f in "${functions[@]}"; do pkgs+=(-p "$f"); done
 fi
 cargo build --release "${pkgs[@]}"
@@ -106,13 +107,20 @@ if [ "$what" = all ] || [ "$what" = fanout ]; then
   "$bin/bench-fanout" --out "$out" "${sizes[@]}"
 fi
 
+if [ "$what" = all ] || [ "$what" = storm ]; then
+  echo "== a reconnect storm: every socket of one chat dropped at once"
+  clients=()
+  if [ -n "${BENCH_QUICK:-}" ]; then clients=(--clients 1000); fi
+  "$bin/bench-storm" --out "$out" "${clients[@]}"
+fi
+
 # One page with everything the last runs wrote.
 {
   echo "# Benchmark results"
   echo
   echo "Written by \`bash bench/run.sh\` (see bench/README.md). Figures from a 2-core machine;"
   echo "re-run on a quiet machine before quoting them. The plot: latency.png."
-  for f in e2e.md lambda-warm.md lambda-cold.md fanout.md; do
+  for f in e2e.md lambda-warm.md lambda-cold.md fanout.md storm.md; do
     if [ -f "$out/$f" ]; then echo; sed 's/^# /## /; s/^## /### /' "$out/$f" | sed '1s/^### /## /'; fi
   done
   if [ -f "$out/fanout-breakdown.txt" ]; then

@@ -5,7 +5,8 @@
 //!
 //! The subscriptions are table items only (no sockets): this measures the fan-out side.
 //! Shards go to workers the way Lambda's asynchronous invoke runs them: each its own task
-//! at once, after an invoke's latency, up to the worker's reserved concurrency.
+//! at once, after an invoke's latency, up to the worker's reserved concurrency. Each shard is
+//! read as DynamoDB serves a partition (in parallel, 10 ms a 1 MB page).
 //!
 //!   cargo run --release -p realtime-bench --bin bench-fanout -- --out bench/results
 
@@ -18,7 +19,9 @@ use realtime_bench::plot::{self, Chart, Series};
 use realtime_domain::channels::Channel;
 use realtime_domain::config::Config;
 use realtime_domain::events::{Cause, Envelope, Event, MessageStored, Position};
-use realtime_domain::ports::{DispatchError, Item, ShardDispatcher, ShardJob, Table, TxOp};
+use realtime_domain::ports::{
+    Condition, DispatchError, Item, Page, Query, ShardDispatcher, ShardJob, SkCond, Table, TableError, TxOp, Update,
+};
 use realtime_domain::{fanout, keys, shards, Deps};
 use realtime_embedded::simulator::{Behaviour, SimulatedApiGateway};
 use realtime_embedded::sqlite::SqliteTable;
@@ -82,6 +85,47 @@ impl ShardDispatcher for SimulatedInvoke {
     }
 }
 
+/// The table as DynamoDB serves a fan-out: each shard its own partition, read in parallel
+/// (10 ms a 1 MB page), where SQLite would serialize the shards' Queries on one file. The
+/// subscriptions do not change during a run, so they are read once beforehand; every other
+/// call goes to SQLite.
+struct Partitions {
+    inner: Arc<dyn Table>,
+    shards: std::collections::HashMap<String, Vec<Item>>,
+}
+
+#[async_trait]
+impl Table for Partitions {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+        self.inner.get(pk, sk).await
+    }
+    async fn put(&self, item: Item, cond: Option<Condition>) -> Result<(), TableError> {
+        self.inner.put(item, cond).await
+    }
+    async fn update(&self, pk: &str, sk: &str, u: Vec<Update>, cond: Option<Condition>) -> Result<Item, TableError> {
+        self.inner.update(pk, sk, u, cond).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, cond: Option<Condition>) -> Result<(), TableError> {
+        self.inner.delete(pk, sk, cond).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), TableError> {
+        self.inner.transact(ops).await
+    }
+    async fn query(&self, q: Query) -> Result<Page, TableError> {
+        match self.shards.get(&q.pk) {
+            Some(items) if q.cursor.is_none() && q.sk == SkCond::All => {
+                let bytes: usize = items.iter().map(counting::item_size).sum();
+                tokio::time::sleep(Duration::from_millis(10 * bytes.div_ceil(1 << 20).max(1) as u64)).await;
+                Ok(Page {
+                    items: items.clone(),
+                    cursor: None,
+                })
+            }
+            _ => self.inner.query(q).await,
+        }
+    }
+}
+
 struct Row {
     subscribers: usize,
     shards: u32,
@@ -125,6 +169,16 @@ async fn run_one(args: &Args, n: usize, shard_count: u32, seq: u64) -> anyhow::R
     let channel = Channel::Chat("bench".into());
     let name = channel.to_string();
     populate(sqlite.as_ref(), &name, n, shard_count).await?;
+    let mut preloaded = std::collections::HashMap::new();
+    for shard in 0..shard_count {
+        let pk = shards::pk(&name, shard);
+        let items = realtime_domain::ports::table::query_all(sqlite.as_ref(), Query::new(pk.clone())).await?;
+        preloaded.insert(pk, items);
+    }
+    let sqlite: Arc<dyn Table> = Arc::new(Partitions {
+        inner: sqlite,
+        shards: preloaded,
+    });
     let api = Arc::new(SimulatedApiGateway::new(args.api));
     let bus = Arc::new(realtime_embedded::bus::EmbeddedBus::new(Vec::new())?);
     let mut config = Config::local("a-secret-of-thirty-two-bytes-or-more!");

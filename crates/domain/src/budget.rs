@@ -49,17 +49,22 @@ impl TokenBucket {
         Some(spend)
     }
 
-    /// Waits for a token; false (and nothing taken) if it would come after `deadline`.
+    /// Waits for a token; false (and nothing taken) if it would come after `deadline`. A
+    /// token spent late (the task woke more than [`STALE`] after it: a busy CPU) is given
+    /// up and another taken, so late posts never bunch up over the rate.
     pub async fn acquire(&self, deadline: Instant) -> bool {
-        match self.reserve(deadline) {
-            Some(at) => {
-                tokio::time::sleep_until(at).await;
-                true
+        loop {
+            let Some(at) = self.reserve(deadline) else { return false };
+            tokio::time::sleep_until(at).await;
+            if Instant::now() <= at + STALE {
+                return true;
             }
-            None => false,
         }
     }
 }
+
+/// How late a token may still be spent.
+pub const STALE: Duration = Duration::from_millis(20);
 
 #[cfg(test)]
 mod tests {

@@ -186,41 +186,55 @@ pub async fn subscribe(
 ) -> Result<(), ConnectionError> {
     let ttl = now_epoch() + CONNECTION_TTL_SECS;
     let ch = channel.to_string();
-    // A subscription already there stays in its shard (a count grown since would place it
-    // elsewhere and leave the old one behind).
-    let shard = match table.get(&keys::conn(&conn.connection_id), &keys::sub(&ch)).await? {
-        Some(back) => shard_of(&back),
-        None => shards::place(table, &ch, &conn.connection_id).await?,
-    };
-    let mut sub = Item::new(shards::pk(&ch, shard), keys::chan_conn(&conn.connection_id))
-        .with("connectionId", conn.connection_id.as_str())
-        .with("userId", conn.user_id.as_str())
-        .with("name", conn.display_name.as_str())
-        .with("role", conn.primary_role())
-        .with("connectedAt", conn.connected_at.to_rfc3339())
-        .with("events", events.to_vec())
-        .with_ttl(ttl);
-    if let Some(f) = filter {
-        sub = sub.with("filter", f.clone());
+    let mut shard = shards::place(table, &ch, &conn.connection_id).await?;
+    // A subscription already there stays in its shard: a count grown since places it
+    // elsewhere, so the back item's condition sends us to the recorded shard instead.
+    for _ in 0..2 {
+        let mut sub = Item::new(shards::pk(&ch, shard), keys::chan_conn(&conn.connection_id))
+            .with("connectionId", conn.connection_id.as_str())
+            .with("userId", conn.user_id.as_str())
+            .with("name", conn.display_name.as_str())
+            .with("role", conn.primary_role())
+            .with("connectedAt", conn.connected_at.to_rfc3339())
+            .with("events", events.to_vec())
+            .with_ttl(ttl);
+        if let Some(f) = filter {
+            sub = sub.with("filter", f.clone());
+        }
+        let back = Item::new(keys::conn(&conn.connection_id), keys::sub(&ch))
+            .with("channel", ch.as_str())
+            .with("shard", shard)
+            .with_ttl(ttl);
+        let mut same_shard = vec![Condition::NotExists, Condition::Eq("shard".into(), Value::from(shard))];
+        if shard == 0 {
+            // Subscriptions written before channels had shards are all in shard 0.
+            same_shard.push(Condition::AttrNotExists("shard".into()));
+        }
+        let ops = vec![
+            TxOp::Check {
+                pk: keys::conn(&conn.connection_id),
+                sk: keys::META.into(),
+                cond: Condition::Exists,
+            },
+            TxOp::Put { item: sub, cond: None },
+            TxOp::Put {
+                item: back,
+                cond: Some(Condition::Or(same_shard)),
+            },
+        ];
+        match table.transact(ops).await {
+            Ok(()) => return Ok(()),
+            Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => return Err(ConnectionError::Gone),
+            Err(TableError::TransactionCanceled { failed }) if failed == [2] => {
+                match table.get(&keys::conn(&conn.connection_id), &keys::sub(&ch)).await? {
+                    Some(back) => shard = shard_of(&back),
+                    None => continue,
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    let back = Item::new(keys::conn(&conn.connection_id), keys::sub(&ch))
-        .with("channel", ch.as_str())
-        .with("shard", shard)
-        .with_ttl(ttl);
-    let ops = vec![
-        TxOp::Check {
-            pk: keys::conn(&conn.connection_id),
-            sk: keys::META.into(),
-            cond: Condition::Exists,
-        },
-        TxOp::Put { item: sub, cond: None },
-        TxOp::Put { item: back, cond: None },
-    ];
-    match table.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(TableError::TransactionCanceled { failed }) if failed == [0] => Err(ConnectionError::Gone),
-        Err(e) => Err(e.into()),
-    }
+    Err(TableError::Transient("the subscription moved while it was written".into()).into())
 }
 
 pub async fn unsubscribe(table: &dyn Table, connection_id: &str, channel: &Channel) -> Result<(), TableError> {

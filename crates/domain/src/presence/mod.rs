@@ -308,7 +308,14 @@ pub async fn settle(deps: &Deps, channel: &Channel) -> Result<(), TableError> {
     let ch = channel.to_string();
     let state = state_of(table.get(&keys::presence(&ch), keys::STATE).await?);
     let mut at = state.last_emit_ms + RATE_MS;
-    if at <= now_ms() {
+    // One reconcile of a channel at a time in this process: a burst of callers (a reconnect
+    // storm) would otherwise each read every member and collide on the state's version.
+    let flight = if at <= now_ms() { Flight::take(table, &ch) } else { None };
+    if at <= now_ms() && flight.is_none() {
+        // The next whole second: every caller of this burst shares its marker.
+        at = (now_ms() / RATE_MS + 1) * RATE_MS;
+    }
+    if let Some(_flight) = flight {
         match reconcile(deps, channel).await?.deferred_ms {
             Some(next) => at = next,
             None => return Ok(()),
@@ -332,6 +339,30 @@ pub async fn settle(deps: &Deps, channel: &Channel) -> Result<(), TableError> {
         }
     }
     Ok(())
+}
+
+/// A reconcile of one channel running in this process (released when dropped).
+struct Flight(usize, String);
+
+static IN_FLIGHT: std::sync::Mutex<Option<std::collections::HashSet<(usize, String)>>> = std::sync::Mutex::new(None);
+
+impl Flight {
+    fn take(table: &dyn crate::ports::Table, channel: &str) -> Option<Flight> {
+        let key = (crate::ports::table::instance_key(table), channel.to_string());
+        let mut g = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        g.get_or_insert_with(Default::default)
+            .insert(key.clone())
+            .then(|| Flight(key.0, key.1))
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let mut g = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = g.as_mut() {
+            set.remove(&(self.0, std::mem::take(&mut self.1)));
+        }
+    }
 }
 
 /// [`settle`] for each tracked channel of a list, logging what fails (presence catches up
