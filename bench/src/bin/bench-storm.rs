@@ -201,12 +201,28 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
     }
     let seen_back = seen.clone();
-    let t_back = wait_until("everyone reconnected", deadline, || {
-        seen_back.iter().all(|s| s.lock().unwrap().reconnected.is_some())
-    })
-    .await?;
+    let back = || seen_back.iter().filter(|s| s.lock().unwrap().reconnected.is_some()).count();
+    let have = |n: usize| seen.iter().filter(|s| s.lock().unwrap().seqs.len() >= n).count();
+    // At the deadline, say how far the storm got rather than only that it did not end.
+    let t_back = match wait_until("everyone reconnected", deadline, || back() == args.clients).await {
+        Ok(t) => t,
+        Err(e) => bail!(
+            "{e}: {} of {} back after {:.0} s",
+            back(),
+            args.clients,
+            t_drop.elapsed().as_secs_f64()
+        ),
+    };
     let last_back = seen.iter().filter_map(|s| s.lock().unwrap().reconnected).max().unwrap_or(t_back);
-    let t_caught = wait_until("everyone caught up", deadline, all_have(args.before + args.during)).await?;
+    let t_caught = match wait_until("everyone caught up", deadline, all_have(args.before + args.during)).await {
+        Ok(t) => t,
+        Err(e) => bail!(
+            "{e}: {} of {} have every message after {:.0} s",
+            have(args.before + args.during),
+            args.clients,
+            t_drop.elapsed().as_secs_f64()
+        ),
+    };
     for n in 0..args.after {
         send(args.before + args.during + n).await?;
     }

@@ -11,9 +11,12 @@
 //! pushed live, not logged or replayed (presence is state: a client that (re)subscribes
 //! reads it whole with the `presence` action or `GET /api/channels/{channel}/presence`).
 //!
-//! * **Coalesced.** A channel is reconciled at most once per second ([`RATE_MS`]) and each
-//!   reconcile announces at most one change, carrying every member it concerns: at most one
-//!   presence frame per channel per second, however many join at once.
+//! * **Coalesced.** A channel announces at most once per clock second ([`RATE_MS`]), one
+//!   change carrying every member it concerns, however many join at once. A subscription
+//!   change does not reconcile by itself: it claims the next whole second's wake-up with
+//!   one conditional write, and only the caller that wins it reconciles then. A burst of N
+//!   subscribes (a reconnect storm) costs N small writes and one reconcile a second, not N
+//!   reads of every member, on AWS as locally.
 //! * **No flapping.** A member whose last connection went is announced as left only after
 //!   the grace period (`PRESENCE_GRACE_SECS`, 15 s): a reconnect within it announces nothing.
 //! * **No ghosts.** A connection that vanished without `$disconnect` goes when a push finds
@@ -22,7 +25,8 @@
 //!   at its end. The sweeper (`presence-sweep`, every minute, looping while wake-ups are due
 //!   within the minute) runs them: a member leaves at most 60 s after their last connection
 //!   disappeared (grace 15 s, or the next minute's sweep).
-//! * **Bounded.** [`MAX_MEMBERS`] members are listed per channel (occupancy stays exact).
+//! * **Bounded.** [`MAX_MEMBERS`] members are listed per channel; the occupancy counts every
+//!   user subscribed (or within their grace period), listed or not.
 //!   Presence is kept for `chat:*`, `trip:*` and `drivers`; `drivers` is not announced on
 //!   the channel (drivers do not see each other), only to `admin` and the bus.
 
@@ -80,6 +84,8 @@ struct Kept {
 #[derive(Debug, Default)]
 struct State {
     members: Vec<Kept>,
+    /// Users here, listed or not (absent in states written before it: the list's length).
+    occupancy: Option<u32>,
     version: i64,
     last_emit_ms: i64,
 }
@@ -92,6 +98,7 @@ fn state_of(item: Option<Item>) -> State {
             .cloned()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default(),
+        occupancy: item.i64("occupancy").and_then(|n| u32::try_from(n).ok()),
         version: item.i64("version").unwrap_or(0),
         last_emit_ms: item.i64("lastEmitMs").unwrap_or(0),
     }
@@ -151,7 +158,11 @@ pub async fn reconcile(deps: &Deps, channel: &Channel) -> Result<Reconciled, Tab
         let now = now_ms();
         let state = state_of(table.get(&keys::presence(&ch), keys::STATE).await?);
         let mut here = here(table, channel).await?;
-        let may_emit = now - state.last_emit_ms >= RATE_MS;
+        // One announcement per clock second: wake-ups fall on whole seconds, so a reconcile
+        // woken at one may announce even if the last announcement ended a few ms into the
+        // second before.
+        let next_second = (now.div_euclid(RATE_MS) + 1) * RATE_MS;
+        let may_emit = now.div_euclid(RATE_MS) > state.last_emit_ms.div_euclid(RATE_MS);
         let had_members = !state.members.is_empty();
         let mut next: Vec<Kept> = Vec::with_capacity(state.members.len());
         let mut left: Vec<Kept> = Vec::new();
@@ -178,26 +189,29 @@ pub async fn reconcile(deps: &Deps, channel: &Channel) -> Result<Reconciled, Tab
             }
         }
         // Who came, in arrival order, as many as the cap leaves room for (the others are
-        // subscribed but not listed until there is room).
+        // subscribed but not listed until there is room; who left keeps their place until
+        // announced).
         let mut joined: Vec<Member> = here.values().map(|h| h.member.clone()).collect();
         joined.sort_by(|a, b| a.connected_at.cmp(&b.connected_at).then(a.user_id.cmp(&b.user_id)));
-        joined.truncate(MAX_MEMBERS.saturating_sub(next.len()));
+        joined.truncate(MAX_MEMBERS.saturating_sub(next.len() + left.len()));
         // One announcement per reconcile, one reconcile's worth per second: joins first,
         // leaves at the next turn; within a second of the last one, both wait for its end.
         let announce_joined = may_emit && !joined.is_empty();
         let announce_left = may_emit && joined.is_empty() && !left.is_empty();
         let mut deferred = None;
         if !announce_joined && !joined.is_empty() {
-            deferred = Some(state.last_emit_ms + RATE_MS);
+            deferred = Some(next_second);
             joined.clear(); // seen again then
         }
         if !announce_left && !left.is_empty() {
-            deferred = Some(if announce_joined {
-                now + RATE_MS
-            } else {
-                state.last_emit_ms + RATE_MS
-            });
+            deferred = Some(next_second);
             next.append(&mut left); // still gone: left at the next turn
+        }
+        // Users here but not listed (over the cap, or waiting for the next second).
+        // (`joined` is a part of `here`: what is announced now, or nothing.)
+        let unlisted = here.len() - joined.len();
+        if announce_left && unlisted > 0 && next.len() < MAX_MEMBERS {
+            deferred = Some(next_second); // their places are free from the next second
         }
         if let Some(at) = deferred {
             wake(at);
@@ -213,7 +227,7 @@ pub async fn reconcile(deps: &Deps, channel: &Channel) -> Result<Reconciled, Tab
                 gone_since_ms: None,
             }));
         }
-        let occupancy = next.len() as u32;
+        let occupancy = (next.len() + unlisted) as u32;
         let cause = Cause::default();
         let changed = |members: Vec<Member>| PresenceChanged {
             channel: ch.clone(),
@@ -239,7 +253,7 @@ pub async fn reconcile(deps: &Deps, channel: &Channel) -> Result<Reconciled, Tab
         if announce_joined && !had_members {
             events.push(Envelope::new(Event::ChannelOccupied(lifecycle.clone()), &cause));
         }
-        if announce_left && next.is_empty() {
+        if announce_left && occupancy == 0 {
             events.push(Envelope::new(Event::ChannelVacated(lifecycle), &cause));
         }
         let emitted = announce_joined || announce_left;
@@ -252,6 +266,7 @@ pub async fn reconcile(deps: &Deps, channel: &Channel) -> Result<Reconciled, Tab
         let item = Item::new(keys::presence(&ch), keys::STATE)
             .with("channel", ch.as_str())
             .with("members", serde_json::to_value(&next).unwrap_or(Value::Null))
+            .with("occupancy", i64::from(occupancy))
             .with("version", state.version + 1)
             .with("lastEmitMs", if emitted { now } else { state.last_emit_ms });
         let cond = if state.version == 0 {
@@ -296,41 +311,30 @@ fn due_marker(channel: &str, at_ms: i64) -> Item {
         .with_ttl(at_ms / 1000 + 86_400)
 }
 
-/// After a subscription of `channel` changed: reconciles now, or, within a second of the
-/// last announcement, at that second's end, waiting for it here (at most [`RATE_MS`] a
-/// turn, two turns): the callers of one burst make one reconcile a second between them,
-/// and what a reconcile defers to the next second is not left for the sweeper.
+/// After a subscription of `channel` changed: the first caller of this clock second claims
+/// its wake-up (one conditional write) and reconciles at the second's end, waiting for it
+/// here; every other caller of the second returns at once, its change seen by that
+/// reconcile. What a reconcile defers goes to the next second, for at most two more turns
+/// here; a wake-up left behind (its caller gone) is the sweeper's.
 pub async fn settle(deps: &Deps, channel: &Channel) -> Result<(), TableError> {
     if !tracked(channel) {
         return Ok(());
     }
     let table = deps.table.as_ref();
     let ch = channel.to_string();
-    let state = state_of(table.get(&keys::presence(&ch), keys::STATE).await?);
-    let mut at = state.last_emit_ms + RATE_MS;
-    // One reconcile of a channel at a time in this process: a burst of callers (a reconnect
-    // storm) would otherwise each read every member and collide on the state's version.
-    let flight = if at <= now_ms() { Flight::take(table, &ch) } else { None };
-    if at <= now_ms() && flight.is_none() {
-        // The next whole second: every caller of this burst shares its marker.
-        at = (now_ms() / RATE_MS + 1) * RATE_MS;
+    let mut at = (now_ms().div_euclid(RATE_MS) + 1) * RATE_MS;
+    match table.put(due_marker(&ch, at), Some(Condition::NotExists)).await {
+        Ok(()) => {}
+        Err(TableError::ConditionFailed) => return Ok(()), // this second's reconcile is someone's
+        Err(e) => return Err(e),
     }
-    if let Some(_flight) = flight {
-        match reconcile(deps, channel).await?.deferred_ms {
-            Some(next) => at = next,
-            None => return Ok(()),
-        }
-    } else {
-        // One marker per due instant: every caller of this burst writes the same one.
-        table.put(due_marker(&ch, at), None).await?;
-    }
-    for _ in 0..2 {
+    for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis((at - now_ms()).clamp(0, 2 * RATE_MS) as u64)).await;
-        // Whoever deletes the marker first reconciles (the sweeper would otherwise).
+        // Whoever deletes the marker reconciles (the sweeper may have taken it).
         let marker = due_marker(&ch, at);
         match table.delete(&marker.pk, &marker.sk, Some(Condition::Exists)).await {
             Ok(()) => {}
-            Err(TableError::ConditionFailed) => return Ok(()), // someone else took it
+            Err(TableError::ConditionFailed) => return Ok(()),
             Err(e) => return Err(e),
         }
         match reconcile(deps, channel).await?.deferred_ms {
@@ -339,30 +343,6 @@ pub async fn settle(deps: &Deps, channel: &Channel) -> Result<(), TableError> {
         }
     }
     Ok(())
-}
-
-/// A reconcile of one channel running in this process (released when dropped).
-struct Flight(usize, String);
-
-static IN_FLIGHT: std::sync::Mutex<Option<std::collections::HashSet<(usize, String)>>> = std::sync::Mutex::new(None);
-
-impl Flight {
-    fn take(table: &dyn crate::ports::Table, channel: &str) -> Option<Flight> {
-        let key = (crate::ports::table::instance_key(table), channel.to_string());
-        let mut g = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-        g.get_or_insert_with(Default::default)
-            .insert(key.clone())
-            .then(|| Flight(key.0, key.1))
-    }
-}
-
-impl Drop for Flight {
-    fn drop(&mut self) {
-        let mut g = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(set) = g.as_mut() {
-            set.remove(&(self.0, std::mem::take(&mut self.1)));
-        }
-    }
 }
 
 /// [`settle`] for each tracked channel of a list, logging what fails (presence catches up
@@ -437,7 +417,7 @@ pub async fn read(table: &dyn Table, channel: &Channel) -> Result<Presence, Tabl
     let members: Vec<Member> = state.members.into_iter().map(|k| k.member).collect();
     Ok(Presence {
         channel: ch,
-        occupancy: members.len() as u32,
+        occupancy: state.occupancy.unwrap_or(members.len() as u32),
         members,
     })
 }
