@@ -55,6 +55,11 @@ impl TokenBucket {
     pub async fn acquire(&self, deadline: Instant) -> bool {
         loop {
             let Some(at) = self.reserve(deadline) else { return false };
+            // A token there now is spent now: no timer (each one takes the runtime's timer
+            // lock, once per post, and rounds up to its next millisecond).
+            if at <= Instant::now() {
+                return true;
+            }
             tokio::time::sleep_until(at).await;
             if Instant::now() <= at + STALE {
                 return true;

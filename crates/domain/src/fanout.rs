@@ -198,6 +198,13 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
         // Shard 0's Query brings the shard count along; the other shards go to workers.
         let (subs, shards) = connections::shard_subscribers(table, &name, 0).await?;
         let shards = shards.unwrap_or(1);
+        let skip = if offers_to_drivers(&name, event) && (shards > 1 || !subs.is_empty()) {
+            // Read once for every shard, and carried while small (an async invoke holds 256 KB).
+            let busy = crate::trips::availability::busy_drivers(table).await?;
+            (busy.len() <= MAX_CARRIED_SKIP).then(|| busy.into_iter().collect())
+        } else {
+            None
+        };
         let job = ShardJob {
             channel: name.clone(),
             shard: 0,
@@ -210,6 +217,7 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
             rate: ((deps.config.post_budget * 0.98 - f64::from(shards)) / f64::from(shards)).max(1.0),
             deadline_ms,
             event: pushed_event.clone(),
+            skip,
         };
         report.shards += shards as usize;
         let others: Vec<ShardJob> = (1..shards).map(|shard| ShardJob { shard, ..job.clone() }).collect();
@@ -261,6 +269,15 @@ pub async fn deliver(deps: &Deps, event: &Envelope) -> Result<Report, TableError
     Ok(report)
 }
 
+/// Busy drivers a shard job carries at most (~40 bytes each, well under an asynchronous
+/// invoke's 256 KB); with more, each shard reads them itself.
+const MAX_CARRIED_SKIP: usize = 2_000;
+
+/// A trip offer on the drivers' channel: it goes to available drivers only.
+fn offers_to_drivers(channel: &str, event: &Envelope) -> bool {
+    channel == Channel::Drivers.to_string() && event.event_type == "trip.offer.created"
+}
+
 /// Shards one invocation posts at once when it has no dispatcher (or it failed).
 const INLINE_SHARDS: usize = 64;
 
@@ -300,9 +317,12 @@ async fn post_shard(deps: &Deps, job: &ShardJob, subs: Vec<Subscriber>) -> Resul
         .iter()
         .filter(|s| s.wants(&event.event_type) && s.filter.as_ref().is_none_or(|f| filter_matches(f, &event.data)))
         .collect();
-    if job.channel == Channel::Drivers.to_string() && event.event_type == "trip.offer.created" && !targets.is_empty() {
-        // Offers reach available drivers only: the busy set, one Query per offer and shard.
-        let busy = crate::trips::availability::busy_drivers(deps.table.as_ref()).await?;
+    if offers_to_drivers(&job.channel, event) && !targets.is_empty() {
+        // Offers reach available drivers only: the busy set the fan-out read, or read here.
+        let busy: std::collections::HashSet<String> = match &job.skip {
+            Some(carried) => carried.iter().cloned().collect(),
+            None => crate::trips::availability::busy_drivers(deps.table.as_ref()).await?,
+        };
         let before = targets.len();
         targets.retain(|s| !busy.contains(&s.user_id));
         report.busy += before - targets.len();

@@ -191,3 +191,72 @@ async fn posts_keep_to_the_budget_and_what_is_late_is_counted() {
     assert_eq!(report.delivered + report.undelivered, 3_000, "{report:?}");
     assert!(report.undelivered > 500, "{report:?}");
 }
+
+/// Hands the jobs over by keeping them (the test runs them).
+#[derive(Default)]
+struct Kept(std::sync::Mutex<Vec<realtime_domain::ports::ShardJob>>);
+
+#[async_trait::async_trait]
+impl realtime_domain::ports::ShardDispatcher for Kept {
+    async fn dispatch(&self, jobs: Vec<realtime_domain::ports::ShardJob>) -> Result<(), realtime_domain::ports::DispatchError> {
+        self.0.lock().unwrap().extend(jobs);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_sharded_offer_skips_busy_drivers_read_once_for_every_shard() {
+    use realtime_domain::trips::model::{Place, TripType};
+    use realtime_domain::trips::payloads::TripOfferCreated;
+    let hub = Arc::new(Hub::new());
+    let kept = Arc::new(Kept::default());
+    let deps = deps(hub.clone()).with_dispatcher(kept.clone());
+    shards::ensure(deps.table.as_ref(), "drivers", 4).await.unwrap();
+    let mut inboxes = Vec::new();
+    for i in 0..40 {
+        let id = format!("d{i}");
+        inboxes.push(hub.register(&id, None));
+        subscribe(&deps, &id, &Channel::Drivers).await;
+    }
+    // Two drivers are on a trip.
+    for busy in ["user-d3", "user-d30"] {
+        let item = realtime_domain::ports::Item::new(realtime_domain::keys::BUSY_DRIVERS, busy);
+        deps.table.put(item, None).await.unwrap();
+    }
+    let place = |name: &str| Place {
+        name: name.into(),
+        lat: 48.85,
+        lng: 2.35,
+    };
+    let now = chrono::Utc::now();
+    let offer = Envelope::new(
+        Event::TripOfferCreated(TripOfferCreated {
+            trip_id: "T1".into(),
+            trip_type: TripType::Private,
+            title: "airport".into(),
+            origin: place("home"),
+            destination: place("airport"),
+            departure_time: now,
+            total_seats: 1,
+            price_per_seat: 100,
+            estimated_earnings: 100,
+            distance_km: 1.0,
+            urgency: "high".into(),
+            acceptance_deadline: now,
+        }),
+        &Cause::default(),
+    );
+    let mut report = deliver(&deps, &offer).await.unwrap();
+    let jobs = std::mem::take(&mut *kept.0.lock().unwrap());
+    assert_eq!(jobs.len(), 3, "shards 1..3 handed over");
+    for job in jobs {
+        let mut skip = job.skip.clone().expect("the busy set travels with the job");
+        skip.sort();
+        assert_eq!(skip, ["user-d3", "user-d30"]);
+        report.add(realtime_domain::fanout::deliver_shard(&deps, job).await.unwrap());
+    }
+    assert_eq!((report.delivered, report.busy), (38, 2), "{report:?}");
+    for (i, rx) in inboxes.iter_mut().enumerate() {
+        assert_eq!(rx.try_recv().is_ok(), i != 3 && i != 30, "driver d{i}");
+    }
+}

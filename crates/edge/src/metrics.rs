@@ -39,6 +39,20 @@ pub fn emit(route: Option<&str>, metrics: &[Metric<'_>]) {
     }
 }
 
+/// What a fan-out (or one of its workers) did, as metrics, with what only the caller knows.
+pub fn fanout(report: &realtime_domain::fanout::Report, extra: &[Metric<'_>]) {
+    let mut metrics = vec![
+        ("Delivered", report.delivered as f64, "Count"),
+        ("Stale", report.stale as f64, "Count"),
+        ("Throttled", report.throttled as f64, "Count"),
+        ("Failed", report.failed as f64, "Count"),
+        ("Retries", report.retries as f64, "Count"),
+        ("Undelivered", report.undelivered as f64, "Count"),
+    ];
+    metrics.extend_from_slice(extra);
+    emit(None, &metrics);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,6 +180,25 @@ pub async fn record(table: &dyn Table, event_type: &str, e: &EmissionResult, dup
     }
 }
 
+/// What a fan-out worker delivered of one event's shard: added to the same WebSocket
+/// counters as the fan-out's own (the event itself is counted once, by the fan-out).
+pub async fn record_shard(table: &dyn Table, event_type: &str, report: &Report) {
+    gather(
+        table,
+        EVENTS,
+        &[
+            ("wsConnections", report.delivered as i64),
+            ("wsStale", report.stale as i64),
+            ("wsThrottled", report.throttled as i64),
+            ("wsFailed", report.failed as i64),
+        ],
+    );
+    let sk = format!("{TYPE_PREFIX}{event_type}");
+    if gather(table, &sk, &[("wsConnections", report.delivered as i64)]) {
+        flush(table).await;
+    }
+}
+
 /// Status updates the trip-status streams sent.
 pub async fn sse_sent(table: &dyn Table, n: u64) {
     add(table, keys::stats(shard()), SSE, &[("eventsSent", n as i64)]).await;

@@ -15,22 +15,14 @@ pub async fn handle(deps: Deps, event: Value) -> Result<(), EventError> {
             return Ok(());
         }
     };
-    let (channel, shard) = (job.channel.clone(), job.shard);
+    let (channel, shard, event_type) = (job.channel.clone(), job.shard, job.event.event_type.clone());
     // A table error fails the invocation, and Lambda retries it (twice, then the
     // dead-letter queue); a retried job pushes nothing twice in this instance.
     let report = fanout::deliver_shard(&deps, job).await?;
     tracing::info!(%channel, shard, delivered = report.delivered, stale = report.stale, throttled = report.throttled,
         retries = report.retries, undelivered = report.undelivered, failed = report.failed, "shard done");
-    realtime_edge::metrics::emit(
-        None,
-        &[
-            ("Delivered", report.delivered as f64, "Count"),
-            ("Stale", report.stale as f64, "Count"),
-            ("Throttled", report.throttled as f64, "Count"),
-            ("Retries", report.retries as f64, "Count"),
-            ("Undelivered", report.undelivered as f64, "Count"),
-        ],
-    );
+    realtime_edge::metrics::fanout(&report, &[]);
+    realtime_edge::stats::record_shard(deps.table.as_ref(), &event_type, &report).await;
     realtime_edge::stats::connections_closed(deps.table.as_ref(), report.removed as u64).await;
     // A member whose connection turned out gone starts their grace period now.
     realtime_domain::presence::settle_all(&deps, &report.vacated).await;

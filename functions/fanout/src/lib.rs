@@ -22,13 +22,9 @@ pub async fn handle(deps: Deps, event: BusEvent) -> Result<(), EventError> {
     realtime_edge::stats::connections_closed(deps.table.as_ref(), report.removed as u64).await;
     // From the event's occurrence to the last push: what a subscriber waited.
     let latency_ms = (chrono::Utc::now() - envelope.occurred_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-    realtime_edge::metrics::emit(
-        None,
+    realtime_edge::metrics::fanout(
+        &report,
         &[
-            ("Delivered", report.delivered as f64, "Count"),
-            ("Stale", report.stale as f64, "Count"),
-            ("Throttled", report.throttled as f64, "Count"),
-            ("Failed", report.failed as f64, "Count"),
             ("Duplicates", report.duplicates as f64, "Count"),
             ("EventToPushMs", latency_ms, "Milliseconds"),
         ],

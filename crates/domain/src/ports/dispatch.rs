@@ -24,6 +24,10 @@ pub struct ShardJob {
     pub deadline_ms: i64,
     /// The event as clients get it (its positions travel in the frame).
     pub event: Envelope,
+    /// Users not to post to, read once by the fan-out for every shard (the busy drivers
+    /// of a trip offer); absent when not read or too many to carry: the shard reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<Vec<String>>,
 }
 
 /// Some jobs were not handed over; the caller runs them itself.
