@@ -8,8 +8,11 @@ use crate::eventbridge::Backoff;
 use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
+use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use realtime_domain::ports::{DispatchError, ShardDispatcher, ShardJob};
+use realtime_domain::Deps;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct LambdaDispatcher {
@@ -24,6 +27,21 @@ const RETRIES: Backoff = Backoff::new(3, Duration::from_millis(50));
 impl LambdaDispatcher {
     pub fn new(client: aws_sdk_lambda::Client, function: String) -> Self {
         Self { client, function }
+    }
+
+    /// The fan-out's setup (`handle.run_with(LambdaDispatcher::setup)`): shards go to the
+    /// worker named by `FANOUT_WORKER_FUNCTION`, if set. Only the fan-out's bootstrap
+    /// links the Lambda client this way, not every function's.
+    pub fn setup(deps: Deps) -> BoxFuture<'static, Deps> {
+        Box::pin(async move {
+            match deps.config.fanout_worker_function.clone() {
+                Some(f) => {
+                    let client = aws_sdk_lambda::Client::new(&crate::sdk::sdk_config().await);
+                    deps.with_dispatcher(Arc::new(LambdaDispatcher::new(client, f)))
+                }
+                None => deps,
+            }
+        })
     }
 
     async fn invoke(&self, job: &ShardJob) -> Result<(), String> {

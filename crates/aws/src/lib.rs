@@ -22,11 +22,5 @@ pub async fn deps_from_env() -> Result<Deps, ConfigError> {
     // Functions that never push have no endpoint; a push from them fails clearly.
     let endpoint = config.ws_management_endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:1".into());
     let pusher = apigw::ApiGatewayPusher::new(apigw::client_for(&sdk, &endpoint));
-    let worker = config.fanout_worker_function.clone();
-    let deps = Deps::new(Arc::new(table), Arc::new(publisher), Arc::new(pusher), config);
-    // Only the fan-out has a worker to hand shards to.
-    Ok(match worker {
-        Some(f) => deps.with_dispatcher(Arc::new(invoke::LambdaDispatcher::new(aws_sdk_lambda::Client::new(&sdk), f))),
-        None => deps,
-    })
+    Ok(Deps::new(Arc::new(table), Arc::new(publisher), Arc::new(pusher), config))
 }

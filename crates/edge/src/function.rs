@@ -59,11 +59,23 @@ impl Handler {
     }
 }
 
+/// What a function adds to the dependencies every function gets, once per cold start:
+/// only the fan-out has one (its workers' invoker), so no other bootstrap links it.
+pub type Setup = fn(Deps) -> BoxFuture<'static, Deps>;
+
+fn no_setup(deps: Deps) -> BoxFuture<'static, Deps> {
+    Box::pin(std::future::ready(deps))
+}
+
 /// Implemented for every handler signature a function may have; `M` tells them apart.
 pub trait IntoHandler<M>: Copy + Send + Sync + 'static {
     fn into_handler(self) -> Handler;
+    /// Serves Lambda invocations with this handler, its dependencies completed by `setup`.
+    fn run_with(self, setup: Setup) -> impl Future<Output = Result<(), lambda::Error>>;
     /// Serves Lambda invocations with this handler (the function's `main`).
-    fn run(self) -> impl Future<Output = Result<(), lambda::Error>>;
+    fn run(self) -> impl Future<Output = Result<(), lambda::Error>> {
+        self.run_with(no_setup)
+    }
 }
 
 /// Markers: the handler's input and output types.
@@ -82,8 +94,8 @@ where
     fn into_handler(self) -> Handler {
         Handler::Ws(Arc::new(move |d, r| Box::pin(crate::ws::serve(self, d, r))))
     }
-    fn run(self) -> impl Future<Output = Result<(), lambda::Error>> {
-        lambda::run_ws(self)
+    fn run_with(self, setup: Setup) -> impl Future<Output = Result<(), lambda::Error>> {
+        lambda::run_ws(self, setup)
     }
 }
 
@@ -95,8 +107,8 @@ where
     fn into_handler(self) -> Handler {
         Handler::Http(Arc::new(move |d, r| Box::pin(crate::http::serve(self, d, r))))
     }
-    fn run(self) -> impl Future<Output = Result<(), lambda::Error>> {
-        lambda::run_http(self)
+    fn run_with(self, setup: Setup) -> impl Future<Output = Result<(), lambda::Error>> {
+        lambda::run_http(self, setup)
     }
 }
 
@@ -108,8 +120,8 @@ where
     fn into_handler(self) -> Handler {
         Handler::Stream(Arc::new(move |d, r| Box::pin(crate::stream::serve(self, d, r))))
     }
-    fn run(self) -> impl Future<Output = Result<(), lambda::Error>> {
-        lambda::run_stream(self)
+    fn run_with(self, setup: Setup) -> impl Future<Output = Result<(), lambda::Error>> {
+        lambda::run_stream(self, setup)
     }
 }
 
@@ -121,8 +133,8 @@ where
     fn into_handler(self) -> Handler {
         Handler::Event(Arc::new(move |d, e| Box::pin(lambda::serve_bus_event(self, d, e))))
     }
-    fn run(self) -> impl Future<Output = Result<(), lambda::Error>> {
-        lambda::run_event(move |d, e| lambda::with_bus_event(self, d, e))
+    fn run_with(self, setup: Setup) -> impl Future<Output = Result<(), lambda::Error>> {
+        lambda::run_event(move |d, e| lambda::with_bus_event(self, d, e), setup)
     }
 }
 
@@ -134,8 +146,8 @@ where
     fn into_handler(self) -> Handler {
         Handler::Event(Arc::new(move |d, e| Box::pin(lambda::serve_event(self, d, e))))
     }
-    fn run(self) -> impl Future<Output = Result<(), lambda::Error>> {
-        lambda::run_event(self)
+    fn run_with(self, setup: Setup) -> impl Future<Output = Result<(), lambda::Error>> {
+        lambda::run_event(self, setup)
     }
 }
 
@@ -150,7 +162,7 @@ where
             Box::pin(async move { self(d, e).await.map_err(|e| e.to_string()) })
         }))
     }
-    fn run(self) -> impl Future<Output = Result<(), lambda::Error>> {
-        lambda::run_json(self)
+    fn run_with(self, setup: Setup) -> impl Future<Output = Result<(), lambda::Error>> {
+        lambda::run_json(self, setup)
     }
 }

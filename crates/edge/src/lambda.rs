@@ -47,17 +47,19 @@ fn request_metrics(route: Option<&str>, status: i64, started: std::time::Instant
     );
 }
 
-async fn deps() -> Result<Deps, Error> {
+/// The dependencies from the environment, completed by the function's `setup` (see
+/// [`crate::function::Setup`]): once per cold start.
+async fn deps(setup: crate::function::Setup) -> Result<Deps, Error> {
     crate::telemetry::init();
-    Ok(realtime_aws::deps_from_env().await?)
+    Ok(setup(realtime_aws::deps_from_env().await?).await)
 }
 
-pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
+pub async fn run_http<F, Fut>(handler: F, setup: crate::function::Setup) -> Result<(), Error>
 where
     F: Fn(Deps, HttpRequest) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = HttpResult> + Send,
 {
-    let deps = deps().await?;
+    let deps = deps(setup).await?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<HttpRequest>| {
         let deps = deps.clone();
         async move {
@@ -70,12 +72,12 @@ where
     .await
 }
 
-pub async fn run_ws<F, Fut>(handler: F) -> Result<(), Error>
+pub async fn run_ws<F, Fut>(handler: F, setup: crate::function::Setup) -> Result<(), Error>
 where
     F: Fn(Deps, WsRequest) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = WsResult> + Send,
 {
-    let deps = deps().await?;
+    let deps = deps(setup).await?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<WsRequest>| {
         let deps = deps.clone();
         async move {
@@ -88,12 +90,12 @@ where
     .await
 }
 
-pub async fn run_event<F, Fut>(handler: F) -> Result<(), Error>
+pub async fn run_event<F, Fut>(handler: F, setup: crate::function::Setup) -> Result<(), Error>
 where
     F: Fn(Deps, Value) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Result<(), EventError>> + Send,
 {
-    let deps = deps().await?;
+    let deps = deps(setup).await?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let deps = deps.clone();
         async move { serve_event(handler, deps, ev.payload).await.map_err(Error::from) }
@@ -103,13 +105,13 @@ where
 
 /// A handler whose answer is the invocation's result (a Lambda authorizer). An error fails the
 /// invocation with its message, which the caller reads (API Gateway: `Unauthorized` is a 401).
-pub async fn run_json<F, Fut, E>(handler: F) -> Result<(), Error>
+pub async fn run_json<F, Fut, E>(handler: F, setup: crate::function::Setup) -> Result<(), Error>
 where
     F: Fn(Deps, Value) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, E>> + Send,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let deps = deps().await?;
+    let deps = deps(setup).await?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let deps = deps.clone();
         async move { handler(deps, ev.payload).await.map_err(Error::from) }
@@ -178,13 +180,13 @@ where
 /// A streaming handler (server-sent events) behind a function URL with
 /// `InvokeMode: RESPONSE_STREAM`: the status and headers go in the metadata prelude, the
 /// body is streamed as the handler produces it (`lambda_runtime` response streaming).
-pub async fn run_stream<F, Fut>(handler: F) -> Result<(), Error>
+pub async fn run_stream<F, Fut>(handler: F, setup: crate::function::Setup) -> Result<(), Error>
 where
     F: Fn(Deps, HttpRequest) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = crate::stream::StreamResult> + Send,
 {
     use futures::StreamExt;
-    let deps = deps().await?;
+    let deps = deps(setup).await?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<HttpRequest>| {
         let deps = deps.clone();
         async move {
