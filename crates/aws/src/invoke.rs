@@ -34,12 +34,17 @@ impl LambdaDispatcher {
     /// links the Lambda client this way, not every function's.
     pub fn setup(deps: Deps) -> BoxFuture<'static, Deps> {
         Box::pin(async move {
-            match deps.config.fanout_worker_function.clone() {
-                Some(f) => {
-                    let client = aws_sdk_lambda::Client::new(&crate::sdk::sdk_config().await);
-                    deps.with_dispatcher(Arc::new(LambdaDispatcher::new(client, f)))
+            let Some(function) = deps.config.fanout_worker_function.clone() else {
+                return deps;
+            };
+            // deps_from_env read the same variables a moment ago, so this fails only if
+            // they vanished; the fan-out then posts every shard itself.
+            match crate::sdk::FunctionSdk::from_env() {
+                Ok(sdk) => deps.with_dispatcher(Arc::new(LambdaDispatcher::new(sdk.lambda(), function))),
+                Err(e) => {
+                    tracing::error!(error = %e, "no Lambda client: the fan-out posts every shard itself");
+                    deps
                 }
-                None => deps,
             }
         })
     }

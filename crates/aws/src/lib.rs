@@ -13,14 +13,14 @@ use realtime_domain::Deps;
 use std::sync::Arc;
 
 /// The AWS adapters, configured from the environment (`TABLE_NAME`, `EVENT_BUS_NAME`,
-/// `WS_MANAGEMENT_ENDPOINT`, the SDK's own variables): built once per cold start.
+/// `WS_MANAGEMENT_ENDPOINT`, the credentials and region Lambda sets): built once per cold start.
 pub async fn deps_from_env() -> Result<Deps, ConfigError> {
     let config = Config::from_env()?;
-    let sdk = sdk::sdk_config().await;
-    let table = dynamo::DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone());
-    let publisher = eventbridge::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), config.event_bus_name.clone());
+    let sdk = sdk::FunctionSdk::from_env()?;
+    let table = dynamo::DynamoTable::new(sdk.dynamodb(), config.table_name.clone());
+    let publisher = eventbridge::EventBridgePublisher::new(sdk.eventbridge(), config.event_bus_name.clone());
     // Functions that never push have no endpoint; a push from them fails clearly.
     let endpoint = config.ws_management_endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:1".into());
-    let pusher = apigw::ApiGatewayPusher::new(apigw::client_for(&sdk, &endpoint));
+    let pusher = apigw::ApiGatewayPusher::new(apigw::client_for(sdk.config(), &endpoint));
     Ok(Deps::new(Arc::new(table), Arc::new(publisher), Arc::new(pusher), config))
 }
