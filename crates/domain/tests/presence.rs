@@ -90,3 +90,36 @@ async fn over_the_cap_occupancy_counts_everyone_and_the_unlisted_are_listed_when
     assert_eq!((p.members.len(), p.occupancy), (MAX_MEMBERS, MAX_MEMBERS as u32));
     assert!(p.members.iter().all(|m| !gone.contains(&m.user_id)));
 }
+
+#[tokio::test]
+async fn under_the_cap_a_read_s_occupancy_and_members_agree_while_joiners_wait_for_their_second() {
+    let deps = deps();
+    let channel: Channel = "chat:agree".parse().unwrap();
+    for i in 0..3 {
+        subscribe(&deps, i, &channel).await;
+    }
+    let first = presence::reconcile(&deps, &channel).await.unwrap();
+    assert_eq!(first.joined, 3);
+    // Two more within the same second: they wait for the next one, and are not counted yet.
+    for i in 3..5 {
+        subscribe(&deps, i, &channel).await;
+    }
+    let second = presence::reconcile(&deps, &channel).await.unwrap();
+    let p = presence::read(deps.table.as_ref(), &channel).await.unwrap();
+    assert_eq!(p.occupancy as usize, p.members.len(), "{second:?}");
+    if second.joined == 0 {
+        assert!(second.deferred_ms.is_some());
+        assert_eq!((p.members.len(), second.occupancy), (3, 3));
+    }
+    // At the next second (its wake-up), everyone is listed and counted.
+    if let Some(at) = second.deferred_ms {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        tokio::time::sleep(std::time::Duration::from_millis((at - now).max(0) as u64 + 5)).await;
+        presence::reconcile(&deps, &channel).await.unwrap();
+    }
+    let p = presence::read(deps.table.as_ref(), &channel).await.unwrap();
+    assert_eq!((p.members.len(), p.occupancy), (5, 5));
+}

@@ -26,7 +26,8 @@
 //!   within the minute) runs them: a member leaves at most 60 s after their last connection
 //!   disappeared (grace 15 s, or the next minute's sweep).
 //! * **Bounded.** [`MAX_MEMBERS`] members are listed per channel; the occupancy counts every
-//!   user subscribed (or within their grace period), listed or not.
+//!   user subscribed (or within their grace period), listed or over the cap. A joiner waiting
+//!   for the next second's announcement is counted with it, so list and count agree.
 //!   Presence is kept for `chat:*`, `trip:*` and `drivers`; `drivers` is not announced on
 //!   the channel (drivers do not see each other), only to `admin` and the bus.
 
@@ -84,7 +85,7 @@ struct Kept {
 #[derive(Debug, Default)]
 struct State {
     members: Vec<Kept>,
-    /// Users here, listed or not (absent in states written before it: the list's length).
+    /// Users here, listed or over the cap (absent in states written before it: the list's length).
     occupancy: Option<u32>,
     version: i64,
     last_emit_ms: i64,
@@ -199,17 +200,21 @@ pub async fn reconcile(deps: &Deps, channel: &Channel) -> Result<Reconciled, Tab
         let announce_joined = may_emit && !joined.is_empty();
         let announce_left = may_emit && joined.is_empty() && !left.is_empty();
         let mut deferred = None;
+        // Joiners who wait for the next second: counted when they are listed, so that the
+        // occupancy and the list read together agree (the cap aside).
+        let mut waiting = 0;
         if !announce_joined && !joined.is_empty() {
             deferred = Some(next_second);
+            waiting = joined.len();
             joined.clear(); // seen again then
         }
         if !announce_left && !left.is_empty() {
             deferred = Some(next_second);
             next.append(&mut left); // still gone: left at the next turn
         }
-        // Users here but not listed (over the cap, or waiting for the next second).
-        // (`joined` is a part of `here`: what is announced now, or nothing.)
-        let unlisted = here.len() - joined.len();
+        // Users here for whom the cap leaves no place (`joined` is a part of `here`: what
+        // is announced now, or nothing).
+        let unlisted = here.len() - joined.len() - waiting;
         if announce_left && unlisted > 0 && next.len() < MAX_MEMBERS {
             deferred = Some(next_second); // their places are free from the next second
         }
