@@ -6,6 +6,15 @@ pub mod dynamodb_local;
 pub mod moto;
 pub mod procs;
 
+/// Serves a fake (an AWS API, a model provider) on a free loopback port, for the
+/// rest of the test.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
 /// A local stack on a free loopback port with a fresh data dir.
 pub async fn start_stack() -> anyhow::Result<realtime_local::Running> {
     start_stack_with(realtime_local::stack::Options::default()).await

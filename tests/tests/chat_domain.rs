@@ -619,9 +619,7 @@ async fn mock_openai() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(HashMap<
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = realtime_tests::serve(app).await;
     (format!("http://{addr}/v1"), seen)
 }
 

@@ -76,9 +76,7 @@ async fn fake_lambda() -> (FakeLambda, LambdaDispatcher) {
     let app = axum::Router::new()
         .route("/2015-03-31/functions/{name}/invocations", axum::routing::post(invoke))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{}", realtime_tests::serve(app).await);
     let client = aws_sdk_lambda::Client::new(&realtime_aws::sdk::local_config(&url));
     (fake, LambdaDispatcher::new(client, "worker-fn".into()))
 }

@@ -60,9 +60,7 @@ async fn the_stack_invokes_each_function_over_the_invoke_api() {
     let app = axum::Router::new()
         .route("/2015-03-31/functions/{name}/invocations", axum::routing::post(invoke))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{}", realtime_tests::serve(app).await);
     let stack = start_stack_with(Options {
         dynamodb_endpoint: Some(dynamo.endpoint.clone()),
         functions_url: Some(url),
