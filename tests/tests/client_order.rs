@@ -121,7 +121,8 @@ async fn the_rust_client_orders_a_channel_under_push_faults_and_a_reconnect() {
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
                 let target = *head_rx.borrow_and_update();
-                if got.last().and_then(|f| f["seq"].as_u64()).unwrap_or(from) >= target {
+                // The last frame may be a presence one, which has no seq (it is not logged).
+                if got.iter().rev().find_map(|f| f["seq"].as_u64()).unwrap_or(from) >= target {
                     return (got, reconnected, c);
                 }
                 assert!(
